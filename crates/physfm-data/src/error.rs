@@ -1,0 +1,71 @@
+//! Errors of the data crate.
+
+use std::path::PathBuf;
+
+/// What can go wrong when reading or writing trajectory collections.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The store could not be read or written.
+    #[error("zarr store {path}: {message}")]
+    Store {
+        /// Store root.
+        path: PathBuf,
+        /// The underlying error, printed.
+        message: String,
+    },
+    /// The output path exists already and would be overwritten.
+    #[error("{path} exists already; refusing to overwrite it")]
+    Exists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The store's metadata is missing or malformed.
+    #[error("zarr store {path}: bad metadata: {message}")]
+    Metadata {
+        /// Store root.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store was never completed by its writer.
+    #[error("zarr store {path} is incomplete: its writer did not finish (no `complete` flag)")]
+    Incomplete {
+        /// Store root.
+        path: PathBuf,
+    },
+    /// An array or argument has the wrong shape.
+    #[error("{what}: expected {expected}, got {got}")]
+    Shape {
+        /// Which array or argument.
+        what: String,
+        /// Expected shape or length.
+        expected: String,
+        /// Actual shape or length.
+        got: String,
+    },
+    /// An index is out of range.
+    #[error("{what}: index {index} out of range 0..{len}")]
+    Index {
+        /// Which array.
+        what: String,
+        /// The index.
+        index: usize,
+        /// The number of entries.
+        len: usize,
+    },
+    /// Stored data holds NaN or infinite values (or a chunk that was never written).
+    #[error(
+        "zarr store {path}: array `{array}` trajectory {index} holds non-finite values (missing or corrupt chunk?)"
+    )]
+    NonFinite {
+        /// Store root.
+        path: PathBuf,
+        /// Array name.
+        array: String,
+        /// Trajectory index.
+        index: usize,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, DataError>;

@@ -1,0 +1,35 @@
+//! Errors of the evaluation crate.
+
+use std::path::PathBuf;
+
+/// What can go wrong while evaluating or reporting.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// Two arrays that must match do not.
+    #[error("{what}: expected {expected}, got {got}")]
+    Shape {
+        /// Which array.
+        what: String,
+        /// Expected shape or length.
+        expected: String,
+        /// Actual shape or length.
+        got: String,
+    },
+    /// A figure could not be drawn or written.
+    #[error("figure {path}: {message}")]
+    Plot {
+        /// Output file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The data could not be read.
+    #[error(transparent)]
+    Data(#[from] physfm_data::DataError),
+    /// The data cannot be fed to this model.
+    #[error(transparent)]
+    Train(#[from] physfm_train::TrainError),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, EvalError>;

@@ -1,0 +1,170 @@
+//! Evaluation of a one-step surrogate on a collection: one-step error, autoregressive
+//! rollouts, and error per trajectory (hence against the PDE parameters).
+
+use burn::tensor::{Device, Tensor, TensorData};
+use physfm_data::InMemoryCollection;
+use physfm_models::Stepper1d;
+use physfm_train::{frame_to_model, frames_to_stored};
+use serde::Serialize;
+
+use crate::metrics::{nrmse_per_sample, nrmse_per_time_channel};
+use crate::{EvalError, Result};
+
+/// Scores of one trajectory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrajectoryScore {
+    /// The trajectory's parameters.
+    pub params: Vec<f64>,
+    /// nRMSE of one-step predictions from every true frame, averaged over steps.
+    pub one_step_nrmse: f64,
+    /// nRMSE of the autoregressive rollout from the first frame, averaged over steps.
+    pub rollout_nrmse: f64,
+    /// nRMSE of persistence (`u(t + dt) = u(t)`), the trivial baseline, averaged over steps.
+    pub persistence_nrmse: f64,
+}
+
+/// Scores of a model on a collection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepperEvaluation {
+    /// Mean one-step nRMSE over trajectories.
+    pub one_step_nrmse: f64,
+    /// Mean one-step nRMSE of persistence over trajectories.
+    pub persistence_nrmse: f64,
+    /// Mean rollout nRMSE over trajectories and steps.
+    pub rollout_nrmse: f64,
+    /// Rollout nRMSE after each autoregressive step `1..T`, averaged over trajectories.
+    pub rollout_by_step: Vec<f64>,
+    /// Per trajectory.
+    pub trajectories: Vec<TrajectoryScore>,
+}
+
+const CHUNK: usize = 128;
+
+/// Runs `model` on frames in model layout `[count, c, n]` with parameters `[count, p]`,
+/// in chunks, and returns the predictions in model layout.
+fn predict(
+    model: &Stepper1d,
+    frames: &[f32],
+    params: &[f64],
+    count: usize,
+    c: usize,
+    n: usize,
+    device: &Device,
+) -> Vec<f32> {
+    let p = params.len() / count.max(1);
+    let mut out = Vec::with_capacity(frames.len());
+    for start in (0..count).step_by(CHUNK) {
+        let end = (start + CHUNK).min(count);
+        let x = Tensor::<3>::from_data(
+            TensorData::new(
+                frames[start * c * n..end * c * n].to_vec(),
+                [end - start, c, n],
+            ),
+            device,
+        );
+        let y = model.step(x, &params[start * p..end * p]);
+        out.extend(y.into_data().try_to_vec::<f32>().expect("f32 model output"));
+    }
+    out
+}
+
+/// Autoregressive rollouts of every trajectory from its first frame: returns, per trajectory,
+/// the predicted frames `1..T` in the stored layout `[T - 1, *space, channel]`.
+pub fn rollouts(
+    model: &Stepper1d,
+    data: &InMemoryCollection,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    let (b, t, n, c) = dims(data)?;
+    let fl = n * c;
+    let mut state = Vec::with_capacity(b * fl);
+    let mut params = Vec::new();
+    for r in &data.records {
+        frame_to_model(&r.fields[..fl], n, c, &mut state);
+        params.extend_from_slice(&r.params);
+    }
+    let mut out = vec![Vec::with_capacity((t - 1) * fl); b];
+    for _ in 1..t {
+        state = predict(model, &state, &params, b, c, n, device);
+        let stored = frames_to_stored(&state, b, c, n);
+        for (i, o) in out.iter_mut().enumerate() {
+            o.extend_from_slice(&stored[i * fl..(i + 1) * fl]);
+        }
+    }
+    Ok(out)
+}
+
+fn dims(data: &InMemoryCollection) -> Result<(usize, usize, usize, usize)> {
+    let m = &data.meta;
+    if m.spatial_shape.len() != 1 || m.frames < 2 || data.records.is_empty() {
+        return Err(EvalError::Shape {
+            what: format!("collection `{}`", m.name),
+            expected: "a 1D collection with at least one trajectory of at least 2 frames".into(),
+            got: format!(
+                "spatial shape {:?}, {} frames, {} trajectories",
+                m.spatial_shape,
+                m.frames,
+                data.records.len()
+            ),
+        });
+    }
+    Ok((
+        data.records.len(),
+        m.frames,
+        m.spatial_shape[0],
+        m.channel_names.len(),
+    ))
+}
+
+/// Evaluates `model` on every trajectory of `data` (nRMSE with PDEBench's definition).
+pub fn evaluate_stepper(
+    model: &Stepper1d,
+    data: &InMemoryCollection,
+    device: &Device,
+) -> Result<StepperEvaluation> {
+    let (b, t, n, c) = dims(data)?;
+    let fl = n * c;
+    let rolls = rollouts(model, data, device)?;
+    let mut trajectories = Vec::with_capacity(b);
+    let mut by_step = vec![0.0; t - 1];
+    for (r, roll) in data.records.iter().zip(&rolls) {
+        let mut inputs = Vec::with_capacity((t - 1) * fl);
+        for k in 0..t - 1 {
+            frame_to_model(&r.fields[k * fl..(k + 1) * fl], n, c, &mut inputs);
+        }
+        let params: Vec<f64> = (0..t - 1).flat_map(|_| r.params.iter().copied()).collect();
+        let pred = frames_to_stored(
+            &predict(model, &inputs, &params, t - 1, c, n, device),
+            t - 1,
+            c,
+            n,
+        );
+        let truth = &r.fields[fl..];
+        let one = nrmse_per_sample(&pred, truth, &[t - 1, 1, n, c])?;
+        let persistence = nrmse_per_sample(&r.fields[..(t - 1) * fl], truth, &[t - 1, 1, n, c])?;
+        let roll_steps = nrmse_per_time_channel(roll, truth, &[1, t - 1, n, c])?;
+        let per_step: Vec<f64> = roll_steps
+            .chunks(c)
+            .map(|v| v.iter().sum::<f64>() / c as f64)
+            .collect();
+        for (acc, v) in by_step.iter_mut().zip(&per_step) {
+            *acc += v / b as f64;
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        trajectories.push(TrajectoryScore {
+            params: r.params.clone(),
+            one_step_nrmse: mean(&one),
+            rollout_nrmse: mean(&per_step),
+            persistence_nrmse: mean(&persistence),
+        });
+    }
+    let mean_of =
+        |f: fn(&TrajectoryScore) -> f64| trajectories.iter().map(f).sum::<f64>() / b as f64;
+    Ok(StepperEvaluation {
+        one_step_nrmse: mean_of(|s| s.one_step_nrmse),
+        persistence_nrmse: mean_of(|s| s.persistence_nrmse),
+        rollout_nrmse: mean_of(|s| s.rollout_nrmse),
+        rollout_by_step: by_step,
+        trajectories,
+    })
+}

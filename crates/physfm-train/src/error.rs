@@ -1,0 +1,43 @@
+//! Errors of the training crate.
+
+use std::path::PathBuf;
+
+/// What can stop a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A configuration value is invalid.
+    #[error("invalid value for `{key}`: {value} ({reason})")]
+    Config {
+        /// Dotted key.
+        key: String,
+        /// The value, printed.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// The loss became NaN or infinite.
+    #[error("training diverged: loss {loss} at step {step}; lower the learning rate")]
+    NonFinite {
+        /// Step at which it happened.
+        step: usize,
+        /// The loss value.
+        loss: f64,
+    },
+    /// The data cannot feed this model.
+    #[error(transparent)]
+    Data(#[from] physfm_data::DataError),
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] physfm_models::ModelError),
+    /// A log file could not be written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, TrainError>;

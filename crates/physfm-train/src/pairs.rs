@@ -1,0 +1,196 @@
+//! One-step training pairs `(u(t), u(t + dt))`, converted from the stored layout
+//! `[time, x, channel]` to the model layout `[channel, x]`: the one place where that
+//! conversion happens.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use physfm_data::{InMemoryCollection, WindowSpec};
+use physfm_models::Normalization;
+
+use crate::{Result, TrainError};
+
+/// Every one-step pair of a 1D collection, in model layout.
+#[derive(Debug, Clone)]
+pub struct PairDataset {
+    /// Inputs `[pairs, channels, n]`.
+    pub inputs: Vec<f32>,
+    /// Targets `[pairs, channels, n]`.
+    pub targets: Vec<f32>,
+    /// Parameters `[pairs, parameters]`.
+    pub params: Vec<f64>,
+    /// Channels.
+    pub channels: usize,
+    /// Grid points.
+    pub n: usize,
+    /// Parameters per pair.
+    pub n_params: usize,
+    /// Parameter names.
+    pub param_names: Vec<String>,
+}
+
+/// Transposes one frame `[n, c]` (stored) into `[c, n]` (model).
+pub fn frame_to_model(frame: &[f32], n: usize, c: usize, out: &mut Vec<f32>) {
+    for ch in 0..c {
+        out.extend((0..n).map(|x| frame[x * c + ch]));
+    }
+}
+
+/// Transposes `count` frames from model layout `[count, c, n]` back to the stored layout
+/// `[count, n, c]`.
+pub fn frames_to_stored(model: &[f32], count: usize, c: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0.0; count * c * n];
+    for f in 0..count {
+        for ch in 0..c {
+            for x in 0..n {
+                out[(f * n + x) * c + ch] = model[(f * c + ch) * n + x];
+            }
+        }
+    }
+    out
+}
+
+impl PairDataset {
+    /// Pairs of consecutive frames (`stride` frames between pair starts) of a 1D collection.
+    pub fn from_collection(data: &InMemoryCollection, stride: usize) -> Result<Self> {
+        let meta = &data.meta;
+        if meta.spatial_shape.len() != 1 {
+            return Err(TrainError::Config {
+                key: "data".into(),
+                value: format!(
+                    "{}-dimensional collection `{}`",
+                    meta.spatial_shape.len(),
+                    meta.name
+                ),
+                reason: "one-step 1D training needs a 1D collection".into(),
+            });
+        }
+        let (n, c) = (meta.spatial_shape[0], meta.channel_names.len());
+        let spec = WindowSpec {
+            history: 1,
+            horizon: 1,
+            stride,
+        };
+        let windows = data.windows(&spec)?;
+        let mut d = Self {
+            inputs: Vec::with_capacity(windows.len() * n * c),
+            targets: Vec::with_capacity(windows.len() * n * c),
+            params: Vec::with_capacity(windows.len() * meta.param_names.len()),
+            channels: c,
+            n,
+            n_params: meta.param_names.len(),
+            param_names: meta.param_names.clone(),
+        };
+        for at in windows {
+            let w = data.window(&spec, at)?;
+            frame_to_model(&w.input, n, c, &mut d.inputs);
+            frame_to_model(&w.target, n, c, &mut d.targets);
+            d.params.extend_from_slice(&w.params);
+        }
+        Ok(d)
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.inputs.len() / (self.channels * self.n)
+    }
+
+    /// Whether there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+    }
+
+    /// The pairs at `indices` as tensors `[batch, channels, n]` and their parameters.
+    pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<3>, Tensor<3>, Vec<f64>) {
+        let fl = self.channels * self.n;
+        let mut x = Vec::with_capacity(indices.len() * fl);
+        let mut y = Vec::with_capacity(indices.len() * fl);
+        let mut p = Vec::with_capacity(indices.len() * self.n_params);
+        for &i in indices {
+            x.extend_from_slice(&self.inputs[i * fl..(i + 1) * fl]);
+            y.extend_from_slice(&self.targets[i * fl..(i + 1) * fl]);
+            p.extend_from_slice(&self.params[i * self.n_params..(i + 1) * self.n_params]);
+        }
+        let shape = [indices.len(), self.channels, self.n];
+        (
+            Tensor::from_data(TensorData::new(x, shape), device),
+            Tensor::from_data(TensorData::new(y, shape), device),
+            p,
+        )
+    }
+
+    /// Normalisation statistics of these pairs; `param_log[j]` log-transforms parameter `j`.
+    pub fn normalization(&self, param_log: Vec<bool>) -> Result<Normalization> {
+        if param_log.len() != self.n_params {
+            return Err(TrainError::Config {
+                key: "param_log".into(),
+                value: format!("{} entries", param_log.len()),
+                reason: format!("one per parameter ({})", self.n_params),
+            });
+        }
+        let (c, n) = (self.channels, self.n);
+        let mut stats = vec![MeanVar::default(); 2 * c];
+        for (k, (x, y)) in self.inputs.iter().zip(&self.targets).enumerate() {
+            let ch = (k / n) % c;
+            stats[ch].push(*x as f64);
+            stats[c + ch].push((*y - *x) as f64);
+        }
+        let mut pstats = vec![MeanVar::default(); self.n_params];
+        for (k, v) in self.params.iter().enumerate() {
+            let j = k % self.n_params;
+            pstats[j].push(if param_log[j] { v.ln() } else { *v });
+        }
+        let f = |s: &[MeanVar], g: fn(&MeanVar) -> f64| {
+            s.iter().map(|m| g(m) as f32).collect::<Vec<f32>>()
+        };
+        Ok(Normalization {
+            field_mean: f(&stats[..c], MeanVar::mean),
+            field_std: f(&stats[..c], MeanVar::std),
+            delta_mean: f(&stats[c..], MeanVar::mean),
+            delta_std: f(&stats[c..], MeanVar::std),
+            param_names: self.param_names.clone(),
+            param_log,
+            param_mean: f(&pstats, MeanVar::mean),
+            param_std: f(&pstats, MeanVar::std),
+        })
+    }
+}
+
+/// Welford's streaming mean and variance.
+#[derive(Debug, Clone, Copy, Default)]
+struct MeanVar {
+    n: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl MeanVar {
+    fn push(&mut self, x: f64) {
+        self.n += 1.0;
+        let d = x - self.mean;
+        self.mean += d / self.n;
+        self.m2 += d * (x - self.mean);
+    }
+    fn mean(&self) -> f64 {
+        self.mean
+    }
+    /// Population standard deviation, floored so that a constant input still normalises.
+    fn std(&self) -> f64 {
+        (self.m2 / self.n.max(1.0)).sqrt().max(1e-6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_conversions_are_inverse() {
+        // Two frames of 3 points and 2 channels, stored [frame, x, c].
+        let stored: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let mut model = Vec::new();
+        for f in 0..2 {
+            frame_to_model(&stored[f * 6..(f + 1) * 6], 3, 2, &mut model);
+        }
+        assert_eq!(&model[..6], &[0.0, 2.0, 4.0, 1.0, 3.0, 5.0]);
+        assert_eq!(frames_to_stored(&model, 2, 2, 3), stored);
+    }
+}

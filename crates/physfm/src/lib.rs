@@ -1,0 +1,81 @@
+//! # physfm
+//!
+//! Foundation models of physics in Rust: parametric PDE families and their solvers
+//! ([`pde`]), trajectory collections in Zarr ([`data`]), spectral convolution
+//! ([`spectral`]), neural operators ([`models`]), training ([`train`]) and evaluation
+//! ([`eval`]). This crate re-exports them; [`prelude`] holds the names most programs use.
+//!
+//! The whole pipeline in a few lines (tiny sizes, so that the example runs in a moment):
+//!
+//! ```
+//! use physfm::prelude::*;
+//!
+//! // 1. Data: four Burgers trajectories at two viscosities.
+//! let family = Burgers1dConfig {
+//!     resolution: 128, stored_resolution: 32, length: 1.0, t_end: 0.4, frames: 5,
+//!     initial: SumOfSines::default(),
+//! };
+//! let mut records = Vec::new();
+//! for (i, nu) in [0.05, 0.05, 0.2, 0.2].into_iter().enumerate() {
+//!     let traj = family.generate(nu, i as u64)?;
+//!     records.push(TrajectoryRecord {
+//!         fields: traj.values.iter().map(|&v| v as f32).collect(),
+//!         times: traj.times,
+//!         params: vec![nu],
+//!     });
+//! }
+//! let data = InMemoryCollection {
+//!     meta: CollectionMeta {
+//!         format_version: FORMAT_VERSION, name: "burgers1d".into(), channel_names: vec!["u".into()],
+//!         param_names: vec!["nu".into()], axis_names: vec!["x".into()], spatial_shape: vec![32],
+//!         domain_lengths: vec![1.0], boundary: vec!["periodic".into()], frames: 5, trajectories: 4,
+//!         generator: "doc".into(), seed: 0, provenance: serde_json::Value::Null,
+//!     },
+//!     coordinates: vec![family.stored_coordinates()],
+//!     records,
+//! };
+//! // 2. Model and training.
+//! let pairs = PairDataset::from_collection(&data, 1)?;
+//! let device = Device::flex().autodiff();
+//! let model = Stepper1d::new(
+//!     StepperConfig { fno: Fno1dConfig::new(2, 1, 8, 8), residual: true },
+//!     pairs.normalization(vec![true])?,
+//!     &device,
+//! )?;
+//! let config = TrainConfig {
+//!     steps: 10, batch_size: 4, learning_rate: 1e-3, weight_decay: 0.0, warmup_steps: 0,
+//!     min_lr_ratio: 0.1, grad_clip_norm: 1.0, seed: 0, log_every: 5,
+//! };
+//! let (model, _) = train_stepper(model, &pairs, &config, &device, &TrainOptions::default())?;
+//! // 3. Evaluation.
+//! let scores = evaluate_stepper(&model, &data, &device)?;
+//! assert_eq!(scores.rollout_by_step.len(), 4);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub use burn;
+pub use physfm_data as data;
+pub use physfm_eval as eval;
+pub use physfm_models as models;
+pub use physfm_pde as pde;
+pub use physfm_spectral as spectral;
+pub use physfm_train as train;
+
+/// The names most programs use.
+pub mod prelude {
+    pub use burn::tensor::{Device, Tensor};
+    pub use physfm_data::{
+        CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryCollection, TrajectoryRecord,
+        WindowSpec,
+    };
+    pub use physfm_eval::{evaluate_stepper, nrmse};
+    pub use physfm_models::{Fno1d, Fno1dConfig, Stepper1d, StepperConfig};
+    pub use physfm_pde::{Burgers1d, Burgers1dConfig, ParamRange, PeriodicGrid1d, SumOfSines};
+    pub use physfm_spectral::{SpectralConv1d, SpectralConv1dConfig};
+    pub use physfm_train::{PairDataset, TrainConfig, TrainOptions, train_stepper};
+}
+
+/// The README's examples compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
