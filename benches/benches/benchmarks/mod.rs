@@ -1,0 +1,3 @@
+pub(crate) mod fno;
+pub(crate) mod pde;
+pub(crate) mod spectral;

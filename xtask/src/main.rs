@@ -1,0 +1,33 @@
+//! physfm's orchestrator: `cargo xtask <command>`.
+//!
+//! One binary, one enum of subcommands, one file per command.
+
+mod quickstart;
+mod spec;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+/// physfm's tasks.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "physfm's pipelines and checks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate parametric Burgers data, train an FNO, evaluate in and out of the training
+    /// range, and write a report.
+    Quickstart(quickstart::Quickstart),
+    /// Check the tools the tests need, then run fmt, clippy and every test.
+    Test(test::Test),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Quickstart(cmd) => cmd.run(),
+        Command::Test(cmd) => cmd.run(),
+    }
+}
