@@ -399,17 +399,9 @@ impl TrajectoryCollection {
         expect("fields length", m.frames * m.frame_len(), fields.len())?;
         expect("times length", m.frames, times.len())?;
         expect("params length", m.param_names.len(), params.len())?;
-        let nonfinite = |array: &str| DataError::NonFinite {
-            path: self.path.clone(),
-            array: array.into(),
-            index,
-        };
-        if fields.iter().any(|v| !v.is_finite()) {
-            return Err(nonfinite("fields"));
-        }
-        if times.iter().chain(params).any(|v| !v.is_finite()) {
-            return Err(nonfinite("time/params"));
-        }
+        self.ensure_finite(index, "fields", fields)?;
+        self.ensure_finite(index, "time", times)?;
+        self.ensure_finite(index, "params", params)?;
         let sp: &Path = &self.path;
         let mut chunk = vec![index as u64, 0];
         chunk.extend(std::iter::repeat_n(0u64, m.spatial_shape.len() + 1));
@@ -475,20 +467,9 @@ impl TrajectoryCollection {
             .retrieve_array_subset::<Vec<f64>>(&[i..i + 1, 0..p])
             .map_err(|e| se(sp, e))?;
         params.truncate(m.param_names.len());
-        let nonfinite = |array: &str| DataError::NonFinite {
-            path: self.path.clone(),
-            array: array.into(),
-            index,
-        };
-        if fields.iter().any(|v| !v.is_finite()) {
-            return Err(nonfinite("fields"));
-        }
-        if times.iter().any(|v| !v.is_finite()) {
-            return Err(nonfinite("time"));
-        }
-        if params.iter().any(|v| !v.is_finite()) {
-            return Err(nonfinite("params"));
-        }
+        self.ensure_finite(index, "fields", &fields)?;
+        self.ensure_finite(index, "time", &times)?;
+        self.ensure_finite(index, "params", &params)?;
         Ok(TrajectoryRecord {
             fields,
             times,
@@ -507,6 +488,23 @@ impl TrajectoryCollection {
             }
         }
         write_root(&self.store, &self.meta, true).map_err(|e| se(&self.path, e))
+    }
+
+    /// Refuses NaN and infinite values: `array` of trajectory `index` is named in the error.
+    fn ensure_finite<T: Copy + Into<f64>>(
+        &self,
+        index: usize,
+        array: &str,
+        values: &[T],
+    ) -> Result<()> {
+        if values.iter().any(|&v| !v.into().is_finite()) {
+            return Err(DataError::NonFinite {
+                path: self.path.clone(),
+                array: array.into(),
+                index,
+            });
+        }
+        Ok(())
     }
 
     fn check_index(&self, index: usize) -> Result<()> {
