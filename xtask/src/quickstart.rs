@@ -653,6 +653,102 @@ mod tests {
         );
     }
 
+    /// The whole pipeline on a tiny spec: every promised output exists and holds sane numbers.
+    #[test]
+    fn tiny_pipeline_writes_report_metrics_figures_and_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = r#"
+seed = 3
+[data.family]
+resolution = 128
+stored_resolution = 32
+t_end = 0.2
+frames = 5
+[[data.splits]]
+name = "train"
+role = "train"
+nu = { min = 0.02, max = 0.1 }
+trajectories = 6
+[[data.splits]]
+name = "test_interp"
+role = "interpolation"
+nu = { min = 0.02, max = 0.1 }
+trajectories = 3
+[[data.splits]]
+name = "test_extrap"
+role = "extrapolation"
+nu = { min = 0.1, max = 0.2 }
+trajectories = 3
+[model]
+n_modes = 8
+width = 8
+n_layers = 2
+residual = true
+[train]
+steps = 20
+batch_size = 8
+learning_rate = 1e-3
+"#;
+        let config = dir.path().join("tiny.toml");
+        std::fs::write(&config, spec).unwrap();
+        let out = dir.path().join("run");
+        Quickstart {
+            config: Some(config),
+            out: Some(out.clone()),
+            force: false,
+            steps: None,
+        }
+        .run()
+        .unwrap();
+        for f in [
+            "report.md",
+            "metrics.json",
+            "config.toml",
+            "train_log.jsonl",
+            "model/model.json",
+            "model/weights.bpk",
+        ] {
+            assert!(out.join(f).is_file(), "{f} missing");
+        }
+        for f in [
+            "space_time",
+            "rollout",
+            "error_vs_nu",
+            "rollout_error_vs_nu",
+            "loss",
+        ] {
+            let png = std::fs::read(out.join(format!("figures/{f}.png"))).unwrap();
+            assert_eq!(&png[..4], b"\x89PNG", "{f}");
+        }
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap())
+                .unwrap();
+        let splits = m["splits"].as_array().unwrap();
+        assert_eq!(splits.len(), 3);
+        for s in splits {
+            let e = &s["evaluation"];
+            assert!(e["one_step_nrmse"].as_f64().unwrap().is_finite());
+            assert_eq!(e["rollout_by_step"].as_array().unwrap().len(), 4);
+        }
+        let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+        assert!(
+            report.contains("| test_extrap | Extrapolation | [0.1, 0.2] | 3 |"),
+            "{report}"
+        );
+        // The stores are complete collections that read back.
+        let c = TrajectoryCollection::open(&out.join("data/test_interp.zarr")).unwrap();
+        assert_eq!(c.len(), 3);
+        // A second run into the same directory is refused.
+        let again = Quickstart {
+            config: Some(dir.path().join("tiny.toml")),
+            out: Some(out),
+            force: false,
+            steps: None,
+        }
+        .run();
+        assert!(again.is_err());
+    }
+
     #[test]
     fn seeds_are_distinct_and_stratified_draws_cover_the_range() {
         let mut seen = std::collections::HashSet::new();
