@@ -2,6 +2,7 @@
 //!
 //! One binary, one enum of subcommands, one file per command.
 
+mod hygiene;
 mod quickstart;
 mod spec;
 mod test;

@@ -40,6 +40,11 @@ impl Test {
             ]
         };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        if !self.tests_only {
+            for (tool, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
+                ensure_component(&cargo, tool, component)?;
+            }
+        }
         for (name, args) in steps {
             println!("xtask test: cargo {}", args.join(" "));
             let status = Command::new(&cargo)
@@ -53,4 +58,32 @@ impl Test {
         println!("xtask test: all checks passed");
         Ok(())
     }
+}
+
+/// Checks that `cargo <tool>` runs; if not, installs its rustup component, or says how to.
+fn ensure_component(cargo: &str, tool: &str, component: &str) -> anyhow::Result<()> {
+    let works = |c: &str| {
+        Command::new(c)
+            .args([tool, "--version"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if works(cargo) {
+        return Ok(());
+    }
+    println!(
+        "xtask test: `cargo {tool}` is missing; installing the rustup component `{component}`"
+    );
+    let installed = Command::new("rustup")
+        .args(["component", "add", component])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !installed || !works(cargo) {
+        bail!(
+            "`cargo {tool}` is not available and `rustup component add {component}` did not provide it"
+        );
+    }
+    Ok(())
 }

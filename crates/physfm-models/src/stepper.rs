@@ -192,13 +192,7 @@ impl Stepper1d {
                 path: wtmp.clone(),
                 message: e.to_string(),
             })?;
-        // burn may append its own extension; find what it wrote.
-        let written = if wtmp.exists() {
-            wtmp.clone()
-        } else {
-            dir.join("weights.bpk.tmp.bpk")
-        };
-        std::fs::rename(&written, dir.join("weights.bpk")).map_err(io)?;
+        std::fs::rename(&wtmp, dir.join("weights.bpk")).map_err(io)?;
         std::fs::rename(&tmp, dir.join("model.json")).map_err(io)?;
         Ok(())
     }
