@@ -601,6 +601,35 @@ fn markdown(m: &Metrics, f: &Figures) -> String {
             e.rollout_by_step.last().copied().unwrap_or(f64::NAN)
         );
     }
+    let _ = writeln!(
+        s,
+        "\nPDEBench's whole suite on the rollouts (frames 1 to {}; `pdebench/models/metrics.py` definitions, Fourier bands [0, 4), [4, 12), [12, ..)):\n",
+        fam.frames - 1
+    );
+    let _ = writeln!(
+        s,
+        "| split | RMSE | nRMSE | cRMSE | bRMSE | max error | fRMSE low | fRMSE mid | fRMSE high |"
+    );
+    let _ = writeln!(
+        s,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for r in &m.splits {
+        let p = &r.evaluation.rollout_suite;
+        let _ = writeln!(
+            s,
+            "| {} | {:.3e} | {:.4} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3e} |",
+            r.name,
+            p.rmse,
+            p.nrmse,
+            p.crmse,
+            p.brmse,
+            p.max_error,
+            p.frmse[0],
+            p.frmse[1],
+            p.frmse[2]
+        );
+    }
     let _ = writeln!(s, "\n## Figures\n");
     let _ = writeln!(
         s,
@@ -729,6 +758,13 @@ learning_rate = 1e-3
             let e = &s["evaluation"];
             assert!(e["one_step_nrmse"].as_f64().unwrap().is_finite());
             assert_eq!(e["rollout_by_step"].as_array().unwrap().len(), 4);
+            // Two independent computations of the rollout nRMSE agree.
+            let suite = e["rollout_suite"]["nrmse"].as_f64().unwrap();
+            let mean = e["rollout_nrmse"].as_f64().unwrap();
+            assert!(
+                (suite - mean).abs() <= 1e-9 * mean.max(1.0),
+                "{suite} vs {mean}"
+            );
         }
         let report = std::fs::read_to_string(out.join("report.md")).unwrap();
         assert!(

@@ -8,6 +8,7 @@ use physfm_train::{frame_to_model, frames_to_stored};
 use serde::Serialize;
 
 use crate::metrics::{nrmse_per_sample, nrmse_per_time_channel};
+use crate::pdebench::{FourierBands, PdebenchMetrics, pdebench_metrics};
 use crate::{EvalError, Result};
 
 /// Scores of one trajectory.
@@ -34,6 +35,8 @@ pub struct StepperEvaluation {
     pub rollout_nrmse: f64,
     /// Rollout nRMSE after each autoregressive step `1..T`, averaged over trajectories.
     pub rollout_by_step: Vec<f64>,
+    /// PDEBench's whole metric suite on the rollouts (frames `1..T` against the truth).
+    pub rollout_suite: PdebenchMetrics,
     /// Per trajectory.
     pub trajectories: Vec<TrajectoryScore>,
 }
@@ -158,6 +161,19 @@ pub fn evaluate_stepper(
             persistence_nrmse: mean(&persistence),
         });
     }
+    let all_rolls: Vec<f32> = rolls.concat();
+    let all_truth: Vec<f32> = data
+        .records
+        .iter()
+        .flat_map(|r| r.fields[fl..].iter().copied())
+        .collect();
+    let rollout_suite = pdebench_metrics(
+        &all_rolls,
+        &all_truth,
+        &[b, t - 1, n, c],
+        &data.meta.domain_lengths,
+        FourierBands::default(),
+    )?;
     let mean_of =
         |f: fn(&TrajectoryScore) -> f64| trajectories.iter().map(f).sum::<f64>() / b as f64;
     Ok(StepperEvaluation {
@@ -165,6 +181,7 @@ pub fn evaluate_stepper(
         persistence_nrmse: mean_of(|s| s.persistence_nrmse),
         rollout_nrmse: mean_of(|s| s.rollout_nrmse),
         rollout_by_step: by_step,
+        rollout_suite,
         trajectories,
     })
 }

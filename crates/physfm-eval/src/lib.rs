@@ -1,6 +1,7 @@
 //! # physfm-eval
 //!
-//! Metrics with PDEBench's definitions ([`nrmse`], [`rmse`]) on arrays laid out
+//! Metrics with PDEBench's definitions ([`nrmse`], [`rmse`], and the whole suite in
+//! [`pdebench_metrics`]: cRMSE, bRMSE, max error, fRMSE bands) on arrays laid out
 //! `[batch, time, *space, channel]`, evaluation of one-step surrogates
 //! ([`evaluate_stepper`]: one-step error, autoregressive rollouts, error per trajectory and
 //! so against the PDE parameters), and report figures ([`line_plot`],
@@ -18,9 +19,11 @@
 mod error;
 mod evaluate;
 mod metrics;
+mod pdebench;
 mod plots;
 
 pub use error::{EvalError, Result};
 pub use evaluate::{StepperEvaluation, TrajectoryScore, evaluate_stepper, rollouts};
 pub use metrics::{MetricShape, nrmse, nrmse_per_sample, nrmse_per_time_channel, rmse};
+pub use pdebench::{FourierBands, PdebenchMetrics, pdebench_metrics};
 pub use plots::{LinePlot, Series, SpaceTimeField, line_plot, space_time_panels};
