@@ -8,8 +8,10 @@
 //! non-negative-frequency quadrant (octant) by integer radius, a band with no modes is NaN
 //! (the mean of an empty tensor), and the 3D boundary error sums over channels.
 
-use rustfft::FftPlanner;
+use std::sync::Arc;
+
 use rustfft::num_complex::Complex64;
+use rustfft::{Fft, FftPlanner};
 use serde::Serialize;
 
 use crate::metrics::MetricShape;
@@ -104,7 +106,7 @@ pub fn pdebench_metrics(
         _ => space.iter().map(|n| n / 2).min().unwrap_or(0),
     };
     let boundary = boundary_points(space);
-    let mut planner = FftPlanner::<f64>::new();
+    let mut fft = FftN::new(space);
 
     // Per (channel, time) accumulators.
     let k = nc * nt;
@@ -144,7 +146,7 @@ pub fn pdebench_metrics(
                 } else {
                     bd[i] += (bsum / boundary.len() as f64).sqrt() / nb as f64;
                 }
-                fftn(&mut field, space, &mut planner);
+                fft.forward(&mut field);
                 accumulate_bins(
                     &field,
                     space,
@@ -236,24 +238,50 @@ fn boundary_points(space: &[usize]) -> Vec<usize> {
     }
 }
 
-/// Unnormalised forward FFT along every axis of a row-major array.
-fn fftn(data: &mut [Complex64], shape: &[usize], planner: &mut FftPlanner<f64>) {
-    let total = data.len();
-    let mut stride = total;
-    for &n in shape {
-        stride /= n;
-        let fft = planner.plan_fft_forward(n);
-        let mut line = vec![Complex64::new(0.0, 0.0); n];
-        let outer = total / (n * stride);
-        for o in 0..outer {
-            for inner in 0..stride {
-                let base = o * n * stride + inner;
-                for (j, l) in line.iter_mut().enumerate() {
-                    *l = data[base + j * stride];
-                }
-                fft.process(&mut line);
-                for (j, l) in line.iter().enumerate() {
-                    data[base + j * stride] = *l;
+/// Unnormalised forward FFT along every axis of a row-major array of one shape, with the
+/// plans and buffers made once and reused for every field.
+struct FftN {
+    shape: Vec<usize>,
+    plans: Vec<Arc<dyn Fft<f64>>>,
+    line: Vec<Complex64>,
+    scratch: Vec<Complex64>,
+}
+
+impl FftN {
+    fn new(shape: &[usize]) -> Self {
+        let mut planner = FftPlanner::<f64>::new();
+        let plans: Vec<Arc<dyn Fft<f64>>> =
+            shape.iter().map(|&n| planner.plan_fft_forward(n)).collect();
+        let scratch_len = plans
+            .iter()
+            .map(|p| p.get_inplace_scratch_len())
+            .max()
+            .unwrap_or(0);
+        let longest = shape.iter().copied().max().unwrap_or(0);
+        Self {
+            shape: shape.to_vec(),
+            plans,
+            line: vec![Complex64::new(0.0, 0.0); longest],
+            scratch: vec![Complex64::new(0.0, 0.0); scratch_len],
+        }
+    }
+
+    fn forward(&mut self, data: &mut [Complex64]) {
+        let total = data.len();
+        let mut stride = total;
+        for (&n, fft) in self.shape.iter().zip(&self.plans) {
+            stride /= n;
+            let line = &mut self.line[..n];
+            for o in 0..total / (n * stride) {
+                for inner in 0..stride {
+                    let base = o * n * stride + inner;
+                    for (j, l) in line.iter_mut().enumerate() {
+                        *l = data[base + j * stride];
+                    }
+                    fft.process_with_scratch(line, &mut self.scratch);
+                    for (j, l) in line.iter().enumerate() {
+                        data[base + j * stride] = *l;
+                    }
                 }
             }
         }
