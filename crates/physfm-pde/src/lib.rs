@@ -25,12 +25,28 @@
 
 mod burgers;
 mod error;
+mod etdrk4;
+mod families;
+mod family;
+mod family_config;
 mod initial;
 mod range;
 mod spectral_grid;
+mod stencil;
 
-pub use burgers::{Burgers1d, Burgers1dConfig, Trajectory1d};
+pub use burgers::{Burgers1dConfig, Trajectory1d};
 pub use error::{PdeError, Result};
-pub use initial::SumOfSines;
+pub use families::darcy::Darcy2d;
+pub use families::lotka_volterra::LotkaVolterra;
+pub use families::navier_stokes::NavierStokes2d;
+pub use families::reaction2d::{DiffusionReaction2d, GrayScott2d};
+pub use families::shallow_water::ShallowWater2d;
+pub use families::spectral1d::{
+    Advection1d, Burgers1d, DiffusionReaction1d, Kdv1d, KuramotoSivashinsky1d, kdv_soliton,
+};
+pub use families::wave::Wave2d;
+pub use family::{Axis, Boundary, ParamDomain, ParamSpec, PdeFamily, TimeSampling, Trajectory};
+pub use family_config::{FAMILY_NAMES, FamilyConfig};
+pub use initial::{GaussianRandomField, RandomSquares, SumOfSines};
 pub use range::{ParamRange, Scale};
 pub use spectral_grid::PeriodicGrid1d;

@@ -89,83 +89,71 @@ impl FftPair {
     }
 }
 
-/// ETDRK4 coefficients (Cox and Matthews 2002) for a diagonal linear operator `L`,
-/// computed with the contour-integral method of Kassam and Trefethen (2005) so that they
-/// stay accurate where `h L` is near zero.
-pub(crate) struct Etdrk4Coefficients {
-    pub(crate) e: Vec<f64>,
-    pub(crate) e2: Vec<f64>,
-    pub(crate) q: Vec<f64>,
-    pub(crate) f1: Vec<f64>,
-    pub(crate) f2: Vec<f64>,
-    pub(crate) f3: Vec<f64>,
+/// A 2D complex FFT of an `n0 x n1` row-major array: row transforms, then column transforms
+/// through a reused column buffer.
+pub(crate) struct Fft2 {
+    rows: FftPair,
+    cols: FftPair,
+    column: Vec<Complex64>,
+    n0: usize,
+    n1: usize,
 }
 
-impl Etdrk4Coefficients {
-    /// Coefficients for the real diagonal operator `lin` and step `h`.
-    pub(crate) fn new(lin: &[f64], h: f64) -> Self {
-        const M: usize = 32;
-        let roots: Vec<Complex64> = (1..=M)
-            .map(|j| {
-                let theta = std::f64::consts::PI * (j as f64 - 0.5) / M as f64;
-                Complex64::from_polar(1.0, theta)
-            })
-            .collect();
-        let n = lin.len();
-        let mut c = Self {
-            e: vec![0.0; n],
-            e2: vec![0.0; n],
-            q: vec![0.0; n],
-            f1: vec![0.0; n],
-            f2: vec![0.0; n],
-            f3: vec![0.0; n],
-        };
-        for (i, &l) in lin.iter().enumerate() {
-            let z = h * l;
-            c.e[i] = z.exp();
-            c.e2[i] = (z / 2.0).exp();
-            // Mean over the upper half circle of radius 1 around z; real part by symmetry.
-            let (mut q, mut f1, mut f2, mut f3) = (0.0, 0.0, 0.0, 0.0);
-            for r in &roots {
-                let w = Complex64::new(z, 0.0) + r;
-                let ew = w.exp();
-                let ew2 = (w / 2.0).exp();
-                q += ((ew2 - 1.0) / w).re;
-                let w3 = w * w * w;
-                f1 += ((-4.0 - w + ew * (4.0 - 3.0 * w + w * w)) / w3).re;
-                f2 += ((2.0 + w + ew * (w - 2.0)) / w3).re;
-                f3 += ((-4.0 - 3.0 * w - w * w + ew * (4.0 - w)) / w3).re;
-            }
-            let m = M as f64;
-            c.q[i] = h * q / m;
-            c.f1[i] = h * f1 / m;
-            c.f2[i] = h * f2 / m;
-            c.f3[i] = h * f3 / m;
+impl Fft2 {
+    pub(crate) fn new(n0: usize, n1: usize) -> Self {
+        Self {
+            rows: FftPair::new(n1),
+            cols: FftPair::new(n0),
+            column: vec![Complex64::new(0.0, 0.0); n0],
+            n0,
+            n1,
         }
-        c
     }
+
+    fn apply(&mut self, buf: &mut [Complex64], forward: bool) {
+        let (n0, n1) = (self.n0, self.n1);
+        for row in buf.chunks_exact_mut(n1) {
+            if forward {
+                self.rows.forward(row);
+            } else {
+                self.rows.inverse(row);
+            }
+        }
+        for j in 0..n1 {
+            for i in 0..n0 {
+                self.column[i] = buf[i * n1 + j];
+            }
+            if forward {
+                self.cols.forward(&mut self.column);
+            } else {
+                self.cols.inverse(&mut self.column);
+            }
+            for i in 0..n0 {
+                buf[i * n1 + j] = self.column[i];
+            }
+        }
+    }
+
+    /// Unnormalised forward transform in place.
+    pub(crate) fn forward(&mut self, buf: &mut [Complex64]) {
+        self.apply(buf, true);
+    }
+
+    /// Normalised inverse transform in place.
+    pub(crate) fn inverse(&mut self, buf: &mut [Complex64]) {
+        self.apply(buf, false);
+    }
+}
+
+/// Integer wavenumber of FFT index `j` of an `n`-point transform (`0, 1, ..., -1`).
+pub(crate) fn fft_index_to_k(j: usize, n: usize) -> i64 {
+    let (j, n) = (j as i64, n as i64);
+    if j <= n / 2 { j } else { j - n }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn etdrk4_coefficients_match_their_limits_and_closed_forms() {
-        let h = 0.1;
-        let c = Etdrk4Coefficients::new(&[0.0, -50.0], h);
-        // z -> 0 limits: q = h/2, f1 = f2 = f3 = h/6.
-        assert!((c.q[0] - h / 2.0).abs() < 1e-13);
-        for f in [c.f1[0], c.f2[0], c.f3[0]] {
-            assert!((f - h / 6.0).abs() < 1e-13, "{f}");
-        }
-        // z = -5: closed forms are well conditioned there.
-        let z: f64 = -5.0;
-        let ez = z.exp();
-        let f1 = h * (-4.0 - z + ez * (4.0 - 3.0 * z + z * z)) / z.powi(3);
-        let q = h * ((z / 2.0).exp() - 1.0) / z;
-        assert!((c.f1[1] - f1).abs() < 1e-13 && (c.q[1] - q).abs() < 1e-13);
-    }
 
     #[test]
     fn fft_pair_round_trips() {
@@ -175,6 +163,32 @@ mod tests {
             .collect();
         let mut y = x.clone();
         p.forward(&mut y);
+        p.inverse(&mut y);
+        for (a, b) in x.iter().zip(&y) {
+            assert!((a - b).norm() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn fft2_round_trips_and_puts_a_plane_wave_in_one_bin() {
+        let (n0, n1) = (6, 8);
+        let mut p = Fft2::new(n0, n1);
+        let x: Vec<Complex64> = (0..n0 * n1)
+            .map(|q| {
+                let (i, j) = ((q / n1) as f64, (q % n1) as f64);
+                let ph = 2.0 * std::f64::consts::PI * (i / n0 as f64 + 3.0 * j / n1 as f64);
+                Complex64::new(ph.cos(), ph.sin())
+            })
+            .collect();
+        let mut y = x.clone();
+        p.forward(&mut y);
+        for (q, v) in y.iter().enumerate() {
+            let want = if q == n1 + 3 { (n0 * n1) as f64 } else { 0.0 };
+            assert!(
+                (v.re - want).abs() < 1e-9 && v.im.abs() < 1e-9,
+                "bin {q}: {v}"
+            );
+        }
         p.inverse(&mut y);
         for (a, b) in x.iter().zip(&y) {
             assert!((a - b).norm() < 1e-12);
