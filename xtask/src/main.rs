@@ -2,6 +2,7 @@
 //!
 //! One binary, one enum of subcommands, one file per command.
 
+mod generate;
 mod hygiene;
 mod quickstart;
 mod spec;
@@ -22,6 +23,8 @@ enum Command {
     /// Generate parametric Burgers data, train an FNO, evaluate in and out of the training
     /// range, and write a report.
     Quickstart(quickstart::Quickstart),
+    /// Generate a dataset from a preset under datasets/ into Zarr collections (resumable).
+    Generate(generate::Generate),
     /// Check the tools the tests need, then run fmt, clippy and every test.
     Test(test::Test),
 }
@@ -30,5 +33,6 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Quickstart(cmd) => cmd.run(),
         Command::Test(cmd) => cmd.run(),
+        Command::Generate(cmd) => cmd.run(),
     }
 }

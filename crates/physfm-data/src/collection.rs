@@ -405,9 +405,8 @@ impl TrajectoryCollection {
         let sp: &Path = &self.path;
         let mut chunk = vec![index as u64, 0];
         chunk.extend(std::iter::repeat_n(0u64, m.spatial_shape.len() + 1));
-        self.fields
-            .store_chunk(&chunk, fields)
-            .map_err(|e| se(sp, e))?;
+        // Times and parameters first, fields last: a trajectory whose field chunk exists has
+        // all three, so an interrupted writer never leaves one that looks written.
         self.time
             .store_chunk(&[index as u64, 0], times)
             .map_err(|e| se(sp, e))?;
@@ -418,6 +417,9 @@ impl TrajectoryCollection {
         };
         self.params
             .store_chunk(&[index as u64, 0], p.as_slice())
+            .map_err(|e| se(sp, e))?;
+        self.fields
+            .store_chunk(&chunk, fields)
             .map_err(|e| se(sp, e))?;
         Ok(())
     }

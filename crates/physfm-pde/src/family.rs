@@ -135,6 +135,9 @@ pub struct Trajectory {
     pub channels: usize,
     /// The values.
     pub values: Vec<f64>,
+    /// Solver work: time steps taken (RK stages and ETD stages count as one step; for the
+    /// steady Darcy problem, conjugate-gradient iterations).
+    pub steps: usize,
 }
 
 impl Trajectory {
@@ -188,6 +191,7 @@ impl Trajectory {
             shape,
             channels: self.channels,
             values,
+            steps: self.steps,
         }
     }
 }
@@ -506,6 +510,7 @@ mod tests {
             shape: vec![4, 4],
             channels: 2,
             values: (0..32).map(f64::from).collect(),
+            steps: 0,
         };
         let s = t.subsample(2);
         assert_eq!(s.shape, vec![2, 2]);

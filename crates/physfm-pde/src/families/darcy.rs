@@ -280,7 +280,7 @@ impl PdeFamily for Darcy2d {
             ));
         }
         let f = vec![params[0]; n * n];
-        let (u, _) = solve_darcy(&a, &f, n).map_err(|reason| PdeError::InvalidValue {
+        let (u, iterations) = solve_darcy(&a, &f, n).map_err(|reason| PdeError::InvalidValue {
             key: "darcy2d".into(),
             value: describe(&spec, params),
             reason,
@@ -294,6 +294,7 @@ impl PdeFamily for Darcy2d {
             times: save_times.to_vec(),
             shape: vec![n, n],
             channels: 2,
+            steps: iterations,
             values,
         })
     }

@@ -81,8 +81,9 @@ impl LotkaVolterra {
         };
         let mut values = Vec::with_capacity(2 * save_times.len());
         let mut t = 0.0;
+        let mut steps = 0;
         for &target in save_times {
-            rk.advance(&mut s, target - t, dt, &mut rhs);
+            steps += rk.advance(&mut s, target - t, dt, &mut rhs);
             t = target.max(t);
             ensure_finite(self.name(), &spec, params, t, &s)?;
             values.extend_from_slice(&s);
@@ -92,6 +93,7 @@ impl LotkaVolterra {
             shape: vec![],
             channels: 2,
             values,
+            steps,
         })
     }
 }

@@ -169,6 +169,7 @@ impl NavierStokes2d {
         let mut real = vec![zero; np];
         let mut scratch = vec![zero; np];
         let mut t = 0.0;
+        let mut steps = 0;
         for &target in save_times {
             while target - t > 1e-12 * target.max(1.0) {
                 let rem = target - t;
@@ -184,10 +185,10 @@ impl NavierStokes2d {
                     }
                 };
                 if fixed_dt.is_some() || rem <= 32.0 * dt * (1.0 + 1e-9) {
-                    stepper.advance(&mut v, rem, dt, &mut nonlinear);
+                    steps += stepper.advance(&mut v, rem, dt, &mut nonlinear);
                     t = target;
                 } else {
-                    stepper.advance(&mut v, 32.0 * dt, dt, &mut nonlinear);
+                    steps += stepper.advance(&mut v, 32.0 * dt, dt, &mut nonlinear);
                     t += 32.0 * dt;
                 }
                 if v.iter().any(|z| !(z.re.is_finite() && z.im.is_finite())) {
@@ -206,6 +207,7 @@ impl NavierStokes2d {
             shape: vec![n, n],
             channels: 1,
             values: out,
+            steps,
         })
     }
 }

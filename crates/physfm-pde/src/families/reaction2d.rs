@@ -39,8 +39,9 @@ fn integrate_planes<F: FnMut(&[f64], &mut [f64])>(
     let mut rk = Rk4::new(state.len());
     let mut out = Vec::with_capacity(save_times.len() * state.len());
     let mut t = 0.0;
+    let mut steps = 0;
     for &target in save_times {
-        rk.advance(&mut state, target - t, dt, &mut rhs);
+        steps += rk.advance(&mut state, target - t, dt, &mut rhs);
         t = target.max(t);
         ensure_finite(family, spec, params, t, &state)?;
         interleave(&state, 2, &mut out);
@@ -50,6 +51,7 @@ fn integrate_planes<F: FnMut(&[f64], &mut [f64])>(
         shape,
         channels: 2,
         values: out,
+        steps,
     })
 }
 

@@ -235,7 +235,7 @@ impl ShallowWater2d {
         mut q: Vec<f64>,
         save_times: &[f64],
         fixed: Option<f64>,
-    ) -> Result<Vec<Vec<f64>>> {
+    ) -> Result<(Vec<Vec<f64>>, usize)> {
         let n = self.resolution;
         let mut fv = Fv::new(n, self.g);
         let len = q.len();
@@ -248,6 +248,7 @@ impl ShallowWater2d {
         };
         let mut frames = Vec::with_capacity(save_times.len());
         let mut t = 0.0;
+        let mut steps = 0;
         for &target in save_times {
             while target - t > 1e-12 * target.max(1.0) {
                 let s = fv.max_speed(&q);
@@ -264,6 +265,7 @@ impl ShallowWater2d {
                     q[i] = 0.5 * q[i] + 0.5 * (q1[i] + dt * k[i]);
                 }
                 t += dt;
+                steps += 1;
             }
             t = target.max(t);
             if q.iter().any(|v| !v.is_finite()) || q[..np].iter().any(|&h| h.is_nan() || h <= 0.0) {
@@ -271,7 +273,7 @@ impl ShallowWater2d {
             }
             frames.push(q.clone());
         }
-        Ok(frames)
+        Ok((frames, steps))
     }
 
     /// Solves from `[h, u, v]` frames (interleaved) with a fixed step; for convergence studies.
@@ -313,7 +315,7 @@ impl ShallowWater2d {
             q[np + p] = h * initial[3 * p + 1];
             q[2 * np + p] = h * initial[3 * p + 2];
         }
-        let frames = self.integrate(&spec, params, q, save_times, fixed)?;
+        let (frames, steps) = self.integrate(&spec, params, q, save_times, fixed)?;
         let mut values = Vec::with_capacity(save_times.len() * 3 * np);
         for f in &frames {
             for p in 0..np {
@@ -325,6 +327,7 @@ impl ShallowWater2d {
             times: save_times.to_vec(),
             shape: vec![n, n],
             channels: 3,
+            steps,
             values,
         })
     }

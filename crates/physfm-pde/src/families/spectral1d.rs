@@ -79,6 +79,7 @@ impl Semilinear1d<'_> {
         let mut real = vec![zero; n];
         let mut out = Vec::with_capacity(save_times.len() * n);
         let mut t = 0.0;
+        let mut steps = 0;
         let dx = self.grid.dx();
         let blow_up = |time: f64| PdeError::BlowUp {
             family: self.family,
@@ -88,6 +89,7 @@ impl Semilinear1d<'_> {
         for &target in save_times {
             if self.quad.is_none() {
                 stepper.propagate_linear(&mut v, target - t);
+                steps += usize::from(target > t);
                 t = target;
             }
             while target - t > 1e-12 * target.max(1.0) {
@@ -106,10 +108,10 @@ impl Semilinear1d<'_> {
                     }
                 };
                 if fixed_dt.is_some() || rem <= CHUNK as f64 * dt * (1.0 + 1e-9) {
-                    stepper.advance(&mut v, rem, dt, &mut nonlinear);
+                    steps += stepper.advance(&mut v, rem, dt, &mut nonlinear);
                     t = target;
                 } else {
-                    stepper.advance(&mut v, CHUNK as f64 * dt, dt, &mut nonlinear);
+                    steps += stepper.advance(&mut v, CHUNK as f64 * dt, dt, &mut nonlinear);
                     t += CHUNK as f64 * dt;
                 }
                 if v.iter().any(|z| !(z.re.is_finite() && z.im.is_finite())) {
@@ -128,6 +130,7 @@ impl Semilinear1d<'_> {
             shape: vec![n],
             channels: 1,
             values: out,
+            steps,
         })
     }
 }

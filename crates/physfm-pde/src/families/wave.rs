@@ -109,11 +109,13 @@ impl Wave2d {
         let mut out = Vec::with_capacity(save_times.len() * 2 * np);
         let mut frame = vec![0.0; 2 * np];
         let mut t = 0.0;
+        let mut taken = 0;
         for &target in save_times {
             let span = target - t;
             if span > 0.0 {
                 let steps = ((span / max_dt) - 1e-9).ceil().max(1.0) as usize;
                 let h = span / steps as f64;
+                taken += steps;
                 for _ in 0..steps {
                     for p in 0..np {
                         ut[p] += 0.5 * h * acc[p];
@@ -136,6 +138,7 @@ impl Wave2d {
             shape: vec![n, n],
             channels: 2,
             values: out,
+            steps: taken,
         })
     }
 }

@@ -1,0 +1,332 @@
+//! Dataset presets: a family, its time sampling, and named splits that say which parameter
+//! values each split draws, read from TOML files under `datasets/`.
+
+use std::collections::BTreeMap;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::family::{ParamDomain, invalid};
+use crate::{FamilyConfig, ParamRange, PdeError, Result, TimeSampling};
+
+/// How one parameter is chosen within a split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamSampling {
+    /// One value for every trajectory.
+    Fixed(f64),
+    /// A named choice (for [`ParamDomain::Choice`] parameters).
+    Choice(String),
+    /// A list of values: every combination of the listed parameters is one environment.
+    Values {
+        /// The values.
+        values: Vec<f64>,
+    },
+    /// Drawn per trajectory from a range.
+    Range(ParamRange),
+}
+
+/// One split: how many trajectories per environment, and the parameter sampling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    /// Trajectories per environment (per combination of listed values).
+    pub trajectories: usize,
+    /// Sampling per parameter name; parameters not named keep the family default.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamSampling>,
+}
+
+/// A dataset preset.
+///
+/// ```
+/// use physfm_pde::Preset;
+/// let p: Preset = toml::from_str(r#"
+///     name = "demo"
+///     description = "Burgers, two viscosities"
+///     seed = 1
+///     [family]
+///     kind = "burgers1d"
+///     resolution = 64
+///     stored_resolution = 32
+///     [time]
+///     t_end = 0.1
+///     frames = 3
+///     [splits.train]
+///     trajectories = 2
+///     params.nu = { values = [0.01, 0.1] }
+/// "#)?;
+/// let plan = p.plan("train")?;
+/// assert_eq!(plan.len(), 4); // 2 environments x 2 trajectories
+/// assert_eq!(plan[3].params, vec![0.1]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    /// Preset name (also the default output folder).
+    pub name: String,
+    /// What the preset reproduces.
+    pub description: String,
+    /// Where the setup comes from (paper, benchmark), if anywhere.
+    #[serde(default)]
+    pub reference: String,
+    /// Master seed: every trajectory's seed derives from it, the split and the index.
+    pub seed: u64,
+    /// The family and its grid.
+    pub family: FamilyConfig,
+    /// Save times.
+    pub time: TimeSampling,
+    /// Named splits, e.g. `train`, `test_interp`, `test_extrap`.
+    pub splits: BTreeMap<String, Split>,
+}
+
+/// One trajectory to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedTrajectory {
+    /// Parameter values in the family's order.
+    pub params: Vec<f64>,
+    /// Seed of the initial condition and of irregular save times.
+    pub seed: u64,
+    /// Environment index (combination of listed values).
+    pub environment: usize,
+}
+
+/// SplitMix64: decorrelates seeds derived from neighbouring integers.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn hash_str(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+impl Preset {
+    /// Reads and validates a preset file; errors name the file and the key.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        let p: Preset = toml::from_str(text).map_err(|e| PdeError::InvalidValue {
+            key: origin.into(),
+            value: "preset".into(),
+            reason: e.to_string(),
+        })?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Checks the family, time sampling and every split.
+    pub fn validate(&self) -> Result<()> {
+        let family = self.family.family();
+        family.validate()?;
+        self.time.validate("time", family.steady())?;
+        if self.splits.is_empty() {
+            return Err(invalid("splits", "{}", "a preset needs at least one split"));
+        }
+        for name in self.splits.keys() {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(invalid(
+                    &format!("splits.{name}"),
+                    name,
+                    "split names use letters, digits, '_' and '-'",
+                ));
+            }
+            self.plan(name)?;
+        }
+        Ok(())
+    }
+
+    /// The trajectories of split `name`, in storage order: environments in the order of the
+    /// listed values (first parameter slowest), `trajectories` per environment.
+    pub fn plan(&self, name: &str) -> Result<Vec<PlannedTrajectory>> {
+        let split = self.splits.get(name).ok_or_else(|| {
+            invalid(
+                "split",
+                name,
+                &format!(
+                    "not in this preset (splits: {})",
+                    self.splits.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        if split.trajectories == 0 {
+            return Err(invalid(
+                &format!("splits.{name}.trajectories"),
+                0,
+                "must be at least 1",
+            ));
+        }
+        let family = self.family.family();
+        let spec = family.parameters();
+        for key in split.params.keys() {
+            if !spec.iter().any(|p| &p.name == key) {
+                return Err(invalid(
+                    &format!("splits.{name}.params.{key}"),
+                    key,
+                    &format!(
+                        "unknown parameter of {} (parameters: {})",
+                        family.name(),
+                        spec.iter()
+                            .map(|p| p.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        // Resolve each parameter to a fixed value, a list, or a range.
+        enum Resolved {
+            Fixed(f64),
+            List(Vec<f64>),
+            Range(ParamRange),
+        }
+        let mut resolved = Vec::with_capacity(spec.len());
+        for p in &spec {
+            let key = format!("splits.{name}.params.{}", p.name);
+            let r = match split.params.get(&p.name) {
+                None => Resolved::Fixed(p.default),
+                Some(ParamSampling::Fixed(v)) => Resolved::Fixed(*v),
+                Some(ParamSampling::Choice(c)) => match &p.domain {
+                    ParamDomain::Choice(options) => match options.iter().position(|o| o == c) {
+                        Some(i) => Resolved::Fixed(i as f64),
+                        None => return Err(invalid(&key, c, &format!("not one of {options:?}"))),
+                    },
+                    ParamDomain::Range(_) => return Err(invalid(&key, c, "a number is expected")),
+                },
+                Some(ParamSampling::Values { values }) => {
+                    if values.is_empty() {
+                        return Err(invalid(&key, "[]", "at least one value is needed"));
+                    }
+                    Resolved::List(values.clone())
+                }
+                Some(ParamSampling::Range(r)) => {
+                    r.validate(&key)?;
+                    Resolved::Range(*r)
+                }
+            };
+            let check = |v: f64| {
+                if v.is_finite() {
+                    Ok(())
+                } else {
+                    Err(invalid(&key, v, "must be finite"))
+                }
+            };
+            match &r {
+                Resolved::Fixed(v) => check(*v)?,
+                Resolved::List(vs) => vs.iter().try_for_each(|v| check(*v))?,
+                Resolved::Range(_) => {}
+            }
+            resolved.push(r);
+        }
+        let env_sizes: Vec<usize> = resolved
+            .iter()
+            .map(|r| {
+                if let Resolved::List(v) = r {
+                    v.len()
+                } else {
+                    1
+                }
+            })
+            .collect();
+        let environments: usize = env_sizes.iter().product();
+        let split_seed = mix(self.seed ^ mix(hash_str(name)));
+        let mut out = Vec::with_capacity(environments * split.trajectories);
+        for env in 0..environments {
+            for k in 0..split.trajectories {
+                let index = env * split.trajectories + k;
+                let seed = mix(split_seed.wrapping_add(index as u64));
+                let mut rng = ChaCha8Rng::seed_from_u64(mix(seed));
+                let mut rem = env;
+                let mut params = vec![0.0; spec.len()];
+                for i in (0..spec.len()).rev() {
+                    let pos = rem % env_sizes[i];
+                    rem /= env_sizes[i];
+                    params[i] = match &resolved[i] {
+                        Resolved::Fixed(v) => *v,
+                        Resolved::List(v) => v[pos],
+                        Resolved::Range(_) => 0.0,
+                    };
+                }
+                for (i, r) in resolved.iter().enumerate() {
+                    if let Resolved::Range(r) = r {
+                        params[i] = r.sample(&mut rng);
+                    }
+                }
+                out.push(PlannedTrajectory {
+                    params,
+                    seed,
+                    environment: env,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn preset(extra: &str) -> std::result::Result<Preset, PdeError> {
+        Preset::from_toml(
+            &format!(
+                r#"
+                name = "t"
+                description = "test"
+                seed = 7
+                [family]
+                kind = "lotka_volterra"
+                [time]
+                t_end = 1.0
+                frames = 3
+                {extra}
+                "#
+            ),
+            "t.toml",
+        )
+    }
+
+    #[test]
+    fn environments_are_the_product_of_listed_values_and_seeds_differ() {
+        let p = preset("[splits.train]\ntrajectories = 2\nparams.beta = { values = [0.5, 1.0] }\nparams.delta = { values = [0.5, 0.75, 1.0] }\nparams.alpha = { min = 0.4, max = 0.6, scale = \"linear\" }").unwrap();
+        let plan = p.plan("train").unwrap();
+        assert_eq!(plan.len(), 12);
+        assert_eq!((plan[0].params[1], plan[0].params[3]), (0.5, 0.5));
+        assert_eq!((plan[2].params[1], plan[2].params[3]), (0.5, 0.75));
+        assert_eq!((plan[11].params[1], plan[11].params[3]), (1.0, 1.0));
+        assert_eq!(plan[11].environment, 5);
+        assert!(
+            plan.iter()
+                .all(|t| (0.4..=0.6).contains(&t.params[0]) && t.params[2] == 0.5)
+        );
+        let seeds: std::collections::BTreeSet<u64> = plan.iter().map(|t| t.seed).collect();
+        assert_eq!(seeds.len(), 12);
+        assert_eq!(plan, p.plan("train").unwrap());
+    }
+
+    #[test]
+    fn unknown_parameters_splits_and_keys_are_named() {
+        let e = preset("[splits.train]\ntrajectories = 1\nparams.nu = 0.1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("splits.train.params.nu") && e.contains("alpha, beta, gamma, delta"),
+            "{e}"
+        );
+        let e = preset("[splits.train]\ntrajectories = 1\ntrajectorys = 2")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("trajectorys"), "{e}");
+        let p = preset("[splits.train]\ntrajectories = 1").unwrap();
+        let e = p.plan("test").unwrap_err().to_string();
+        assert!(e.contains("splits: train"), "{e}");
+    }
+}
