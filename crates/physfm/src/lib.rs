@@ -70,7 +70,10 @@ pub mod prelude {
     };
     pub use physfm_eval::{evaluate_stepper, nrmse};
     pub use physfm_models::{Fno1d, Fno1dConfig, Stepper1d, StepperConfig};
-    pub use physfm_pde::{Burgers1d, Burgers1dConfig, ParamRange, PeriodicGrid1d, SumOfSines};
+    pub use physfm_pde::{
+        Burgers1d, Burgers1dConfig, FamilyConfig, ParamRange, PdeFamily, PeriodicGrid1d, Preset,
+        SumOfSines, TimeSampling,
+    };
     pub use physfm_spectral::{SpectralConv1d, SpectralConv1dConfig};
     pub use physfm_train::{PairDataset, TrainConfig, TrainOptions, train_stepper};
 }
