@@ -4,6 +4,7 @@
 
 mod generate;
 mod hygiene;
+mod parity;
 mod quickstart;
 mod spec;
 mod test;
@@ -25,6 +26,8 @@ enum Command {
     Quickstart(quickstart::Quickstart),
     /// Generate a dataset from a preset under datasets/ into Zarr collections (resumable).
     Generate(generate::Generate),
+    /// Compare physfm with reference Python libraries (in a virtual environment).
+    Parity(parity::Parity),
     /// Check the tools the tests need, then run fmt, clippy and every test.
     Test(test::Test),
 }
@@ -34,5 +37,6 @@ fn main() -> anyhow::Result<()> {
         Command::Quickstart(cmd) => cmd.run(),
         Command::Test(cmd) => cmd.run(),
         Command::Generate(cmd) => cmd.run(),
+        Command::Parity(cmd) => cmd.run(),
     }
 }

@@ -1,0 +1,451 @@
+//! `cargo xtask parity pde`: physfm's solutions against an independent Python solver
+//! (py-pde, scipy) installed from PyPI in a virtual environment, on the same initial states,
+//! grids and save times. Prints the relative L2 difference per family. Not part of the tests.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use physfm_pde::{
+    Advection1d, Burgers1d, Darcy2d, DiffusionReaction1d, DiffusionReaction2d, FamilyConfig,
+    GrayScott2d, Kdv1d, KuramotoSivashinsky1d, LotkaVolterra, NavierStokes2d, ParamDomain,
+    ShallowWater2d, Wave2d,
+};
+use serde_json::{Value, json};
+
+use crate::quickstart::workspace_root;
+
+/// Parity checks against reference Python libraries.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Parity {
+    #[command(subcommand)]
+    what: ParityWhat,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ParityWhat {
+    /// Compare every PDE family with py-pde / scipy on the same initial state.
+    Pde(PdeParity),
+}
+
+#[derive(Debug, clap::Args)]
+struct PdeParity {
+    /// Output directory for the cases, the Python results and the report.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Only these cases (repeatable), e.g. `burgers1d`, `wave2d_neumann`.
+    #[arg(long = "case")]
+    cases: Vec<String>,
+    /// Python interpreter used to create the virtual environment.
+    #[arg(long, default_value = "python3")]
+    python: String,
+}
+
+impl Parity {
+    pub(crate) fn run(self) -> anyhow::Result<()> {
+        match self.what {
+            ParityWhat::Pde(p) => p.run(),
+        }
+    }
+}
+
+/// One parity case: a family configuration, parameters, seed and save times.
+struct Case {
+    name: &'static str,
+    family: FamilyConfig,
+    params: Vec<f64>,
+    times: Vec<f64>,
+}
+
+fn linspace(t_end: f64, frames: usize) -> Vec<f64> {
+    (0..frames)
+        .map(|i| t_end * i as f64 / (frames - 1) as f64)
+        .collect()
+}
+
+fn cases() -> Vec<Case> {
+    use FamilyConfig as F;
+    vec![
+        Case {
+            name: "advection1d",
+            family: F::Advection1d(Advection1d {
+                resolution: 128,
+                stored_resolution: 128,
+                ..Default::default()
+            }),
+            params: vec![0.4],
+            times: linspace(1.0, 6),
+        },
+        Case {
+            name: "burgers1d",
+            family: F::Burgers1d(Burgers1d {
+                resolution: 256,
+                stored_resolution: 256,
+                ..Default::default()
+            }),
+            params: vec![0.05],
+            times: linspace(0.5, 6),
+        },
+        Case {
+            name: "diffusion_reaction1d",
+            family: F::DiffusionReaction1d(DiffusionReaction1d {
+                resolution: 128,
+                stored_resolution: 128,
+                ..Default::default()
+            }),
+            params: vec![0.01, 5.0],
+            times: linspace(0.5, 6),
+        },
+        Case {
+            name: "kuramoto_sivashinsky1d",
+            family: F::KuramotoSivashinsky1d(KuramotoSivashinsky1d {
+                resolution: 128,
+                stored_resolution: 128,
+                ..Default::default()
+            }),
+            params: vec![64.0],
+            times: linspace(10.0, 6),
+        },
+        Case {
+            name: "kdv1d",
+            family: F::Kdv1d(Kdv1d {
+                resolution: 256,
+                stored_resolution: 256,
+                ..Default::default()
+            }),
+            params: vec![1.0],
+            times: linspace(2.0, 6),
+        },
+        Case {
+            name: "navier_stokes2d",
+            family: F::NavierStokes2d(NavierStokes2d {
+                resolution: 32,
+                stored_resolution: 32,
+                ..Default::default()
+            }),
+            params: vec![1e-3, 1.0],
+            times: linspace(1.0, 6),
+        },
+        Case {
+            name: "gray_scott2d",
+            family: F::GrayScott2d(GrayScott2d::default()),
+            params: vec![0.03, 0.058, 0.2097, 0.105],
+            times: linspace(100.0, 6),
+        },
+        Case {
+            name: "diffusion_reaction2d",
+            family: F::DiffusionReaction2d(DiffusionReaction2d {
+                resolution: 32,
+                noise: 0.5,
+            }),
+            params: vec![1e-3, 5e-3, 5e-3],
+            times: linspace(1.0, 6),
+        },
+        Case {
+            name: "shallow_water2d",
+            family: F::ShallowWater2d(ShallowWater2d {
+                resolution: 64,
+                ..Default::default()
+            }),
+            params: vec![0.5, 2.0],
+            times: linspace(0.5, 6),
+        },
+        Case {
+            name: "darcy2d",
+            family: F::Darcy2d(Darcy2d {
+                resolution: 65,
+                ..Default::default()
+            }),
+            params: vec![1.0],
+            times: vec![0.0],
+        },
+        Case {
+            name: "wave2d_dirichlet",
+            family: F::Wave2d(Wave2d { resolution: 32 }),
+            params: vec![1.0, 0.0],
+            times: linspace(0.5, 6),
+        },
+        Case {
+            name: "wave2d_neumann",
+            family: F::Wave2d(Wave2d { resolution: 32 }),
+            params: vec![1.0, 1.0],
+            times: linspace(0.5, 6),
+        },
+        Case {
+            name: "lotka_volterra",
+            family: F::LotkaVolterra(LotkaVolterra::default()),
+            params: vec![0.5, 0.75, 0.5, 1.0],
+            times: linspace(10.0, 21),
+        },
+    ]
+}
+
+/// Writes the case file; returns physfm's solution and its wall time.
+fn write_case(case: &Case, dir: &Path) -> anyhow::Result<(Vec<f64>, f64)> {
+    let f = case.family.family();
+    let spec = f.parameters();
+    let mut params = serde_json::Map::new();
+    for (p, v) in spec.iter().zip(&case.params) {
+        let value = match &p.domain {
+            ParamDomain::Choice(options) => json!(options[*v as usize]),
+            ParamDomain::Range(_) => json!(v),
+        };
+        params.insert(p.name.clone(), value);
+    }
+    if let FamilyConfig::ShallowWater2d(s) = &case.family {
+        params.insert("g".into(), json!(s.g));
+    }
+    let seed = 11;
+    let initial = f.initial_state(&case.params, seed)?;
+    let start = Instant::now();
+    let solution = f.solve_from(&case.params, &initial, &case.times)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let axes: Vec<Value> = f
+        .solver_axes()
+        .iter()
+        .map(|a| {
+            let (lower, length) = match &case.family {
+                // The stored axis of KS is x / L; the physical domain is [0, L).
+                FamilyConfig::KuramotoSivashinsky1d(_) => (0.0, case.params[0]),
+                _ => (a.lower, a.length),
+            };
+            let boundary = match &case.family {
+                FamilyConfig::Wave2d(_) => if case.params[1] == 0.0 { "dirichlet" } else { "neumann" },
+                _ => a.boundary.as_str(),
+            };
+            json!({
+                "name": a.name,
+                "lower": lower,
+                "length": length,
+                "boundary": boundary,
+                "coords": a.coords.iter().map(|c| lower + (c - a.lower) / a.length * length).collect::<Vec<f64>>(),
+            })
+        })
+        .collect();
+    let doc = json!({
+        "family": f.name(),
+        "params": params,
+        "axes": axes,
+        "channels": f.channels(),
+        "times": case.times,
+        "initial": initial,
+        "physfm": solution.values,
+    });
+    std::fs::write(
+        dir.join(format!("{}.json", case.name)),
+        serde_json::to_vec(&doc)?,
+    )?;
+    Ok((solution.values, seconds))
+}
+
+/// Creates (once) the virtual environment with the pinned requirements; returns its Python.
+pub(crate) fn ensure_venv(python: &str, requirements: &Path) -> anyhow::Result<PathBuf> {
+    let venv = workspace_root().join("xtask").join(".venv");
+    let py = venv.join("bin").join("python");
+    if !py.is_file() {
+        println!("creating {} ...", venv.display());
+        let s = Command::new(python)
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .with_context(|| format!("running {python}"))?;
+        if !s.success() {
+            bail!("`{python} -m venv` failed");
+        }
+    }
+    let wanted = std::fs::read_to_string(requirements)?;
+    let stamp = venv.join(format!(
+        ".installed-{}",
+        requirements
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+    ));
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        println!(
+            "installing {} into the virtual environment ...",
+            requirements.display()
+        );
+        let s = Command::new(&py)
+            .args(["-m", "pip", "install", "--quiet", "-r"])
+            .arg(requirements)
+            .status()?;
+        if !s.success() {
+            bail!("pip install -r {} failed", requirements.display());
+        }
+        std::fs::write(&stamp, wanted)?;
+    }
+    Ok(py)
+}
+
+/// Relative L2 difference over every frame after the first (the first is the shared
+/// initial state), and the worst frame's.
+fn rel_l2(ours: &[f64], theirs: &[f64], frames: usize) -> (f64, f64) {
+    let per = ours.len() / frames.max(1);
+    let skip = if frames > 1 { per } else { 0 };
+    let norm = |a: &[f64], b: &[f64]| {
+        let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+        let den: f64 = b.iter().map(|y| y * y).sum();
+        (num / den.max(1e-300)).sqrt()
+    };
+    let total = norm(&ours[skip..], &theirs[skip..]);
+    let worst = (usize::from(frames > 1)..frames)
+        .map(|t| {
+            norm(
+                &ours[t * per..(t + 1) * per],
+                &theirs[t * per..(t + 1) * per],
+            )
+        })
+        .fold(0.0, f64::max);
+    (total, worst)
+}
+
+impl PdeParity {
+    fn run(self) -> anyhow::Result<()> {
+        let root = workspace_root();
+        let out = self
+            .out
+            .clone()
+            .unwrap_or_else(|| root.join("runs").join("parity").join("pde"));
+        let case_dir = out.join("cases");
+        let result_dir = out.join("results");
+        for d in [&case_dir, &result_dir] {
+            if d.exists() {
+                std::fs::remove_dir_all(d)?;
+            }
+            std::fs::create_dir_all(d)?;
+        }
+        let all = cases();
+        for c in &self.cases {
+            if !all.iter().any(|k| k.name == c) {
+                bail!(
+                    "unknown case `{c}` (cases: {})",
+                    all.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        let selected: Vec<&Case> = all
+            .iter()
+            .filter(|c| self.cases.is_empty() || self.cases.iter().any(|n| n == c.name))
+            .collect();
+        let mut ours = BTreeMap::new();
+        for c in &selected {
+            let (values, secs) =
+                write_case(c, &case_dir).with_context(|| format!("physfm on case {}", c.name))?;
+            ours.insert(c.name, (values, secs));
+        }
+        let parity = root.join("xtask").join("parity");
+        let py = ensure_venv(&self.python, &parity.join("requirements-pde.txt"))?;
+        let status = Command::new(&py)
+            .arg(parity.join("pde_parity.py"))
+            .arg("--cases")
+            .arg(&case_dir)
+            .arg("--out")
+            .arg(&result_dir)
+            .status()?;
+        if !status.success() {
+            bail!("pde_parity.py failed");
+        }
+        let mut table = String::new();
+        writeln!(
+            table,
+            "| case | independent solver | relative L2 (all frames after t0) | worst frame | physfm s | Python s |"
+        )?;
+        writeln!(table, "| --- | --- | ---: | ---: | ---: | ---: |")?;
+        let mut summary = Vec::new();
+        for c in &selected {
+            let path = result_dir.join(format!("{}.result.json", c.name));
+            let (values, secs) = &ours[c.name];
+            let row = match std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            {
+                None => format!("| {} | no result file | - | - | {secs:.3} | - |", c.name),
+                Some(r) => {
+                    if let Some(reason) = r.get("skipped").and_then(Value::as_str) {
+                        format!("| {} | skipped: {reason} | - | - | {secs:.3} | - |", c.name)
+                    } else if let Some(err) = r.get("error").and_then(Value::as_str) {
+                        format!(
+                            "| {} | error: {} | - | - | {secs:.3} | - |",
+                            c.name,
+                            err.lines().next().unwrap_or("")
+                        )
+                    } else {
+                        let theirs: Vec<f64> = r["solution"]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                            .unwrap_or_default();
+                        if theirs.len() != values.len() {
+                            format!(
+                                "| {} | result has {} values, expected {} | - | - | {secs:.3} | - |",
+                                c.name,
+                                theirs.len(),
+                                values.len()
+                            )
+                        } else {
+                            let (l2, worst) = rel_l2(values, &theirs, c.times.len());
+                            let solver = r["solver"].as_str().unwrap_or("?");
+                            let wall = r["wall_s"].as_f64().unwrap_or(f64::NAN);
+                            summary.push(json!({"case": c.name, "solver": solver, "rel_l2": l2, "worst_frame_rel_l2": worst, "physfm_s": secs, "python_s": wall}));
+                            format!(
+                                "| {} | {solver} | {l2:.2e} | {worst:.2e} | {secs:.3} | {wall:.2} |",
+                                c.name
+                            )
+                        }
+                    }
+                }
+            };
+            writeln!(table, "{row}")?;
+        }
+        println!("\n{table}");
+        let report = format!(
+            "# PDE parity: physfm against independent Python solvers\n\nCommand: `cargo xtask parity pde`\n\nSame initial state, grid and save times; the difference includes both discretisations' errors.\n\n{table}"
+        );
+        std::fs::write(out.join("report.md"), report)?;
+        std::fs::write(
+            out.join("summary.json"),
+            serde_json::to_vec_pretty(&summary)?,
+        )?;
+        println!("report: {}", out.join("report.md").display());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_l2_skips_the_shared_initial_frame() {
+        let ours = [1.0, 1.0, 1.0, 2.0];
+        let theirs = [5.0, 5.0, 1.0, 1.0];
+        let (total, worst) = rel_l2(&ours, &theirs, 2);
+        assert!((total - (1.0f64 / 2.0).sqrt()).abs() < 1e-12);
+        assert_eq!(total, worst);
+    }
+
+    #[test]
+    fn every_case_writes_a_consistent_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for c in cases()
+            .iter()
+            .filter(|c| c.name == "wave2d_neumann" || c.name == "lotka_volterra")
+        {
+            let (values, _) = write_case(c, dir.path()).unwrap();
+            let doc: Value = serde_json::from_slice(
+                &std::fs::read(dir.path().join(format!("{}.json", c.name))).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(doc["physfm"].as_array().unwrap().len(), values.len());
+            assert_eq!(doc["times"].as_array().unwrap().len(), c.times.len());
+        }
+        let doc: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("wave2d_neumann.json")).unwrap())
+                .unwrap();
+        assert_eq!(doc["params"]["bc"], "neumann");
+        assert_eq!(doc["axes"][0]["boundary"], "neumann");
+    }
+}
