@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group};
-use physfm_pde::{Burgers1dConfig, PdeFamily, Preset, SumOfSines};
+use physfm_pde::{Burgers1dConfig, Preset, SumOfSines};
 
 /// The reference preset of each family.
 const REFERENCE: [(&str, &str); 13] = [
