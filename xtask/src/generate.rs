@@ -103,9 +103,16 @@ fn collection_meta(preset: &Preset, split: &str, trajectories: usize) -> Collect
         axis_names: axes.iter().map(|a| a.name.clone()).collect(),
         spatial_shape: axes.iter().map(|a| a.coords.len()).collect(),
         domain_lengths: axes.iter().map(|a| a.length).collect(),
+        // Where the boundary condition is a per-trajectory choice (`bc`), say so.
         boundary: axes
             .iter()
-            .map(|a| a.boundary.as_str().to_string())
+            .map(|a| {
+                if family.parameters().iter().any(|p| p.name == "bc") {
+                    "parameter:bc".to_string()
+                } else {
+                    a.boundary.as_str().to_string()
+                }
+            })
             .collect(),
         frames: preset.time.frames,
         trajectories,
