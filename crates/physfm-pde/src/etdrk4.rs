@@ -172,6 +172,71 @@ impl Etdrk4 {
     }
 }
 
+/// How an [`Etdrk4`] integration chooses its step between two save times.
+pub(crate) enum StepRule<'a> {
+    /// A fixed largest step (convergence studies).
+    Fixed(f64),
+    /// The CFL bound of the current state, re-evaluated every `chunk` steps and rounded down
+    /// to `cap / 2^j` (so that cached coefficients are reused as the bound moves). `bound`
+    /// returns NaN for a non-finite state.
+    Adaptive {
+        cap: f64,
+        chunk: usize,
+        bound: &'a mut dyn FnMut(&[Complex64]) -> f64,
+    },
+}
+
+impl Etdrk4 {
+    /// Advances `v` from `*t` to `target` (updating `*t`) with steps chosen by `rule`.
+    /// Returns the steps taken, or the time at which the state stopped being finite.
+    pub(crate) fn advance_to<F>(
+        &mut self,
+        v: &mut [Complex64],
+        t: &mut f64,
+        target: f64,
+        rule: &mut StepRule<'_>,
+        nonlinear: &mut F,
+    ) -> std::result::Result<usize, f64>
+    where
+        F: FnMut(&[Complex64], &mut [Complex64]),
+    {
+        let mut steps = 0;
+        while target - *t > 1e-12 * target.max(1.0) {
+            let rem = target - *t;
+            let (dt, span) = match rule {
+                StepRule::Fixed(dt) => (*dt, rem),
+                StepRule::Adaptive { cap, chunk, bound } => {
+                    let b = bound(v);
+                    if b.is_nan() {
+                        return Err(*t);
+                    }
+                    let dt = quantised_step(*cap, b);
+                    let whole = rem <= *chunk as f64 * dt * (1.0 + 1e-9);
+                    (dt, if whole { rem } else { *chunk as f64 * dt })
+                }
+            };
+            steps += self.advance(v, span, dt, nonlinear);
+            *t = if span == rem { target } else { *t + span };
+            if v.iter().any(|z| !(z.re.is_finite() && z.im.is_finite())) {
+                return Err(*t);
+            }
+        }
+        Ok(steps)
+    }
+}
+
+/// The largest step `cap / 2^j` not above `bound` (a power of two when `cap` is infinite).
+pub(crate) fn quantised_step(cap: f64, bound: f64) -> f64 {
+    if bound >= cap {
+        return cap;
+    }
+    if !cap.is_finite() {
+        return 2f64.powf(bound.log2().floor());
+    }
+    let j = (cap / bound).log2().ceil();
+    cap / 2f64.powf(j)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use rustfft::num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 
-use crate::etdrk4::Etdrk4;
-use crate::families::spectral1d::quantised_step;
+use crate::etdrk4::{Etdrk4, StepRule};
 use crate::family::{
     Axis, ParamSpec, PdeFamily, Trajectory, check_initial, check_params, check_resolution,
     check_times, describe, invalid, positive,
@@ -132,34 +131,49 @@ impl NavierStokes2d {
         let mut vel = vec![zero; np];
         let mut grad = vec![zero; np];
         let mut nl_fft = Fft2::new(n, n);
-        let speed = std::cell::Cell::new(0.0f64);
         let mut nonlinear = |src: &[Complex64], dst: &mut [Complex64]| {
             // Two real fields per complex transform: (u + i v) and (w_x + i w_y).
             let i1 = Complex64::new(0.0, 1.0);
+            velocity_spectrum(src, &kx, &ky, &mut vel);
             for p in 0..np {
-                let k2 = kx[p] * kx[p] + ky[p] * ky[p];
-                let psi = if k2 > 0.0 { src[p] / k2 } else { zero };
-                let u_hat = i1 * ky[p] * psi; // u = psi_y
-                let v_hat = -i1 * kx[p] * psi; // v = -psi_x
-                vel[p] = u_hat + i1 * v_hat;
                 grad[p] = i1 * kx[p] * src[p] + i1 * (i1 * ky[p] * src[p]);
             }
             nl_fft.inverse(&mut vel);
             nl_fft.inverse(&mut grad);
-            let mut smax = 0.0f64;
             for p in 0..np {
                 let (u, vv) = (vel[p].re, vel[p].im);
-                smax = smax.max(u.abs() + vv.abs());
                 vel[p] = Complex64::new(-(u * grad[p].re + vv * grad[p].im), 0.0);
             }
-            speed.set(smax);
             nl_fft.forward(&mut vel);
             for p in 0..np {
                 dst[p] = vel[p] * mask[p] + forcing[p];
             }
         };
-        let mut stepper = Etdrk4::new(lin);
+        // The CFL bound from the current velocity: |u| + |v| at most `CFL dx / dt`.
         let dx = 1.0 / n as f64;
+        let mut bound_fft = Fft2::new(n, n);
+        let mut bound_vel = vec![zero; np];
+        let mut bound = |src: &[Complex64]| {
+            velocity_spectrum(src, &kx, &ky, &mut bound_vel);
+            bound_fft.inverse(&mut bound_vel);
+            let speed = bound_vel
+                .iter()
+                .fold(0.0f64, |m, z| m.max(z.re.abs() + z.im.abs()));
+            if speed.is_finite() {
+                CFL * dx / speed.max(1e-12)
+            } else {
+                f64::NAN
+            }
+        };
+        let mut rule = match fixed_dt {
+            Some(dt) => StepRule::Fixed(dt),
+            None => StepRule::Adaptive {
+                cap: DT_CAP,
+                chunk: 32,
+                bound: &mut bound,
+            },
+        };
+        let mut stepper = Etdrk4::new(lin);
         let blow_up = |time: f64| PdeError::BlowUp {
             family: "navier_stokes2d",
             params: describe(&spec, params),
@@ -167,34 +181,12 @@ impl NavierStokes2d {
         };
         let mut out = Vec::with_capacity(save_times.len() * np);
         let mut real = vec![zero; np];
-        let mut scratch = vec![zero; np];
         let mut t = 0.0;
         let mut steps = 0;
         for &target in save_times {
-            while target - t > 1e-12 * target.max(1.0) {
-                let rem = target - t;
-                let dt = match fixed_dt {
-                    Some(dt) => dt,
-                    None => {
-                        nonlinear(&v, &mut scratch);
-                        let s = speed.get();
-                        if !s.is_finite() {
-                            return Err(blow_up(t));
-                        }
-                        quantised_step(DT_CAP, CFL * dx / s.max(1e-12))
-                    }
-                };
-                if fixed_dt.is_some() || rem <= 32.0 * dt * (1.0 + 1e-9) {
-                    steps += stepper.advance(&mut v, rem, dt, &mut nonlinear);
-                    t = target;
-                } else {
-                    steps += stepper.advance(&mut v, 32.0 * dt, dt, &mut nonlinear);
-                    t += 32.0 * dt;
-                }
-                if v.iter().any(|z| !(z.re.is_finite() && z.im.is_finite())) {
-                    return Err(blow_up(t));
-                }
-            }
+            steps += stepper
+                .advance_to(&mut v, &mut t, target, &mut rule, &mut nonlinear)
+                .map_err(&blow_up)?;
             real.copy_from_slice(&v);
             fft.inverse(&mut real);
             out.extend(real.iter().map(|z| z.re));
@@ -209,6 +201,24 @@ impl NavierStokes2d {
             values: out,
             steps,
         })
+    }
+}
+
+/// The packed spectrum `u_hat + i v_hat` of the velocity `(psi_y, -psi_x)` with
+/// `lap psi = -w`, from the vorticity spectrum `w_hat`: its inverse transform holds `u` in the
+/// real and `v` in the imaginary part.
+fn velocity_spectrum(w_hat: &[Complex64], kx: &[f64], ky: &[f64], out: &mut [Complex64]) {
+    let i1 = Complex64::new(0.0, 1.0);
+    for p in 0..w_hat.len() {
+        let k2 = kx[p] * kx[p] + ky[p] * ky[p];
+        let psi = if k2 > 0.0 {
+            w_hat[p] / k2
+        } else {
+            Complex64::new(0.0, 0.0)
+        };
+        let u_hat = i1 * ky[p] * psi;
+        let v_hat = -i1 * kx[p] * psi;
+        out[p] = u_hat + i1 * v_hat;
     }
 }
 

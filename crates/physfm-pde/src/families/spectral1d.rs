@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rustfft::num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 
-use crate::etdrk4::Etdrk4;
+use crate::etdrk4::{Etdrk4, StepRule};
 use crate::family::{
     Axis, ParamSpec, PdeFamily, Trajectory, check_initial, check_params, check_positive,
     check_resolution, check_times, describe, invalid, positive,
@@ -86,37 +86,34 @@ impl Semilinear1d<'_> {
             params: describe(self.spec, self.params),
             time,
         };
+        let mut bound_fft = FftPair::new(n);
+        let mut bound_buf = vec![zero; n];
+        let mut bound = |v: &[Complex64]| {
+            bound_buf.copy_from_slice(v);
+            bound_fft.inverse(&mut bound_buf);
+            let umax = bound_buf.iter().fold(0.0f64, |m, z| m.max(z.re.abs()));
+            if !umax.is_finite() {
+                return f64::NAN;
+            }
+            CFL * dx / (self.speed_per_u * umax).max(1e-12)
+        };
+        let mut rule = match fixed_dt {
+            Some(dt) => StepRule::Fixed(dt),
+            None => StepRule::Adaptive {
+                cap: self.dt_cap,
+                chunk: CHUNK,
+                bound: &mut bound,
+            },
+        };
         for &target in save_times {
             if self.quad.is_none() {
                 stepper.propagate_linear(&mut v, target - t);
                 steps += usize::from(target > t);
                 t = target;
-            }
-            while target - t > 1e-12 * target.max(1.0) {
-                let rem = target - t;
-                let dt = match fixed_dt {
-                    Some(dt) => dt,
-                    None => {
-                        real.copy_from_slice(&v);
-                        fft.inverse(&mut real);
-                        let umax = real.iter().fold(0.0f64, |m, z| m.max(z.re.abs()));
-                        if !umax.is_finite() {
-                            return Err(blow_up(t));
-                        }
-                        let cfl = CFL * dx / (self.speed_per_u * umax).max(1e-12);
-                        quantised_step(self.dt_cap, cfl)
-                    }
-                };
-                if fixed_dt.is_some() || rem <= CHUNK as f64 * dt * (1.0 + 1e-9) {
-                    steps += stepper.advance(&mut v, rem, dt, &mut nonlinear);
-                    t = target;
-                } else {
-                    steps += stepper.advance(&mut v, CHUNK as f64 * dt, dt, &mut nonlinear);
-                    t += CHUNK as f64 * dt;
-                }
-                if v.iter().any(|z| !(z.re.is_finite() && z.im.is_finite())) {
-                    return Err(blow_up(t));
-                }
+            } else {
+                steps += stepper
+                    .advance_to(&mut v, &mut t, target, &mut rule, &mut nonlinear)
+                    .map_err(&blow_up)?;
             }
             real.copy_from_slice(&v);
             fft.inverse(&mut real);
@@ -133,19 +130,6 @@ impl Semilinear1d<'_> {
             steps,
         })
     }
-}
-
-/// The largest step `cap / 2^j` not above `bound`: steps from a ladder, so that the cached
-/// ETDRK4 coefficients are reused as the CFL bound moves.
-pub(crate) fn quantised_step(cap: f64, bound: f64) -> f64 {
-    if bound >= cap {
-        return cap;
-    }
-    if !cap.is_finite() {
-        return 2f64.powf(bound.log2().floor());
-    }
-    let j = (cap / bound).log2().ceil();
-    cap / 2f64.powf(j)
 }
 
 /// Spectral multipliers of a periodic grid: angular wavenumbers and the 2/3-rule mask.
