@@ -36,6 +36,20 @@ impl PeriodicGrid1d {
             .collect()
     }
 
+    /// Angular wavenumbers `2 pi k / length` of the half spectrum, `k = 0..=n/2`.
+    pub fn half_wavenumbers(&self) -> Vec<f64> {
+        (0..=self.n / 2)
+            .map(|k| 2.0 * std::f64::consts::PI * k as f64 / self.length)
+            .collect()
+    }
+
+    /// The 2/3-rule dealiasing mask of the half spectrum: keeps `k < n / 3`.
+    pub fn half_dealias_mask(&self) -> Vec<f64> {
+        (0..=self.n / 2)
+            .map(|k| if 3 * k < self.n { 1.0 } else { 0.0 })
+            .collect()
+    }
+
     /// The 2/3-rule dealiasing mask in FFT order: keeps `|k| < n / 3`.
     pub fn dealias_mask(&self) -> Vec<f64> {
         let n = self.n as i64;
@@ -84,6 +98,60 @@ impl FftPair {
         self.inverse.process_with_scratch(buf, &mut self.scratch);
         let s = 1.0 / self.n as f64;
         for v in buf.iter_mut() {
+            *v *= s;
+        }
+    }
+}
+
+/// Real-to-complex and complex-to-real transforms of one length (realfft on rustfft), with
+/// their scratch space: the half spectrum `k = 0..=n/2` of a real field, half the work of a
+/// complex transform.
+pub(crate) struct RealFft {
+    forward: Arc<dyn realfft::RealToComplex<f64>>,
+    inverse: Arc<dyn realfft::ComplexToReal<f64>>,
+    scratch: Vec<Complex64>,
+    n: usize,
+}
+
+impl RealFft {
+    pub(crate) fn new(n: usize) -> Self {
+        let mut planner = realfft::RealFftPlanner::<f64>::new();
+        let forward = planner.plan_fft_forward(n);
+        let inverse = planner.plan_fft_inverse(n);
+        let len = forward.get_scratch_len().max(inverse.get_scratch_len());
+        Self {
+            forward,
+            inverse,
+            scratch: vec![Complex64::new(0.0, 0.0); len],
+            n,
+        }
+    }
+
+    /// Length of the half spectrum, `n / 2 + 1`.
+    pub(crate) fn spectrum_len(&self) -> usize {
+        self.n / 2 + 1
+    }
+
+    /// Unnormalised forward transform; `input` is used as scratch.
+    pub(crate) fn forward(&mut self, input: &mut [f64], output: &mut [Complex64]) {
+        self.forward
+            .process_with_scratch(input, output, &mut self.scratch)
+            .expect("buffer lengths are fixed at construction");
+    }
+
+    /// Inverse transform normalised by `1/n`; `input` is used as scratch. The imaginary parts
+    /// of the zero and (even `n`) Nyquist modes, which a real field cannot carry, are dropped.
+    pub(crate) fn inverse(&mut self, input: &mut [Complex64], output: &mut [f64]) {
+        input[0].im = 0.0;
+        if self.n.is_multiple_of(2) {
+            let last = input.len() - 1;
+            input[last].im = 0.0;
+        }
+        self.inverse
+            .process_with_scratch(input, output, &mut self.scratch)
+            .expect("buffer lengths are fixed at construction");
+        let s = 1.0 / self.n as f64;
+        for v in output.iter_mut() {
             *v *= s;
         }
     }
@@ -154,6 +222,27 @@ pub(crate) fn fft_index_to_k(j: usize, n: usize) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn real_fft_matches_the_complex_one_on_the_half_spectrum() {
+        let n = 12;
+        let x: Vec<f64> = (0..n)
+            .map(|i| (i as f64 * 0.7).sin() + 0.1 * i as f64)
+            .collect();
+        let mut full: Vec<Complex64> = x.iter().map(|&v| Complex64::new(v, 0.0)).collect();
+        FftPair::new(n).forward(&mut full);
+        let mut r = RealFft::new(n);
+        let mut half = vec![Complex64::new(0.0, 0.0); r.spectrum_len()];
+        r.forward(&mut x.clone(), &mut half);
+        for (a, b) in half.iter().zip(&full) {
+            assert!((a - b).norm() < 1e-12);
+        }
+        let mut back = vec![0.0; n];
+        r.inverse(&mut half, &mut back);
+        for (a, b) in back.iter().zip(&x) {
+            assert!((a - b).abs() < 1e-12);
+        }
+    }
 
     #[test]
     fn fft_pair_round_trips() {

@@ -20,7 +20,7 @@ use crate::family::{
     check_resolution, check_times, describe, invalid, positive,
 };
 use crate::range::uniform01;
-use crate::spectral_grid::{FftPair, PeriodicGrid1d};
+use crate::spectral_grid::{PeriodicGrid1d, RealFft};
 use crate::{ParamRange, PdeError, Result, Scale, SumOfSines};
 
 /// A 1D periodic semilinear problem ready to integrate.
@@ -29,9 +29,9 @@ pub(crate) struct Semilinear1d<'a> {
     pub(crate) spec: &'a [ParamSpec],
     pub(crate) params: &'a [f64],
     pub(crate) grid: PeriodicGrid1d,
-    /// Linear symbol per FFT index.
+    /// Linear symbol per mode of the half spectrum (`k = 0..=n/2`).
     pub(crate) lin: Vec<Complex64>,
-    /// Multiplier of `FFT(u^2)` per FFT index (dealiasing included); `None` for linear PDEs.
+    /// Multiplier of `FFT(u^2)` per mode of the half spectrum (dealiasing included); `None` for linear PDEs.
     pub(crate) quad: Option<Vec<Complex64>>,
     /// Largest characteristic speed per unit of `max |u|` (for the CFL bound).
     pub(crate) speed_per_u: f64,
@@ -56,27 +56,30 @@ impl Semilinear1d<'_> {
         let n = self.grid.n;
         check_initial(u0, n)?;
         check_times(save_times)?;
-        let mut fft = FftPair::new(n);
+        let mut fft = RealFft::new(n);
+        let m = fft.spectrum_len();
         let zero = Complex64::new(0.0, 0.0);
-        let mut v: Vec<Complex64> = u0.iter().map(|&x| Complex64::new(x, 0.0)).collect();
-        fft.forward(&mut v);
+        let mut v = vec![zero; m];
+        fft.forward(&mut u0.to_vec(), &mut v);
         let mut stepper = Etdrk4::new(self.lin.clone());
-        let mut work = vec![zero; n];
-        let mut nl_fft = FftPair::new(n);
+        let mut work = vec![zero; m];
+        let mut phys = vec![0.0; n];
+        let mut nl_fft = RealFft::new(n);
         let quad = self.quad.clone();
         let mut nonlinear = |src: &[Complex64], dst: &mut [Complex64]| {
             let q = quad.as_ref().expect("only called for nonlinear problems");
             work.copy_from_slice(src);
-            nl_fft.inverse(&mut work);
-            for w in work.iter_mut() {
-                *w = Complex64::new(w.re * w.re, 0.0);
+            nl_fft.inverse(&mut work, &mut phys);
+            for w in phys.iter_mut() {
+                *w *= *w;
             }
-            nl_fft.forward(&mut work);
+            nl_fft.forward(&mut phys, &mut work);
             for ((d, w), c) in dst.iter_mut().zip(work.iter()).zip(q) {
                 *d = w * c;
             }
         };
-        let mut real = vec![zero; n];
+        let mut spec_buf = vec![zero; m];
+        let mut real = vec![0.0; n];
         let mut out = Vec::with_capacity(save_times.len() * n);
         let mut t = 0.0;
         let mut steps = 0;
@@ -86,12 +89,13 @@ impl Semilinear1d<'_> {
             params: describe(self.spec, self.params),
             time,
         };
-        let mut bound_fft = FftPair::new(n);
-        let mut bound_buf = vec![zero; n];
+        let mut bound_fft = RealFft::new(n);
+        let mut bound_spec = vec![zero; m];
+        let mut bound_real = vec![0.0; n];
         let mut bound = |v: &[Complex64]| {
-            bound_buf.copy_from_slice(v);
-            bound_fft.inverse(&mut bound_buf);
-            let umax = bound_buf.iter().fold(0.0f64, |m, z| m.max(z.re.abs()));
+            bound_spec.copy_from_slice(v);
+            bound_fft.inverse(&mut bound_spec, &mut bound_real);
+            let umax = bound_real.iter().fold(0.0f64, |m, u| m.max(u.abs()));
             if !umax.is_finite() {
                 return f64::NAN;
             }
@@ -115,12 +119,12 @@ impl Semilinear1d<'_> {
                     .advance_to(&mut v, &mut t, target, &mut rule, &mut nonlinear)
                     .map_err(&blow_up)?;
             }
-            real.copy_from_slice(&v);
-            fft.inverse(&mut real);
-            if real.iter().any(|z| !z.re.is_finite()) {
+            spec_buf.copy_from_slice(&v);
+            fft.inverse(&mut spec_buf, &mut real);
+            if real.iter().any(|u| !u.is_finite()) {
                 return Err(blow_up(target));
             }
-            out.extend(real.iter().map(|z| z.re));
+            out.extend_from_slice(&real);
         }
         Ok(Trajectory {
             times: save_times.to_vec(),
@@ -132,9 +136,10 @@ impl Semilinear1d<'_> {
     }
 }
 
-/// Spectral multipliers of a periodic grid: angular wavenumbers and the 2/3-rule mask.
+/// Spectral multipliers of a periodic grid on the half spectrum: angular wavenumbers and
+/// the 2/3-rule mask.
 fn wavenumbers(grid: &PeriodicGrid1d) -> (Vec<f64>, Vec<f64>) {
-    (grid.wavenumbers(), grid.dealias_mask())
+    (grid.half_wavenumbers(), grid.half_dealias_mask())
 }
 
 /// `c_k = (-i a k - rho) * mask_k`: the multiplier of `FFT(u^2)` for the flux `-a (u^2)_x`
@@ -266,7 +271,7 @@ impl PdeFamily for Advection1d {
         };
         let beta = params[0];
         let lin = grid
-            .wavenumbers()
+            .half_wavenumbers()
             .iter()
             .map(|k| Complex64::new(0.0, -beta * k))
             .collect();
@@ -340,7 +345,7 @@ impl Burgers1d {
             params,
             grid,
             lin: grid
-                .wavenumbers()
+                .half_wavenumbers()
                 .iter()
                 .map(|k| Complex64::new(-eps * k * k, 0.0))
                 .collect(),
@@ -465,7 +470,7 @@ impl DiffusionReaction1d {
             params,
             grid,
             lin: grid
-                .wavenumbers()
+                .half_wavenumbers()
                 .iter()
                 .map(|k| Complex64::new(rho - nu * k * k, 0.0))
                 .collect(),
@@ -613,7 +618,7 @@ impl KuramotoSivashinsky1d {
             params,
             grid,
             lin: grid
-                .wavenumbers()
+                .half_wavenumbers()
                 .iter()
                 .map(|k| Complex64::new(k * k - k.powi(4), 0.0))
                 .collect(),
@@ -771,7 +776,7 @@ impl Kdv1d {
             grid,
             // delta u_xxx -> delta (ik)^3 = -i delta k^3, moved to the right-hand side.
             lin: grid
-                .wavenumbers()
+                .half_wavenumbers()
                 .iter()
                 .map(|k| Complex64::new(0.0, delta * k.powi(3)))
                 .collect(),
