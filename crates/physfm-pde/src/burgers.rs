@@ -183,7 +183,7 @@ mod tests {
             .iter()
             .map(|&dt| {
                 max_err(
-                    f.solve_with_dt(NU, &u0, &[0.5], dt).unwrap().frame(0),
+                    f.solve_with_dt(&[NU], &u0, &[0.5], dt).unwrap().frame(0),
                     &exact,
                 )
             })
@@ -205,7 +205,7 @@ mod tests {
             .map(|&n| {
                 let (f, x) = family(n);
                 let traj = f
-                    .solve_with_dt(NU, &cole_hopf(&x, 0.0, eps), &[0.25], 1e-3)
+                    .solve_with_dt(&[NU], &cole_hopf(&x, 0.0, eps), &[0.25], 1e-3)
                     .unwrap();
                 max_err(traj.frame(0), &cole_hopf(&x, 0.25, eps))
             })
@@ -282,7 +282,7 @@ mod tests {
         // A huge step far beyond the CFL bound on a steep state makes the explicit part unstable.
         let (f, x) = family(128);
         let u0: Vec<f64> = x.iter().map(|x| 50.0 * (2.0 * PI * x).sin()).collect();
-        let e = f.solve_with_dt(1e-4, &u0, &[0.0, 5.0], 0.5).unwrap_err();
+        let e = f.solve_with_dt(&[1e-4], &u0, &[0.0, 5.0], 0.5).unwrap_err();
         assert!(
             matches!(&e, PdeError::BlowUp { family: "burgers1d", params, .. } if params == "nu=0.0001"),
             "{e}"

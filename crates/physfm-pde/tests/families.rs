@@ -126,12 +126,12 @@ fn kuramoto_sivashinsky_is_fourth_order_in_time_and_stays_bounded() {
         ..KuramotoSivashinsky1d::default()
     };
     let u0 = f.initial_state(&[64.0], 3).unwrap();
-    let reference = f.solve_with_dt(64.0, &u0, &[5.0], 5e-4).unwrap();
+    let reference = f.solve_with_dt(&[64.0], &u0, &[5.0], 5e-4).unwrap();
     let errs: Vec<f64> = [0.0125, 0.00625, 0.003125]
         .iter()
         .map(|&dt| {
             max_err(
-                f.solve_with_dt(64.0, &u0, &[5.0], dt).unwrap().frame(0),
+                f.solve_with_dt(&[64.0], &u0, &[5.0], dt).unwrap().frame(0),
                 reference.frame(0),
             )
         })
@@ -180,12 +180,12 @@ fn kdv_soliton_travels_at_its_speed_with_spectral_accuracy() {
     };
     let x = f.solver_axes()[0].coords.clone();
     let u0 = kdv_soliton(&x, 2.0, 10.0, delta, f.length);
-    let exact = f.solve_with_dt(delta, &u0, &[1.0], 5e-4).unwrap().values;
+    let exact = f.solve_with_dt(&[delta], &u0, &[1.0], 5e-4).unwrap().values;
     let errs: Vec<f64> = [0.04, 0.02, 0.01]
         .iter()
         .map(|&dt| {
             max_err(
-                f.solve_with_dt(delta, &u0, &[1.0], dt).unwrap().frame(0),
+                f.solve_with_dt(&[delta], &u0, &[1.0], dt).unwrap().frame(0),
                 &exact,
             )
         })

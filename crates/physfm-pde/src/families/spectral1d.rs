@@ -358,15 +358,14 @@ impl Burgers1d {
     /// As [`PdeFamily::solve_from`] with a fixed step `dt` (for convergence studies).
     pub fn solve_with_dt(
         &self,
-        nu: f64,
+        params: &[f64],
         initial: &[f64],
         save_times: &[f64],
         dt: f64,
     ) -> Result<Trajectory> {
         check_positive("dt", dt)?;
         let spec = self.parameters();
-        let p = [nu];
-        self.problem(&spec, &p)?
+        self.problem(&spec, params)?
             .solve(initial, save_times, Some(dt))
     }
 }
@@ -631,15 +630,14 @@ impl KuramotoSivashinsky1d {
     /// As [`PdeFamily::solve_from`] with a fixed step `dt` (for convergence studies).
     pub fn solve_with_dt(
         &self,
-        length: f64,
+        params: &[f64],
         initial: &[f64],
         save_times: &[f64],
         dt: f64,
     ) -> Result<Trajectory> {
         check_positive("dt", dt)?;
         let spec = self.parameters();
-        let p = [length];
-        self.problem(&spec, &p)?
+        self.problem(&spec, params)?
             .solve(initial, save_times, Some(dt))
     }
 }
@@ -789,15 +787,14 @@ impl Kdv1d {
     /// As [`PdeFamily::solve_from`] with a fixed step `dt` (for convergence studies).
     pub fn solve_with_dt(
         &self,
-        delta: f64,
+        params: &[f64],
         initial: &[f64],
         save_times: &[f64],
         dt: f64,
     ) -> Result<Trajectory> {
         check_positive("dt", dt)?;
         let spec = self.parameters();
-        let p = [delta];
-        self.problem(&spec, &p)?
+        self.problem(&spec, params)?
             .solve(initial, save_times, Some(dt))
     }
 }
