@@ -5,24 +5,34 @@
 //! | node | shape | dtype | chunks | content |
 //! | --- | --- | --- | --- | --- |
 //! | `/` (group) | | | | attribute `physfm`: [`CollectionMeta`] plus `complete` |
-//! | `/fields` | `[N, T, *S, C]` | f32 | one trajectory | the fields, channel last; fill NaN |
+//! | `/fields` | `[N, T, *S, C]` | f32 | one shard per trajectory, inner chunks of a few frames | the fields, channel last; fill NaN |
 //! | `/time` | `[N, T]` | f64 | one trajectory | physical save times |
 //! | `/params` | `[N, P]` | f64 | one trajectory | parameter values, named in the metadata |
 //! | `/coords/<axis>` | `[S_i]` | f64 | whole | grid coordinates per spatial axis |
 //!
-//! Field chunks are zstd-compressed. A collection is marked `complete` only by
-//! [`TrajectoryCollection::finalize`]; [`TrajectoryCollection::open`] refuses one without the
-//! mark, so a crashed writer never leaves a collection that looks whole.
+//! | `/stats` (group, optional) | | | | attribute `stats`: per-channel normalisation statistics |
+//! | `/splits` (group, optional) | | | | attribute `splits`: named, reproducible train/test splits |
+//!
+//! Each trajectory's fields are one Zarr shard whose inner chunks hold a few frames each
+//! (zstd-compressed), so a window of frames is read by decoding only the inner chunks it
+//! touches. A collection is marked `complete` only by [`TrajectoryCollection::finalize`];
+//! [`TrajectoryCollection::open`] refuses one without the mark, so a crashed writer never
+//! leaves a collection that looks whole. Group metadata (`zarr.json` of `/`, `/stats` and
+//! `/splits`) is replaced atomically: written to a temporary file, then renamed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use zarrs::array::codec::ZstdCodec;
-use zarrs::array::{Array, ArrayBuilder, data_type};
+use zarrs::array::{Array, ArrayBuilder, ArrayShardedExt, data_type};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::group::{Group, GroupBuilder};
+use zarrs_storage::ReadableStorageTraits;
 
+use crate::http::HttpStore;
+use crate::split::Splits;
+use crate::stats::ChannelStats;
 use crate::{DataError, Result};
 
 /// Version of the on-disk layout written by this crate.
@@ -62,7 +72,26 @@ pub struct CollectionMeta {
 }
 
 impl CollectionMeta {
-    fn validate(&self, path: &Path) -> Result<()> {
+    /// Parses the root attribute `physfm` (the `complete` flag is read separately and
+    /// ignored here). Unknown keys, missing keys and inconsistent values are errors that name
+    /// the store.
+    pub fn from_attribute(path: &Path, value: &serde_json::Value) -> Result<Self> {
+        let mut value = value.clone();
+        if let Some(o) = value.as_object_mut() {
+            o.remove("complete");
+        }
+        let meta: CollectionMeta =
+            serde_json::from_value(value).map_err(|e| DataError::Metadata {
+                path: path.to_path_buf(),
+                message: format!("root attribute `physfm`: {e}"),
+            })?;
+        meta.validate(path)?;
+        Ok(meta)
+    }
+
+    /// Checks the metadata for consistency (one entry per axis, positive sizes, a known
+    /// format version).
+    pub fn validate(&self, path: &Path) -> Result<()> {
         let bad = |m: String| {
             Err(DataError::Metadata {
                 path: path.to_path_buf(),
@@ -88,6 +117,27 @@ impl CollectionMeta {
         if self.frames == 0 || self.trajectories == 0 || self.spatial_shape.contains(&0) {
             return bad("frames, trajectories and every spatial size must be positive".into());
         }
+        if let Some(l) = self
+            .domain_lengths
+            .iter()
+            .find(|l| !(l.is_finite() && **l > 0.0))
+        {
+            return bad(format!("domain length {l} is not a positive finite number"));
+        }
+        for (what, names) in [
+            ("channel", &self.channel_names),
+            ("parameter", &self.param_names),
+            ("axis", &self.axis_names),
+        ] {
+            for (i, n) in names.iter().enumerate() {
+                if n.is_empty() || n.contains('/') {
+                    return bad(format!("{what} name {n:?} is empty or contains '/'"));
+                }
+                if names[..i].contains(n) {
+                    return bad(format!("{what} name {n:?} appears twice"));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -108,7 +158,38 @@ pub struct TrajectoryRecord {
     pub params: Vec<f64>,
 }
 
-/// A collection of PDE trajectories in a Zarr v3 store on the file system.
+/// How a new collection is chunked and compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Frames per inner chunk of a trajectory's shard; `None` picks about 256 KiB of
+    /// uncompressed data per inner chunk.
+    pub frames_per_chunk: Option<usize>,
+    /// zstd compression level (1 to 22).
+    pub zstd_level: i32,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self {
+            frames_per_chunk: None,
+            zstd_level: 3,
+        }
+    }
+}
+
+impl WriteOptions {
+    /// Frames per inner chunk for frames of `frame_len` f32 values in trajectories of `frames`.
+    pub fn chunk_frames(&self, frame_len: usize, frames: usize) -> usize {
+        let target = self
+            .frames_per_chunk
+            .unwrap_or_else(|| (256 * 1024 / (4 * frame_len.max(1))).max(1));
+        target.clamp(1, frames.max(1))
+    }
+}
+
+/// A collection of PDE trajectories in a Zarr v3 store: on the file system
+/// ([`FilesystemStore`], the default, readable and writable) or served over HTTP
+/// ([`HttpStore`], read only).
 ///
 /// ```
 /// use physfm_data::{CollectionMeta, TrajectoryCollection, FORMAT_VERSION};
@@ -136,17 +217,17 @@ pub struct TrajectoryRecord {
 /// assert_eq!(c.read_trajectory(0)?.fields[7], 8.0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct TrajectoryCollection {
+pub struct TrajectoryCollection<S: ?Sized = FilesystemStore> {
     path: PathBuf,
-    store: Arc<FilesystemStore>,
+    store: Arc<S>,
     meta: CollectionMeta,
     coordinates: Vec<Vec<f64>>,
-    fields: Array<FilesystemStore>,
-    time: Array<FilesystemStore>,
-    params: Array<FilesystemStore>,
+    fields: Array<S>,
+    time: Array<S>,
+    params: Array<S>,
 }
 
-impl std::fmt::Debug for TrajectoryCollection {
+impl<S: ?Sized> std::fmt::Debug for TrajectoryCollection<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TrajectoryCollection")
             .field("path", &self.path)
@@ -155,10 +236,20 @@ impl std::fmt::Debug for TrajectoryCollection {
     }
 }
 
-impl TrajectoryCollection {
+impl TrajectoryCollection<FilesystemStore> {
     /// Creates an empty collection at `path` (which must not exist) for `meta.trajectories`
     /// trajectories; `coordinates` holds one coordinate vector per spatial axis.
     pub fn create(path: &Path, meta: CollectionMeta, coordinates: &[Vec<f64>]) -> Result<Self> {
+        Self::create_with(path, meta, coordinates, WriteOptions::default())
+    }
+
+    /// [`create`](Self::create) with explicit chunking and compression.
+    pub fn create_with(
+        path: &Path,
+        meta: CollectionMeta,
+        coordinates: &[Vec<f64>],
+        options: WriteOptions,
+    ) -> Result<Self> {
         meta.validate(path)?;
         if path.exists() {
             return Err(DataError::Exists {
@@ -177,18 +268,30 @@ impl TrajectoryCollection {
                 got: format!("{:?}", coordinates.iter().map(Vec::len).collect::<Vec<_>>()),
             });
         }
+        if !(1..=22).contains(&options.zstd_level) {
+            return Err(DataError::Metadata {
+                path: path.to_path_buf(),
+                message: format!("zstd level {} is outside 1..=22", options.zstd_level),
+            });
+        }
         let sp: &Path = path;
         std::fs::create_dir_all(path).map_err(|e| se(sp, e))?;
         let store = Arc::new(FilesystemStore::new(path).map_err(|e| se(sp, e))?);
-        write_root(&store, &meta, false).map_err(|e| se(sp, e))?;
+        write_root(path, &meta, false)?;
 
         let n = meta.trajectories as u64;
         let t = meta.frames as u64;
+        let tc = options.chunk_frames(meta.frame_len(), meta.frames) as u64;
         let mut fshape = vec![n, t];
         fshape.extend(meta.spatial_shape.iter().map(|&s| s as u64));
         fshape.push(meta.channel_names.len() as u64);
-        let mut fchunk = fshape.clone();
-        fchunk[0] = 1;
+        // One shard per trajectory, padded in time to a whole number of inner chunks (a
+        // chunk may extend past the array's edge in Zarr v3).
+        let mut shard = fshape.clone();
+        shard[0] = 1;
+        shard[1] = t.div_ceil(tc) * tc;
+        let mut inner = shard.clone();
+        inner[1] = tc;
         let mut dims: Vec<String> = vec!["trajectory".into(), "time".into()];
         dims.extend(meta.axis_names.iter().cloned());
         dims.push("channel".into());
@@ -197,8 +300,9 @@ impl TrajectoryCollection {
             "channel_names".into(),
             serde_json::json!(meta.channel_names),
         );
-        let fields = ArrayBuilder::new(fshape, fchunk, data_type::float32(), f32::NAN)
-            .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(3, false))])
+        let fields = ArrayBuilder::new(fshape, shard, data_type::float32(), f32::NAN)
+            .subchunk_shape(inner)
+            .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(options.zstd_level, false))])
             .dimension_names(Some(dims))
             .attributes(fattrs)
             .build(store.clone(), "/fields")
@@ -247,7 +351,7 @@ impl TrajectoryCollection {
         })
     }
 
-    /// Opens a complete collection.
+    /// Opens a complete collection on the file system.
     pub fn open(path: &Path) -> Result<Self> {
         let c = Self::open_any(path)?;
         if !c.is_complete()? {
@@ -268,110 +372,7 @@ impl TrajectoryCollection {
             });
         }
         let store = Arc::new(FilesystemStore::new(path).map_err(|e| se(sp, e))?);
-        let group = Group::open(store.clone(), "/").map_err(|e| se(sp, e))?;
-        let meta_value =
-            group
-                .attributes()
-                .get("physfm")
-                .cloned()
-                .ok_or_else(|| DataError::Metadata {
-                    path: path.to_path_buf(),
-                    message: "root attribute `physfm` is missing".into(),
-                })?;
-        let mut meta_obj = meta_value;
-        if let Some(o) = meta_obj.as_object_mut() {
-            o.remove("complete");
-        }
-        let meta: CollectionMeta =
-            serde_json::from_value(meta_obj).map_err(|e| DataError::Metadata {
-                path: path.to_path_buf(),
-                message: format!("root attribute `physfm`: {e}"),
-            })?;
-        meta.validate(path)?;
-        let open = |name: &str| Array::open(store.clone(), name).map_err(|e| se(sp, e));
-        let fields = open("/fields")?;
-        let time = open("/time")?;
-        let params = open("/params")?;
-        let mut expected = vec![meta.trajectories as u64, meta.frames as u64];
-        expected.extend(meta.spatial_shape.iter().map(|&s| s as u64));
-        expected.push(meta.channel_names.len() as u64);
-        check_shape(path, "fields", fields.shape(), &expected)?;
-        check_shape(path, "time", time.shape(), &expected[..2])?;
-        check_shape(
-            path,
-            "params",
-            params.shape(),
-            &[expected[0], meta.param_names.len().max(1) as u64],
-        )?;
-        for (name, a) in [("fields", &fields), ("time", &time), ("params", &params)] {
-            let want = if name == "fields" {
-                data_type::float32()
-            } else {
-                data_type::float64()
-            };
-            if a.data_type() != &want {
-                return Err(DataError::Metadata {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "array `{name}` has dtype {:?}, expected {:?}",
-                        a.data_type(),
-                        want
-                    ),
-                });
-            }
-        }
-        let mut coordinates = Vec::new();
-        for (axis, &n) in meta.axis_names.iter().zip(&meta.spatial_shape) {
-            let a = open(&format!("/coords/{axis}"))?;
-            check_shape(path, &format!("coords/{axis}"), a.shape(), &[n as u64])?;
-            let c: Vec<f64> = a.retrieve_chunk::<Vec<f64>>(&[0]).map_err(|e| se(sp, e))?;
-            coordinates.push(c);
-        }
-        Ok(Self {
-            path: path.to_path_buf(),
-            store,
-            meta,
-            coordinates,
-            fields,
-            time,
-            params,
-        })
-    }
-
-    /// The collection's metadata.
-    pub fn meta(&self) -> &CollectionMeta {
-        &self.meta
-    }
-
-    /// The store root.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Grid coordinates per spatial axis.
-    pub fn coordinates(&self) -> &[Vec<f64>] {
-        &self.coordinates
-    }
-
-    /// Number of trajectories.
-    pub fn len(&self) -> usize {
-        self.meta.trajectories
-    }
-
-    /// Whether the collection holds no trajectories (never true for a valid one).
-    pub fn is_empty(&self) -> bool {
-        self.meta.trajectories == 0
-    }
-
-    /// Whether the writer marked the collection complete.
-    pub fn is_complete(&self) -> Result<bool> {
-        let group = Group::open(self.store.clone(), "/").map_err(|e| se(&self.path, e))?;
-        Ok(group
-            .attributes()
-            .get("physfm")
-            .and_then(|m| m.get("complete"))
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false))
+        Self::open_store(store, path)
     }
 
     /// Writes trajectory `index`: `fields` laid out `[T, *S, C]`, `times` `[T]`, `params` `[P]`.
@@ -403,13 +404,11 @@ impl TrajectoryCollection {
         self.ensure_finite(index, "time", times)?;
         self.ensure_finite(index, "params", params)?;
         let sp: &Path = &self.path;
-        let mut chunk = vec![index as u64, 0];
-        chunk.extend(std::iter::repeat_n(0u64, m.spatial_shape.len() + 1));
-        // Times and parameters first, fields last: a trajectory whose field chunk exists has
+        // Times and parameters first, fields last: a trajectory whose field shard exists has
         // all three, so an interrupted writer never leaves one that looks written.
         self.time
             .store_chunk(&[index as u64, 0], times)
-            .map_err(|e| se(sp, e))?;
+            .map_err(|e| self.chunk_error("time", index, e))?;
         let p: Vec<f64> = if params.is_empty() {
             vec![0.0]
         } else {
@@ -417,66 +416,36 @@ impl TrajectoryCollection {
         };
         self.params
             .store_chunk(&[index as u64, 0], p.as_slice())
-            .map_err(|e| se(sp, e))?;
-        self.fields
-            .store_chunk(&chunk, fields)
-            .map_err(|e| se(sp, e))?;
+            .map_err(|e| self.chunk_error("params", index, e))?;
+        // The shard spans a whole number of inner chunks; pad the frames past the end with
+        // the fill value.
+        let shard_frames = self
+            .fields
+            .chunk_shape(&self.field_chunk(index))
+            .map_err(|e| se(sp, e))?[1]
+            .get() as usize;
+        let fl = m.frame_len();
+        let chunk = self.field_chunk(index);
+        if shard_frames == m.frames {
+            self.fields
+                .store_chunk(&chunk, fields)
+                .map_err(|e| self.chunk_error("fields", index, e))?;
+        } else {
+            let mut padded = Vec::with_capacity(shard_frames * fl);
+            padded.extend_from_slice(fields);
+            padded.resize(shard_frames * fl, f32::NAN);
+            self.fields
+                .store_chunk(&chunk, padded.as_slice())
+                .map_err(|e| self.chunk_error("fields", index, e))?;
+        }
         Ok(())
     }
 
-    /// Whether trajectory `index` has been written (its field chunk exists).
+    /// Whether trajectory `index` has been written (its field shard exists).
     pub fn has_trajectory(&self, index: usize) -> Result<bool> {
         self.check_index(index)?;
-        let mut chunk = vec![index as u64, 0];
-        chunk.extend(std::iter::repeat_n(0u64, self.meta.spatial_shape.len() + 1));
-        let key = self.fields.chunk_key(&chunk);
+        let key = self.fields.chunk_key(&self.field_chunk(index));
         Ok(self.path.join(key.as_str()).is_file())
-    }
-
-    /// Reads trajectory `index` whole.
-    pub fn read_trajectory(&self, index: usize) -> Result<TrajectoryRecord> {
-        self.read_frames(index, 0, self.meta.frames)
-    }
-
-    /// Reads frames `start..start + len` of trajectory `index` (fields, their times, and the
-    /// trajectory's parameters), decoding only that trajectory's chunk.
-    pub fn read_frames(&self, index: usize, start: usize, len: usize) -> Result<TrajectoryRecord> {
-        self.check_index(index)?;
-        let m = &self.meta;
-        if len == 0 || start + len > m.frames {
-            return Err(DataError::Shape {
-                what: format!("frame window of trajectory {index}"),
-                expected: format!("within 0..{}", m.frames),
-                got: format!("{start}..{}", start + len),
-            });
-        }
-        let sp: &Path = &self.path;
-        let i = index as u64;
-        let mut subset = vec![i..i + 1, start as u64..(start + len) as u64];
-        subset.extend(m.spatial_shape.iter().map(|&s| 0..s as u64));
-        subset.push(0..m.channel_names.len() as u64);
-        let fields: Vec<f32> = self
-            .fields
-            .retrieve_array_subset::<Vec<f32>>(&subset.as_slice())
-            .map_err(|e| se(sp, e))?;
-        let times: Vec<f64> = self
-            .time
-            .retrieve_array_subset::<Vec<f64>>(&[i..i + 1, start as u64..(start + len) as u64])
-            .map_err(|e| se(sp, e))?;
-        let p = m.param_names.len().max(1) as u64;
-        let mut params: Vec<f64> = self
-            .params
-            .retrieve_array_subset::<Vec<f64>>(&[i..i + 1, 0..p])
-            .map_err(|e| se(sp, e))?;
-        params.truncate(m.param_names.len());
-        self.ensure_finite(index, "fields", &fields)?;
-        self.ensure_finite(index, "time", &times)?;
-        self.ensure_finite(index, "params", &params)?;
-        Ok(TrajectoryRecord {
-            fields,
-            times,
-            params,
-        })
     }
 
     /// Marks the collection complete after checking that every trajectory was written.
@@ -489,7 +458,355 @@ impl TrajectoryCollection {
                 });
             }
         }
-        write_root(&self.store, &self.meta, true).map_err(|e| se(&self.path, e))
+        write_root(&self.path, &self.meta, true)
+    }
+
+    /// Stores per-channel statistics as the attribute `stats` of the group `/stats`
+    /// (replacing earlier ones atomically).
+    pub fn write_stats(&self, stats: &ChannelStats) -> Result<()> {
+        if stats.channels() != self.meta.channel_names.len() {
+            return Err(DataError::Shape {
+                what: format!("{}: statistics channels", self.path.display()),
+                expected: self.meta.channel_names.len().to_string(),
+                got: stats.channels().to_string(),
+            });
+        }
+        let value = serde_json::to_value(stats).map_err(|e| se(&self.path, e))?;
+        write_group_attribute(&self.path, "stats", "stats", value)
+    }
+
+    /// Stores named splits as the attribute `splits` of the group `/splits` (replacing
+    /// earlier ones atomically). Every index must be a trajectory of this collection.
+    pub fn write_splits(&self, splits: &Splits) -> Result<()> {
+        splits.check(self.len(), &self.path)?;
+        let value = serde_json::to_value(splits).map_err(|e| se(&self.path, e))?;
+        write_group_attribute(&self.path, "splits", "splits", value)
+    }
+}
+
+impl TrajectoryCollection<HttpStore> {
+    /// Opens a complete collection served over HTTP(S) at `url` (the URL of the store root,
+    /// the folder that holds the root `zarr.json`).
+    pub fn open_url(url: &str) -> Result<Self> {
+        let store = Arc::new(HttpStore::new(url)?);
+        let c = Self::open_store(store, Path::new(url))?;
+        if !c.is_complete()? {
+            return Err(DataError::Incomplete {
+                path: PathBuf::from(url),
+            });
+        }
+        Ok(c)
+    }
+}
+
+impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
+    /// Opens the collection in `store`; `location` names it in errors.
+    pub fn open_store(store: Arc<S>, location: &Path) -> Result<Self> {
+        let path = location;
+        let group = Group::open(store.clone(), "/").map_err(|e| se(path, e))?;
+        let meta_value =
+            group
+                .attributes()
+                .get("physfm")
+                .cloned()
+                .ok_or_else(|| DataError::Metadata {
+                    path: path.to_path_buf(),
+                    message: "root attribute `physfm` is missing".into(),
+                })?;
+        let meta = CollectionMeta::from_attribute(path, &meta_value)?;
+        let open = |name: &str| {
+            Array::open(store.clone(), name).map_err(|e| DataError::MissingArray {
+                path: path.to_path_buf(),
+                array: name.trim_start_matches('/').into(),
+                message: e.to_string(),
+            })
+        };
+        let fields = open("/fields")?;
+        let time = open("/time")?;
+        let params = open("/params")?;
+        let mut expected = vec![meta.trajectories as u64, meta.frames as u64];
+        expected.extend(meta.spatial_shape.iter().map(|&s| s as u64));
+        expected.push(meta.channel_names.len() as u64);
+        check_shape(path, "fields", fields.shape(), &expected)?;
+        check_shape(path, "time", time.shape(), &expected[..2])?;
+        check_shape(
+            path,
+            "params",
+            params.shape(),
+            &[expected[0], meta.param_names.len().max(1) as u64],
+        )?;
+        for (name, a) in [("fields", &fields), ("time", &time), ("params", &params)] {
+            let want = if name == "fields" {
+                data_type::float32()
+            } else {
+                data_type::float64()
+            };
+            if a.data_type() != &want {
+                return Err(DataError::Metadata {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "array `{name}` has dtype {}, expected {}",
+                        a.data_type(),
+                        want
+                    ),
+                });
+            }
+        }
+        let mut coordinates = Vec::new();
+        for (axis, &n) in meta.axis_names.iter().zip(&meta.spatial_shape) {
+            let name = format!("/coords/{axis}");
+            let a = open(&name)?;
+            check_shape(path, &name[1..], a.shape(), &[n as u64])?;
+            let c: Vec<f64> = a
+                .retrieve_array_subset::<Vec<f64>>(&[0..n as u64])
+                .map_err(|e| DataError::Chunk {
+                    path: path.to_path_buf(),
+                    array: name[1..].to_string(),
+                    index: 0,
+                    message: e.to_string(),
+                })?;
+            coordinates.push(c);
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            store,
+            meta,
+            coordinates,
+            fields,
+            time,
+            params,
+        })
+    }
+
+    /// The collection's metadata.
+    pub fn meta(&self) -> &CollectionMeta {
+        &self.meta
+    }
+
+    /// The store root (a path, or the URL of a remote store).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Grid coordinates per spatial axis.
+    pub fn coordinates(&self) -> &[Vec<f64>] {
+        &self.coordinates
+    }
+
+    /// Number of trajectories.
+    pub fn len(&self) -> usize {
+        self.meta.trajectories
+    }
+
+    /// Whether the collection holds no trajectories (never true for a valid one).
+    pub fn is_empty(&self) -> bool {
+        self.meta.trajectories == 0
+    }
+
+    /// Frames per inner chunk of the field shards (what one window read decodes at least).
+    pub fn frames_per_chunk(&self) -> usize {
+        self.fields
+            .subchunk_shape()
+            .map(|s| s[1].get() as usize)
+            .unwrap_or(self.meta.frames)
+    }
+
+    /// Whether the writer marked the collection complete.
+    pub fn is_complete(&self) -> Result<bool> {
+        let group = Group::open(self.store.clone(), "/").map_err(|e| se(&self.path, e))?;
+        Ok(group
+            .attributes()
+            .get("physfm")
+            .and_then(|m| m.get("complete"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false))
+    }
+
+    /// Reads trajectory `index` whole.
+    pub fn read_trajectory(&self, index: usize) -> Result<TrajectoryRecord> {
+        self.read_frames(index, 0, self.meta.frames)
+    }
+
+    /// Reads frames `start..start + len` of trajectory `index` (fields, their times, and the
+    /// trajectory's parameters), decoding only the inner chunks that hold those frames.
+    pub fn read_frames(&self, index: usize, start: usize, len: usize) -> Result<TrajectoryRecord> {
+        self.check_index(index)?;
+        let m = &self.meta;
+        if len == 0 || start + len > m.frames {
+            return Err(DataError::Shape {
+                what: format!(
+                    "{}: frame window of trajectory {index}",
+                    self.path.display()
+                ),
+                expected: format!("within 0..{}", m.frames),
+                got: format!("{start}..{}", start + len),
+            });
+        }
+        let i = index as u64;
+        let mut subset = vec![i..i + 1, start as u64..(start + len) as u64];
+        subset.extend(m.spatial_shape.iter().map(|&s| 0..s as u64));
+        subset.push(0..m.channel_names.len() as u64);
+        let fields: Vec<f32> = self
+            .fields
+            .retrieve_array_subset::<Vec<f32>>(&subset.as_slice())
+            .map_err(|e| self.chunk_error("fields", index, e))?;
+        let times: Vec<f64> = self
+            .time
+            .retrieve_array_subset::<Vec<f64>>(&[i..i + 1, start as u64..(start + len) as u64])
+            .map_err(|e| self.chunk_error("time", index, e))?;
+        let p = m.param_names.len().max(1) as u64;
+        let mut params: Vec<f64> = self
+            .params
+            .retrieve_array_subset::<Vec<f64>>(&[i..i + 1, 0..p])
+            .map_err(|e| self.chunk_error("params", index, e))?;
+        params.truncate(m.param_names.len());
+        self.ensure_read_finite(index, "fields", &fields)?;
+        self.ensure_read_finite(index, "time", &times)?;
+        self.ensure_read_finite(index, "params", &params)?;
+        Ok(TrajectoryRecord {
+            fields,
+            times,
+            params,
+        })
+    }
+
+    /// The parameters of trajectory `index`, without reading its fields.
+    pub fn read_params(&self, index: usize) -> Result<Vec<f64>> {
+        self.check_index(index)?;
+        let i = index as u64;
+        let p = self.meta.param_names.len().max(1) as u64;
+        let mut params: Vec<f64> = self
+            .params
+            .retrieve_array_subset::<Vec<f64>>(&[i..i + 1, 0..p])
+            .map_err(|e| self.chunk_error("params", index, e))?;
+        params.truncate(self.meta.param_names.len());
+        self.ensure_read_finite(index, "params", &params)?;
+        Ok(params)
+    }
+
+    /// The save times of trajectory `index`, without reading its fields.
+    pub fn read_times(&self, index: usize) -> Result<Vec<f64>> {
+        self.check_index(index)?;
+        let i = index as u64;
+        let times: Vec<f64> = self
+            .time
+            .retrieve_array_subset::<Vec<f64>>(&[i..i + 1, 0..self.meta.frames as u64])
+            .map_err(|e| self.chunk_error("time", index, e))?;
+        self.ensure_read_finite(index, "time", &times)?;
+        Ok(times)
+    }
+
+    /// The stored per-channel statistics, if [`write_stats`](TrajectoryCollection::write_stats)
+    /// stored any.
+    pub fn read_stats(&self) -> Result<Option<ChannelStats>> {
+        let Some(value) = self.group_attribute("stats", "stats")? else {
+            return Ok(None);
+        };
+        let stats: ChannelStats =
+            serde_json::from_value(value).map_err(|e| DataError::Metadata {
+                path: self.path.clone(),
+                message: format!("/stats attribute `stats`: {e}"),
+            })?;
+        if stats.channels() != self.meta.channel_names.len() {
+            return Err(DataError::Metadata {
+                path: self.path.clone(),
+                message: format!(
+                    "/stats holds {} channels but the collection has {}",
+                    stats.channels(),
+                    self.meta.channel_names.len()
+                ),
+            });
+        }
+        Ok(Some(stats))
+    }
+
+    /// The stored splits, if [`write_splits`](TrajectoryCollection::write_splits) stored any.
+    pub fn read_splits(&self) -> Result<Option<Splits>> {
+        let Some(value) = self.group_attribute("splits", "splits")? else {
+            return Ok(None);
+        };
+        let splits: Splits = serde_json::from_value(value).map_err(|e| DataError::Metadata {
+            path: self.path.clone(),
+            message: format!("/splits attribute `splits`: {e}"),
+        })?;
+        splits.check(self.len(), &self.path)?;
+        Ok(Some(splits))
+    }
+
+    fn group_attribute(&self, group: &str, key: &str) -> Result<Option<serde_json::Value>> {
+        let meta_key = zarrs_storage::StoreKey::new(format!("{group}/zarr.json"))
+            .map_err(|e| se(&self.path, e))?;
+        if self
+            .store
+            .size_key(&meta_key)
+            .map_err(|e| se(&self.path, e))?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let g =
+            Group::open(self.store.clone(), &format!("/{group}")).map_err(|e| se(&self.path, e))?;
+        g.attributes()
+            .get(key)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| DataError::Metadata {
+                path: self.path.clone(),
+                message: format!("group /{group} has no attribute `{key}`"),
+            })
+    }
+
+    fn field_chunk(&self, index: usize) -> Vec<u64> {
+        let mut chunk = vec![index as u64, 0];
+        chunk.extend(std::iter::repeat_n(0u64, self.meta.spatial_shape.len() + 1));
+        chunk
+    }
+
+    fn chunk_error(&self, array: &str, index: usize, e: impl std::fmt::Display) -> DataError {
+        DataError::Chunk {
+            path: self.path.clone(),
+            array: array.into(),
+            index,
+            message: e.to_string(),
+        }
+    }
+
+    /// Refuses NaN and infinite values on read. A chunk that was never written reads as the
+    /// NaN fill value: that case is reported as [`DataError::MissingChunk`].
+    fn ensure_read_finite<T: Copy + Into<f64>>(
+        &self,
+        index: usize,
+        array: &str,
+        values: &[T],
+    ) -> Result<()> {
+        if values.iter().all(|&v| v.into().is_finite()) {
+            return Ok(());
+        }
+        let (a, chunk) = match array {
+            "fields" => (&self.fields, self.field_chunk(index)),
+            "time" => (&self.time, vec![index as u64, 0]),
+            _ => (&self.params, vec![index as u64, 0]),
+        };
+        let key = a.chunk_key(&chunk);
+        let exists = self
+            .store
+            .size_key(&key)
+            .map_err(|e| se(&self.path, e))?
+            .is_some();
+        Err(if exists {
+            DataError::NonFinite {
+                path: self.path.clone(),
+                array: array.into(),
+                index,
+            }
+        } else {
+            DataError::MissingChunk {
+                path: self.path.clone(),
+                array: array.into(),
+                index,
+                key: key.as_str().into(),
+            }
+        })
     }
 
     /// Refuses NaN and infinite values: `array` of trajectory `index` is named in the error.
@@ -521,24 +838,55 @@ impl TrajectoryCollection {
     }
 }
 
-fn write_root(
-    store: &Arc<FilesystemStore>,
-    meta: &CollectionMeta,
-    complete: bool,
-) -> std::result::Result<(), String> {
-    let mut value = serde_json::to_value(meta).map_err(|e| e.to_string())?;
+/// Writes `value` to `path` atomically: a temporary file in the same folder, synced, then
+/// renamed over the target, so a crash leaves either the old or the new content.
+pub(crate) fn write_atomically(path: &Path, value: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| se(path, e))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| se(&tmp, e))?;
+    f.write_all(value).map_err(|e| se(&tmp, e))?;
+    f.sync_all().map_err(|e| se(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| se(path, e))
+}
+
+fn group_json(attributes: serde_json::Map<String, serde_json::Value>) -> Vec<u8> {
+    let doc = serde_json::json!({
+        "zarr_format": 3,
+        "node_type": "group",
+        "attributes": attributes,
+    });
+    serde_json::to_vec_pretty(&doc).expect("JSON values serialise")
+}
+
+fn write_root(root: &Path, meta: &CollectionMeta, complete: bool) -> Result<()> {
+    let mut value = serde_json::to_value(meta).map_err(|e| se(root, e))?;
     value
         .as_object_mut()
         .expect("a struct serialises to an object")
         .insert("complete".into(), serde_json::Value::Bool(complete));
     let mut attrs = serde_json::Map::new();
     attrs.insert("physfm".into(), value);
-    GroupBuilder::new()
-        .attributes(attrs)
-        .build(store.clone(), "/")
-        .map_err(|e| e.to_string())?
-        .store_metadata()
-        .map_err(|e| e.to_string())
+    write_atomically(&root.join("zarr.json"), &group_json(attrs))
+}
+
+fn write_group_attribute(
+    root: &Path,
+    group: &str,
+    key: &str,
+    value: serde_json::Value,
+) -> Result<()> {
+    let mut attrs = serde_json::Map::new();
+    attrs.insert(key.into(), value);
+    write_atomically(&root.join(group).join("zarr.json"), &group_json(attrs))
 }
 
 fn se(path: &Path, e: impl std::fmt::Display) -> DataError {

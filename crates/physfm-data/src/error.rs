@@ -65,6 +65,61 @@ pub enum DataError {
         /// Trajectory index.
         index: usize,
     },
+    /// A chunk could not be read or decoded (truncated, corrupt, wrong size).
+    #[error("zarr store {path}: array `{array}` trajectory {index}: chunk unreadable: {message}")]
+    Chunk {
+        /// Store root.
+        path: PathBuf,
+        /// Array name.
+        array: String,
+        /// Trajectory index.
+        index: usize,
+        /// The decoder's or the store's error, printed.
+        message: String,
+    },
+    /// A chunk that should hold data was never written.
+    #[error("zarr store {path}: array `{array}` trajectory {index}: chunk `{key}` is missing")]
+    MissingChunk {
+        /// Store root.
+        path: PathBuf,
+        /// Array name.
+        array: String,
+        /// Trajectory index.
+        index: usize,
+        /// The chunk's store key.
+        key: String,
+    },
+    /// An array the layout requires is absent or unreadable.
+    #[error("zarr store {path}: array `{array}` is missing or unreadable: {message}")]
+    MissingArray {
+        /// Store root.
+        path: PathBuf,
+        /// Array name.
+        array: String,
+        /// The underlying error, printed.
+        message: String,
+    },
+    /// An HDF5 file does not have the layout its reader expects, or could not be read.
+    #[error("HDF5 file {path}: `{object}`: {message}")]
+    Hdf5 {
+        /// The file.
+        path: PathBuf,
+        /// The dataset, group or attribute concerned.
+        object: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A split, sampler, mixture or loader setting is invalid.
+    #[error("{what}: {message}")]
+    Config {
+        /// The setting.
+        what: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A background loader thread failed.
+    #[error("data loader: {0}")]
+    Loader(String),
 }
 
 /// Result alias of this crate.

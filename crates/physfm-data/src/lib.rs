@@ -1,8 +1,17 @@
 //! # physfm-data
 //!
-//! Trajectory collections for physfm: the native Zarr v3 layout
-//! ([`TrajectoryCollection`]), and windows of frames for training and evaluation
-//! ([`WindowSpec`], [`InMemoryCollection`]).
+//! The data layer of physfm: it stores, reads, samples and batches PDE trajectories.
+//!
+//! - [`TrajectoryCollection`]: the native Zarr v3 layout (documented in
+//!   `docs/dataset-format.md`), on the file system or over HTTP ([`HttpStore`]), with
+//!   per-channel statistics ([`ChannelStats`], [`compute_stats`]) and splits ([`Splits`])
+//!   stored alongside.
+//! - [`TrajectorySource`]: one reading interface over native collections, in-memory data
+//!   and (feature `hdf5`) the PDEBench and The Well HDF5 layouts (`hdf5` module).
+//! - [`Loader`]: windows ([`WindowSpec`], [`FrameSpacing`]) drawn from one or several
+//!   datasets by weight ([`DatasetSpec`]), prepared on background threads, handed over as
+//!   [`Batch`]es or burn tensors ([`TensorBatch`]).
+//! - [`inspect`]: a summary of any source, for humans or as JSON.
 //!
 //! Layout convention: stored fields are `[trajectory, time, *space, channel]`, channel last,
 //! as PDEBench stores them.
@@ -39,8 +48,24 @@
 
 mod collection;
 mod error;
+#[cfg(feature = "hdf5")]
+pub mod hdf5;
+mod http;
+mod inspect;
+mod loader;
+mod source;
+mod split;
+mod stats;
 mod window;
 
-pub use collection::{CollectionMeta, FORMAT_VERSION, TrajectoryCollection, TrajectoryRecord};
+pub use collection::{
+    CollectionMeta, FORMAT_VERSION, TrajectoryCollection, TrajectoryRecord, WriteOptions,
+};
 pub use error::{DataError, Result};
+pub use http::HttpStore;
+pub use inspect::{ParamSummary, Summary, TimeSummary, inspect};
+pub use loader::{Batch, DatasetSpec, FrameSpacing, Loader, LoaderConfig, TensorBatch};
+pub use source::{TrajectorySource, copy_to_collection};
+pub use split::{Interval, SplitRule, Splits};
+pub use stats::{ChannelStat, ChannelStats, Moments, channel_moments, compute_stats};
 pub use window::{InMemoryCollection, TrajectoryWindow, WindowIndex, WindowSpec};
