@@ -2,6 +2,7 @@
 //!
 //! One binary, one enum of subcommands, one file per command.
 
+mod data;
 mod generate;
 mod hygiene;
 mod parity;
@@ -26,6 +27,9 @@ enum Command {
     Quickstart(quickstart::Quickstart),
     /// Generate a dataset from a preset under datasets/ into Zarr collections (resumable).
     Generate(generate::Generate),
+    /// Convert, inspect, split and benchmark trajectory stores (native Zarr, PDEBench and
+    /// The Well HDF5).
+    Data(data::Data),
     /// Compare physfm with reference Python libraries (in a virtual environment).
     Parity(parity::Parity),
     /// Check the tools the tests need, then run fmt, clippy and every test.
@@ -38,5 +42,6 @@ fn main() -> anyhow::Result<()> {
         Command::Test(cmd) => cmd.run(),
         Command::Generate(cmd) => cmd.run(),
         Command::Parity(cmd) => cmd.run(),
+        Command::Data(cmd) => cmd.run(),
     }
 }

@@ -25,7 +25,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use zarrs::array::codec::ZstdCodec;
-use zarrs::array::{Array, ArrayBuilder, ArrayShardedExt, data_type};
+use zarrs::array::{
+    Array, ArrayBuilder, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache,
+    CodecOptions, data_type,
+};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::group::{Group, GroupBuilder};
 use zarrs_storage::ReadableStorageTraits;
@@ -182,7 +185,7 @@ impl WriteOptions {
     pub fn chunk_frames(&self, frame_len: usize, frames: usize) -> usize {
         let target = self
             .frames_per_chunk
-            .unwrap_or_else(|| (256 * 1024 / (4 * frame_len.max(1))).max(1));
+            .unwrap_or_else(|| (32 * 1024 / (4 * frame_len.max(1))).max(1));
         target.clamp(1, frames.max(1))
     }
 }
@@ -225,6 +228,11 @@ pub struct TrajectoryCollection<S: ?Sized = FilesystemStore> {
     fields: Array<S>,
     time: Array<S>,
     params: Array<S>,
+    /// Shard indexes already read (a window read then costs one partial read per inner
+    /// chunk); cleared on every write.
+    shard_cache: ArrayShardedReadableExtCache,
+    /// Times and parameters of trajectories already read, filled lazily; cleared on writes.
+    small: std::sync::Mutex<std::collections::HashMap<usize, (Vec<f64>, Vec<f64>)>>,
 }
 
 impl<S: ?Sized> std::fmt::Debug for TrajectoryCollection<S> {
@@ -345,6 +353,8 @@ impl TrajectoryCollection<FilesystemStore> {
             store,
             meta,
             coordinates: coordinates.to_vec(),
+            shard_cache: ArrayShardedReadableExtCache::new(&fields),
+            small: Default::default(),
             fields,
             time,
             params,
@@ -404,6 +414,8 @@ impl TrajectoryCollection<FilesystemStore> {
         self.ensure_finite(index, "time", times)?;
         self.ensure_finite(index, "params", params)?;
         let sp: &Path = &self.path;
+        self.shard_cache.clear();
+        self.small.lock().expect("cache lock").remove(&index);
         // Times and parameters first, fields last: a trajectory whose field shard exists has
         // all three, so an interrupted writer never leaves one that looks written.
         self.time
@@ -572,6 +584,8 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
             store,
             meta,
             coordinates,
+            shard_cache: ArrayShardedReadableExtCache::new(&fields),
+            small: Default::default(),
             fields,
             time,
             params,
@@ -648,21 +662,15 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
         subset.push(0..m.channel_names.len() as u64);
         let fields: Vec<f32> = self
             .fields
-            .retrieve_array_subset::<Vec<f32>>(&subset.as_slice())
+            .retrieve_array_subset_sharded_opt::<Vec<f32>>(
+                &self.shard_cache,
+                &subset.as_slice(),
+                &CodecOptions::default(),
+            )
             .map_err(|e| self.chunk_error("fields", index, e))?;
-        let times: Vec<f64> = self
-            .time
-            .retrieve_array_subset::<Vec<f64>>(&[i..i + 1, start as u64..(start + len) as u64])
-            .map_err(|e| self.chunk_error("time", index, e))?;
-        let p = m.param_names.len().max(1) as u64;
-        let mut params: Vec<f64> = self
-            .params
-            .retrieve_array_subset::<Vec<f64>>(&[i..i + 1, 0..p])
-            .map_err(|e| self.chunk_error("params", index, e))?;
-        params.truncate(m.param_names.len());
         self.ensure_read_finite(index, "fields", &fields)?;
-        self.ensure_read_finite(index, "time", &times)?;
-        self.ensure_read_finite(index, "params", &params)?;
+        let (all_times, params) = self.times_and_params(index)?;
+        let times = all_times[start..start + len].to_vec();
         Ok(TrajectoryRecord {
             fields,
             times,
@@ -672,8 +680,26 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
 
     /// The parameters of trajectory `index`, without reading its fields.
     pub fn read_params(&self, index: usize) -> Result<Vec<f64>> {
+        Ok(self.times_and_params(index)?.1)
+    }
+
+    /// The save times of trajectory `index`, without reading its fields.
+    pub fn read_times(&self, index: usize) -> Result<Vec<f64>> {
+        Ok(self.times_and_params(index)?.0)
+    }
+
+    /// Times and parameters of trajectory `index`, read once and kept.
+    fn times_and_params(&self, index: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         self.check_index(index)?;
+        if let Some(v) = self.small.lock().expect("cache lock").get(&index) {
+            return Ok(v.clone());
+        }
         let i = index as u64;
+        let times: Vec<f64> = self
+            .time
+            .retrieve_array_subset::<Vec<f64>>(&[i..i + 1, 0..self.meta.frames as u64])
+            .map_err(|e| self.chunk_error("time", index, e))?;
+        self.ensure_read_finite(index, "time", &times)?;
         let p = self.meta.param_names.len().max(1) as u64;
         let mut params: Vec<f64> = self
             .params
@@ -681,19 +707,12 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
             .map_err(|e| self.chunk_error("params", index, e))?;
         params.truncate(self.meta.param_names.len());
         self.ensure_read_finite(index, "params", &params)?;
-        Ok(params)
-    }
-
-    /// The save times of trajectory `index`, without reading its fields.
-    pub fn read_times(&self, index: usize) -> Result<Vec<f64>> {
-        self.check_index(index)?;
-        let i = index as u64;
-        let times: Vec<f64> = self
-            .time
-            .retrieve_array_subset::<Vec<f64>>(&[i..i + 1, 0..self.meta.frames as u64])
-            .map_err(|e| self.chunk_error("time", index, e))?;
-        self.ensure_read_finite(index, "time", &times)?;
-        Ok(times)
+        let v = (times, params);
+        self.small
+            .lock()
+            .expect("cache lock")
+            .insert(index, v.clone());
+        Ok(v)
     }
 
     /// The stored per-channel statistics, if [`write_stats`](TrajectoryCollection::write_stats)
