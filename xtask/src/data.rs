@@ -723,3 +723,150 @@ mod tests {
         assert!(s.to_string().contains("boundary wall"));
     }
 }
+
+/// `cargo xtask parity data`: zarr-python reads what physfm writes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DataParity {
+    /// Output directory (default runs/parity/data).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Python interpreter used to create the virtual environment.
+    #[arg(long, default_value = "python3")]
+    python: String,
+}
+
+impl DataParity {
+    pub(crate) fn run(self) -> anyhow::Result<()> {
+        let root = workspace_root();
+        let out = self.out.unwrap_or_else(|| root.join("runs/parity/data"));
+        if out.exists() {
+            std::fs::remove_dir_all(&out)?;
+        }
+        let converted = out.join("converted");
+        std::fs::create_dir_all(&converted)?;
+        // A native store with known values, irregular times, statistics and a split.
+        let native = out.join("native.zarr");
+        let (n, t, shape, c) = (5usize, 7usize, [12usize, 10], 2usize);
+        let meta = CollectionMeta {
+            format_version: FORMAT_VERSION,
+            name: "parity".into(),
+            channel_names: vec!["u".into(), "v".into()],
+            param_names: vec!["nu".into()],
+            axis_names: vec!["x".into(), "y".into()],
+            spatial_shape: shape.to_vec(),
+            domain_lengths: vec![1.0, 2.0],
+            boundary: vec!["periodic".into(), "wall".into()],
+            frames: t,
+            trajectories: n,
+            generator: "xtask parity data".into(),
+            seed: 0,
+            provenance: json!({}),
+        };
+        let coords: Vec<Vec<f64>> = shape
+            .iter()
+            .map(|&m| (0..m).map(|i| i as f64).collect())
+            .collect();
+        let coll = TrajectoryCollection::create_with(
+            &native,
+            meta,
+            &coords,
+            WriteOptions {
+                frames_per_chunk: Some(3),
+                zstd_level: 3,
+            },
+        )?;
+        let fl = shape.iter().product::<usize>() * c;
+        for i in 0..n {
+            let f: Vec<f32> = (0..t)
+                .flat_map(|tt| (0..fl).map(move |k| (i * 1_000_000 + tt * 1000 + k) as f32))
+                .collect();
+            let times: Vec<f64> = (0..t)
+                .map(|tt| 0.25 * tt as f64 + 0.01 * i as f64)
+                .collect();
+            coll.write_trajectory(i, &f, &times, &[0.1 * i as f64])?;
+        }
+        coll.finalize()?;
+        coll.write_stats(&compute_stats(&coll, None, &|| {})?)?;
+        coll.write_splits(&Splits::from_source(
+            SplitRule::Random {
+                parts: vec![("train".into(), 0.6), ("test".into(), 0.4)],
+            },
+            1,
+            &coll,
+        )?)?;
+        // The HDF5 fixtures, converted by the CLI (which brings in the hdf5 feature).
+        let fixtures = root.join("crates/physfm-data/tests/fixtures");
+        let exe = std::env::current_exe()?;
+        let mut names: Vec<String> = std::fs::read_dir(&fixtures)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                (n.ends_with(".h5") || n.ends_with(".hdf5"))
+                    && !n.starts_with("bad_")
+                    && n != "nan.h5"
+            })
+            .collect();
+        names.sort();
+        for name in &names {
+            let status = Command::new(&exe)
+                .args(["data", "convert"])
+                .arg(fixtures.join(name))
+                .arg(converted.join(format!("{name}.zarr")))
+                .status()?;
+            if !status.success() {
+                bail!("converting {name} failed");
+            }
+        }
+        let py = ensure_venv(
+            &self.python,
+            &root.join("xtask/parity/requirements-data.txt"),
+        )?;
+        let output = Command::new(py)
+            .arg(root.join("xtask/parity/data_parity.py"))
+            .arg(&native)
+            .arg(&fixtures)
+            .arg(&converted)
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "data_parity.py failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let v: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        std::fs::write(out.join("parity.json"), serde_json::to_vec_pretty(&v)?)?;
+        let nat = &v["native"];
+        println!(
+            "zarr-python {} reads physfm's stores:",
+            v["versions"]["zarr"].as_str().unwrap_or("?")
+        );
+        println!(
+            "  native.zarr   shape {} shards {} inner chunks {}: fields max |diff| {}, time {}, params {}, stats mean rel. diff {:.1e}, splits {}, window == slice: {}",
+            nat["shape"],
+            nat["shards"],
+            nat["inner_chunks"],
+            nat["fields_max_abs_diff"],
+            nat["time_max_abs_diff"],
+            nat["params_max_abs_diff"],
+            nat["stats_mean_max_rel_diff"].as_f64().unwrap_or(f64::NAN),
+            nat["splits"],
+            nat["window_equals_slice"]
+        );
+        let mut worst: f64 = nat["fields_max_abs_diff"].as_f64().unwrap_or(f64::INFINITY);
+        worst = worst.max(nat["time_max_abs_diff"].as_f64().unwrap_or(f64::INFINITY));
+        for name in &names {
+            let e = &v[name.as_str()];
+            let d = e["fields_max_abs_diff"].as_f64().unwrap_or(f64::INFINITY);
+            worst = worst.max(d);
+            println!("  {name:<58} shape {} vs h5py: max |diff| {d}", e["shape"]);
+        }
+        println!(
+            "largest difference: {worst} (written to {})",
+            out.join("parity.json").display()
+        );
+        if worst != 0.0 || nat["window_equals_slice"] != json!(true) {
+            bail!("zarr-python does not read the values physfm wrote");
+        }
+        Ok(())
+    }
+}

@@ -29,6 +29,9 @@ pub(crate) struct Parity {
 enum ParityWhat {
     /// Compare every PDE family with py-pde / scipy on the same initial state.
     Pde(PdeParity),
+    /// Read physfm's native stores (and HDF5 fixtures converted by `data convert`) with
+    /// zarr-python and compare every value.
+    Data(crate::data::DataParity),
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,6 +51,7 @@ impl Parity {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         match self.what {
             ParityWhat::Pde(p) => p.run(),
+            ParityWhat::Data(p) => p.run(),
         }
     }
 }
