@@ -5,6 +5,7 @@
 mod benchmarks;
 
 criterion::criterion_main!(
+    benchmarks::data::benches,
     benchmarks::pde::benches,
     benchmarks::spectral::benches,
     benchmarks::fno::benches

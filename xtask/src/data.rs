@@ -426,7 +426,7 @@ fn bench_collection(
         let (k1, k2, ph) = (
             rng.random_range(1..6) as f32,
             rng.random_range(1..6) as f32,
-            rng.random::<f32>() * 6.28,
+            rng.random::<f32>() * std::f32::consts::TAU,
         );
         let mut f = Vec::with_capacity(frames * points);
         for t in 0..frames {
@@ -435,8 +435,8 @@ fn bench_collection(
                 let x = (p % shape[0]) as f32 / shape[0] as f32;
                 let y = (p / shape[0]) as f32 / shape.get(1).copied().unwrap_or(1) as f32;
                 let v = decay
-                    * ((6.2832 * k1 * x + ph + 0.05 * t as f32).sin()
-                        + 0.5 * (6.2832 * k2 * y).cos());
+                    * ((std::f32::consts::TAU * k1 * x + ph + 0.05 * t as f32).sin()
+                        + 0.5 * (std::f32::consts::TAU * k2 * y).cos());
                 f.push(v + 1e-3 * (rng.random::<f32>() - 0.5));
             }
         }

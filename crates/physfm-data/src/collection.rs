@@ -161,6 +161,9 @@ pub struct TrajectoryRecord {
     pub params: Vec<f64>,
 }
 
+/// Times and parameters per trajectory index, read once.
+type SmallCache = std::sync::Mutex<std::collections::HashMap<usize, (Vec<f64>, Vec<f64>)>>;
+
 /// How a new collection is chunked and compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteOptions {
@@ -232,7 +235,7 @@ pub struct TrajectoryCollection<S: ?Sized = FilesystemStore> {
     /// chunk); cleared on every write.
     shard_cache: ArrayShardedReadableExtCache,
     /// Times and parameters of trajectories already read, filled lazily; cleared on writes.
-    small: std::sync::Mutex<std::collections::HashMap<usize, (Vec<f64>, Vec<f64>)>>,
+    small: SmallCache,
 }
 
 impl<S: ?Sized> std::fmt::Debug for TrajectoryCollection<S> {
@@ -570,7 +573,7 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
             let a = open(&name)?;
             check_shape(path, &name[1..], a.shape(), &[n as u64])?;
             let c: Vec<f64> = a
-                .retrieve_array_subset::<Vec<f64>>(&[0..n as u64])
+                .retrieve_chunk::<Vec<f64>>(&[0])
                 .map_err(|e| DataError::Chunk {
                     path: path.to_path_buf(),
                     array: name[1..].to_string(),

@@ -46,6 +46,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+/// The Rust examples of `docs/dataset-format.md`, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/dataset-format.md")]
+struct DatasetFormatDoc;
+
 mod collection;
 mod error;
 #[cfg(feature = "hdf5")]
@@ -64,7 +69,9 @@ pub use collection::{
 pub use error::{DataError, Result};
 pub use http::HttpStore;
 pub use inspect::{ParamSummary, Summary, TimeSummary, inspect};
-pub use loader::{Batch, DatasetSpec, FrameSpacing, Loader, LoaderConfig, TensorBatch};
+#[cfg(feature = "burn")]
+pub use loader::TensorBatch;
+pub use loader::{Batch, DatasetSpec, FrameSpacing, Loader, LoaderConfig};
 pub use source::{TrajectorySource, copy_to_collection};
 pub use split::{Interval, SplitRule, Splits};
 pub use stats::{ChannelStat, ChannelStats, Moments, channel_moments, compute_stats};

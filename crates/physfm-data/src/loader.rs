@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
+#[cfg(feature = "burn")]
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
@@ -213,8 +214,9 @@ impl Batch {
         out
     }
 
-    /// The batch as burn tensors on `device`. `D` is the rank of the field tensors:
+    /// The batch as burn tensors on `device` (feature `burn`, on by default). `D` is the rank of the field tensors:
     /// `3 + spatial dimensions` (`[B, frames, *S, C]`); a wrong `D` is an error.
+    #[cfg(feature = "burn")]
     pub fn to_tensors<const D: usize>(&self, device: &Device) -> Result<TensorBatch<D>> {
         let rank = 3 + self.spatial_shape.len();
         if D != rank {
@@ -256,6 +258,7 @@ impl Batch {
 }
 
 /// A batch as burn tensors (times and parameters in f32).
+#[cfg(feature = "burn")]
 #[derive(Debug, Clone)]
 pub struct TensorBatch<const D: usize> {
     /// `[B, history, *S, C]`.

@@ -7,9 +7,19 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 fn arb_meta() -> impl Strategy<Value = CollectionMeta> {
-    (1usize..4, 0usize..4, 0usize..4, 1usize..50, 1usize..100, any::<u64>()).prop_flat_map(
-        |(c, p, d, frames, n, seed)| {
-            (proptest::collection::vec(1usize..64, d), proptest::collection::vec(0.1f64..10.0, d))
+    (
+        1usize..4,
+        0usize..4,
+        0usize..4,
+        1usize..50,
+        1usize..100,
+        any::<u64>(),
+    )
+        .prop_flat_map(|(c, p, d, frames, n, seed)| {
+            (
+                proptest::collection::vec(1usize..64, d),
+                proptest::collection::vec(0.1f64..10.0, d),
+            )
                 .prop_map(move |(shape, lengths)| CollectionMeta {
                     format_version: FORMAT_VERSION,
                     name: "p".into(),
@@ -25,8 +35,7 @@ fn arb_meta() -> impl Strategy<Value = CollectionMeta> {
                     seed,
                     provenance: json!({"k": seed}),
                 })
-        },
-    )
+        })
 }
 
 fn arb_json() -> impl Strategy<Value = Value> {
@@ -47,8 +56,19 @@ fn arb_json() -> impl Strategy<Value = Value> {
 }
 
 const KEYS: [&str; 13] = [
-    "format_version", "name", "channel_names", "param_names", "axis_names", "spatial_shape",
-    "domain_lengths", "boundary", "frames", "trajectories", "generator", "seed", "provenance",
+    "format_version",
+    "name",
+    "channel_names",
+    "param_names",
+    "axis_names",
+    "spatial_shape",
+    "domain_lengths",
+    "boundary",
+    "frames",
+    "trajectories",
+    "generator",
+    "seed",
+    "provenance",
 ];
 
 proptest! {

@@ -492,8 +492,8 @@ fn loader_epochs_irregular_gaps_normalisation_and_tensors() {
         for s in 0..b.size {
             let mut t: Vec<f64> = b.input_times[s * 3..s * 3 + 3].to_vec();
             t.extend(&b.target_times[s * 2..s * 2 + 2]);
-            for k in 0..5 {
-                let frame = (t[k] / 0.5).round() as usize;
+            for (k, tk) in t.iter().enumerate() {
+                let frame = (tk / 0.5).round() as usize;
                 let v = if k < 3 {
                     b.input[(s * 3 + k) * 4]
                 } else {

@@ -65,8 +65,9 @@ pub use physfm_train as train;
 pub mod prelude {
     pub use burn::tensor::{Device, Tensor};
     pub use physfm_data::{
-        CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryCollection, TrajectoryRecord,
-        WindowSpec,
+        Batch, ChannelStats, CollectionMeta, DatasetSpec, FORMAT_VERSION, FrameSpacing,
+        InMemoryCollection, Loader, LoaderConfig, SplitRule, Splits, TrajectoryCollection,
+        TrajectoryRecord, TrajectorySource, WindowSpec,
     };
     pub use physfm_eval::{evaluate_stepper, nrmse};
     pub use physfm_models::{Fno1d, Fno1dConfig, Stepper1d, StepperConfig};

@@ -20,8 +20,7 @@ fn meta_for(
     layout: &str,
     channels: Vec<String>,
     coords: &[Vec<f64>],
-    frames: usize,
-    trajectories: usize,
+    (frames, trajectories): (usize, usize),
     boundary: &str,
     params: &[(String, f64)],
 ) -> Result<CollectionMeta> {
@@ -149,8 +148,7 @@ impl PdebenchSingleTensor {
             "pdebench-single-tensor",
             vec!["u".into()],
             &coords,
-            t,
-            n,
+            (t, n),
             &boundary_from_name(path, "periodic"),
             &p,
         )?;
@@ -271,8 +269,7 @@ impl PdebenchPerSample {
             "pdebench-per-sample",
             channels,
             &coords,
-            t,
-            groups.len(),
+            (t, groups.len()),
             boundary,
             &p,
         )?;
@@ -421,8 +418,7 @@ impl PdebenchCfd {
             "pdebench-cfd",
             names.iter().map(|s| s.to_string()).collect(),
             &coords,
-            t,
-            n,
+            (t, n),
             &boundary_from_name(path, "unknown"),
             &p,
         )?;
