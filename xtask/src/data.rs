@@ -53,7 +53,7 @@ struct Convert {
     /// Frames per inner chunk (default: about 256 KiB per chunk).
     #[arg(long)]
     frames_per_chunk: Option<usize>,
-    /// zstd level.
+    /// zstd level (0: no compression).
     #[arg(long, default_value_t = 3)]
     zstd_level: i32,
     /// Do not compute and store per-channel statistics.
@@ -391,6 +391,7 @@ fn bench_collection(
     shape: &[usize],
     trajectories: usize,
     frames: usize,
+    zstd_level: i32,
 ) -> anyhow::Result<()> {
     if TrajectoryCollection::open(path).is_ok() {
         return Ok(());
@@ -418,7 +419,11 @@ fn bench_collection(
         .iter()
         .map(|&n| (0..n).map(|i| i as f64 / n as f64).collect())
         .collect();
-    let coll = TrajectoryCollection::create(path, meta, &coords)?;
+    let options = WriteOptions {
+        frames_per_chunk: None,
+        zstd_level,
+    };
+    let coll = TrajectoryCollection::create_with(path, meta, &coords, options)?;
     let points: usize = shape.iter().product();
     let b = bar(trajectories, "prepare");
     for i in 0..trajectories {
@@ -515,12 +520,19 @@ impl Bench {
         let root = workspace_root();
         let dir = root.join("runs").join("bench").join("data");
         std::fs::create_dir_all(&dir)?;
-        // (name, shape, trajectories, frames): PDEBench-like 1D Burgers and 2D 64x64 data.
-        let cases: Vec<(&str, Vec<usize>, usize, usize)> = if self.quick {
-            vec![("1d", vec![1024], 8, 41), ("2d", vec![64, 64], 8, 21)]
+        // (name, shape, trajectories, frames, zstd level): PDEBench-like 1D Burgers and 2D
+        // 64x64 data, compressed (the default) and uncompressed (as PDEBench ships HDF5).
+        let (n1, t1, n2, t2) = if self.quick {
+            (8, 41, 8, 21)
         } else {
-            vec![("1d", vec![1024], 64, 201), ("2d", vec![64, 64], 32, 101)]
+            (64, 201, 32, 101)
         };
+        let cases: Vec<(&str, Vec<usize>, usize, usize, i32)> = vec![
+            ("1d", vec![1024], n1, t1, 3),
+            ("1d-raw", vec![1024], n1, t1, 0),
+            ("2d", vec![64, 64], n2, t2, 3),
+            ("2d-raw", vec![64, 64], n2, t2, 0),
+        ];
         let (batch, batches, reads, repeats) = if self.quick {
             (16, 20, 200, 3)
         } else {
@@ -547,9 +559,9 @@ impl Bench {
             "zarr-python /s",
             "h5py /s"
         );
-        for (name, shape, n, frames) in &cases {
+        for (name, shape, n, frames, level) in &cases {
             let path = dir.join(format!("{name}.zarr"));
-            bench_collection(&path, shape, *n, *frames)?;
+            bench_collection(&path, shape, *n, *frames, *level)?;
             let src: Arc<dyn TrajectorySource> = Arc::new(TrajectoryCollection::open(&path)?);
             let mut rates = Vec::new();
             let mut mbs = Vec::new();
@@ -566,7 +578,7 @@ impl Bench {
             );
             let (rate, mb) = (median(rates), median(mbs));
             let mut entry = json!({
-                "shape": shape, "trajectories": n, "frames": frames, "batch": batch,
+                "shape": shape, "trajectories": n, "frames": frames, "batch": batch, "zstd_level": level,
                 "loader_samples_per_s": rate, "loader_mb_per_s": mb,
                 "physfm_reads_per_s": ours, "repeats": repeats,
             });
@@ -598,7 +610,7 @@ impl Bench {
                 entry["python_versions"] = v["versions"].clone();
             }
             println!(
-                "{name:<4} {rate:>18.0} {mb:>12.1} {ours:>20.0} {:>18} {:>18}",
+                "{name:<6} {rate:>18.0} {mb:>12.1} {ours:>20.0} {:>18} {:>18}",
                 if zarr_rate.is_nan() {
                     "-".into()
                 } else {

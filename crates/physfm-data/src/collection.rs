@@ -170,7 +170,8 @@ pub struct WriteOptions {
     /// Frames per inner chunk of a trajectory's shard; `None` picks about 256 KiB of
     /// uncompressed data per inner chunk.
     pub frames_per_chunk: Option<usize>,
-    /// zstd compression level (1 to 22).
+    /// zstd compression level (1 to 22), or 0 for no compression (larger files, cheaper
+    /// reads).
     pub zstd_level: i32,
 }
 
@@ -279,10 +280,10 @@ impl TrajectoryCollection<FilesystemStore> {
                 got: format!("{:?}", coordinates.iter().map(Vec::len).collect::<Vec<_>>()),
             });
         }
-        if !(1..=22).contains(&options.zstd_level) {
+        if !(0..=22).contains(&options.zstd_level) {
             return Err(DataError::Metadata {
                 path: path.to_path_buf(),
-                message: format!("zstd level {} is outside 1..=22", options.zstd_level),
+                message: format!("zstd level {} is outside 0..=22", options.zstd_level),
             });
         }
         let sp: &Path = path;
@@ -313,7 +314,11 @@ impl TrajectoryCollection<FilesystemStore> {
         );
         let fields = ArrayBuilder::new(fshape, shard, data_type::float32(), f32::NAN)
             .subchunk_shape(inner)
-            .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(options.zstd_level, false))])
+            .bytes_to_bytes_codecs(if options.zstd_level == 0 {
+                vec![]
+            } else {
+                vec![Arc::new(ZstdCodec::new(options.zstd_level, false))]
+            })
             .dimension_names(Some(dims))
             .attributes(fattrs)
             .build(store.clone(), "/fields")
