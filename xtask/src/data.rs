@@ -268,6 +268,35 @@ impl Convert {
 
 impl Inspect {
     fn run(self) -> anyhow::Result<()> {
+        let p = Path::new(&self.path);
+        if p.is_dir() && !p.join("zarr.json").is_file() {
+            // A folder of collections (e.g. the splits `generate` writes): list them.
+            let list = physfm_data::list_collections(p)?;
+            if list.is_empty() {
+                bail!("{}: no Zarr collections in this folder", p.display());
+            }
+            if self.json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|(path, m, complete)| json!({"path": path, "meta": m, "complete": complete}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for (path, m, complete) in &list {
+                    println!(
+                        "{:<40} {:<16} {} trajectories x {} frames, {:?} x {} channels{}",
+                        path.display(),
+                        m.name,
+                        m.trajectories,
+                        m.frames,
+                        m.spatial_shape,
+                        m.channel_names.len(),
+                        if *complete { "" } else { "  (INCOMPLETE)" }
+                    );
+                }
+            }
+            return Ok(());
+        }
         let (source, format, mut stats) = open_source(&self.path)?;
         if stats.is_none() && self.stats {
             let b = if self.json {

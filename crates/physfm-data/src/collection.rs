@@ -461,6 +461,45 @@ impl TrajectoryCollection<FilesystemStore> {
         Ok(())
     }
 
+    /// Adds `count` empty trajectory slots at the end and marks the collection incomplete
+    /// until [`finalize`](Self::finalize); returns the new indices, to fill with
+    /// [`write_trajectory`](Self::write_trajectory).
+    ///
+    /// Crash safety: the root is first marked incomplete, then the arrays are resized, then
+    /// the metadata records the new count, each step an atomic file replacement. An
+    /// interruption leaves an incomplete collection that [`open_any`](Self::open_any)
+    /// reopens with every trajectory written so far.
+    pub fn grow(&mut self, count: usize) -> Result<std::ops::Range<usize>> {
+        let old = self.meta.trajectories;
+        let new = old + count;
+        write_root(&self.path, &self.meta, false)?;
+        for (name, array) in [
+            ("fields", &mut self.fields),
+            ("time", &mut self.time),
+            ("params", &mut self.params),
+        ] {
+            let mut shape = array.shape().to_vec();
+            shape[0] = new as u64;
+            array.set_shape(shape).map_err(|e| se(&self.path, e))?;
+            let json =
+                serde_json::to_vec_pretty(array.metadata()).map_err(|e| se(&self.path, e))?;
+            write_atomically(&self.path.join(name).join("zarr.json"), &json)?;
+        }
+        self.meta.trajectories = new;
+        write_root(&self.path, &self.meta, false)?;
+        self.shard_cache.clear();
+        Ok(old..new)
+    }
+
+    /// Appends one trajectory (see [`grow`](Self::grow)) and marks the collection complete
+    /// again; returns its index.
+    pub fn append(&mut self, fields: &[f32], times: &[f64], params: &[f64]) -> Result<usize> {
+        let i = self.grow(1)?.start;
+        self.write_trajectory(i, fields, times, params)?;
+        self.finalize()?;
+        Ok(i)
+    }
+
     /// Whether trajectory `index` has been written (its field shard exists).
     pub fn has_trajectory(&self, index: usize) -> Result<bool> {
         self.check_index(index)?;
@@ -533,7 +572,11 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
                     path: path.to_path_buf(),
                     message: "root attribute `physfm` is missing".into(),
                 })?;
-        let meta = CollectionMeta::from_attribute(path, &meta_value)?;
+        let mut meta = CollectionMeta::from_attribute(path, &meta_value)?;
+        let complete = meta_value
+            .get("complete")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
         let open = |name: &str| {
             Array::open(store.clone(), name).map_err(|e| DataError::MissingArray {
                 path: path.to_path_buf(),
@@ -544,6 +587,18 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
         let fields = open("/fields")?;
         let time = open("/time")?;
         let params = open("/params")?;
+        // An incomplete collection whose three arrays agree on more trajectories than the
+        // metadata says was interrupted while growing (`grow` resizes the arrays before the
+        // metadata): adopt the arrays' count, so that no written trajectory is lost.
+        let n_arrays = [fields.shape(), time.shape(), params.shape()].map(|s| s.first().copied());
+        if !complete
+            && let [Some(a), Some(b), Some(c)] = n_arrays
+            && a == b
+            && b == c
+            && a > meta.trajectories as u64
+        {
+            meta.trajectories = a as usize;
+        }
         let mut expected = vec![meta.trajectories as u64, meta.frames as u64];
         expected.extend(meta.spatial_shape.iter().map(|&s| s as u64));
         expected.push(meta.channel_names.len() as u64);

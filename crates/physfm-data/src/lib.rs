@@ -72,7 +72,7 @@ pub use inspect::{ParamSummary, Summary, TimeSummary, inspect};
 #[cfg(feature = "burn")]
 pub use loader::TensorBatch;
 pub use loader::{Batch, DatasetSpec, FrameSpacing, Loader, LoaderConfig};
-pub use source::{TrajectorySource, copy_to_collection};
+pub use source::{TrajectorySource, copy_to_collection, list_collections};
 pub use split::{Interval, SplitRule, Splits};
 pub use stats::{ChannelStat, ChannelStats, Moments, channel_moments, compute_stats};
 pub use window::{InMemoryCollection, TrajectoryWindow, WindowIndex, WindowSpec};

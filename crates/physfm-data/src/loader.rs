@@ -627,3 +627,76 @@ impl Drop for Loader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryRecord};
+    use proptest::prelude::*;
+
+    fn source(frames: usize) -> Arc<dyn TrajectorySource> {
+        let meta = CollectionMeta {
+            format_version: FORMAT_VERSION,
+            name: "w".into(),
+            channel_names: vec!["u".into()],
+            param_names: vec![],
+            axis_names: vec![],
+            spatial_shape: vec![],
+            domain_lengths: vec![],
+            boundary: vec![],
+            frames,
+            trajectories: 2,
+            generator: "t".into(),
+            seed: 0,
+            provenance: serde_json::Value::Null,
+        };
+        let records = (0..2)
+            .map(|i| TrajectoryRecord {
+                fields: (0..frames).map(|t| (100 * i + t) as f32).collect(),
+                times: (0..frames).map(|t| t as f64).collect(),
+                params: vec![],
+            })
+            .collect();
+        Arc::new(InMemoryCollection {
+            meta,
+            coordinates: vec![],
+            records,
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn windows_with_spacing_stay_inside_and_carry_their_frames(
+            frames in 1usize..40, h in 1usize..4, f in 1usize..4, stride in 1usize..4,
+            gap in 1usize..4, random in any::<bool>(), seed in any::<u64>(),
+        ) {
+            let spacing = if random { FrameSpacing::Random { max_gap: gap } } else { FrameSpacing::Regular { every: gap } };
+            let mut spec = DatasetSpec::new(source(frames), WindowSpec { history: h, horizon: f, stride });
+            spec.spacing = spacing;
+            let extent = (h + f - 1) * gap + 1;
+            match spec.starts() {
+                Ok(starts) => {
+                    prop_assert!(extent <= frames);
+                    prop_assert_eq!(starts.len(), (frames - extent) / stride + 1);
+                    let config = LoaderConfig { batch_size: 3, batches: 4, seed, ..LoaderConfig::default() };
+                    for b in Loader::new(vec![spec], config).unwrap() {
+                        let b = b.unwrap();
+                        for s in 0..b.size {
+                            let mut t: Vec<f64> = b.input_times[s * h..(s + 1) * h].to_vec();
+                            t.extend(&b.target_times[s * f..(s + 1) * f]);
+                            prop_assert!(t.windows(2).all(|w| w[1] > w[0] && w[1] - w[0] <= gap as f64));
+                            prop_assert!(*t.last().unwrap() < frames as f64);
+                            let traj = b.origin[s].0;
+                            prop_assert_eq!(b.input[s * h], (100 * traj) as f32 + t[0] as f32);
+                        }
+                    }
+                }
+                Err(e) => {
+                    prop_assert!(extent > frames);
+                    let msg = e.to_string();
+                    prop_assert!(msg.contains(&format!("at most {frames} frames")), "{}", msg);
+                }
+            }
+        }
+    }
+}

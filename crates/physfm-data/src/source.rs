@@ -137,3 +137,26 @@ pub fn copy_to_collection(
     coll.finalize()?;
     Ok(coll)
 }
+
+/// The native collections directly inside `dir` (e.g. the splits `cargo xtask generate`
+/// writes), sorted by name, with whether each is complete. Entries that are not Zarr
+/// stores are skipped; a store that cannot be opened is an error naming it.
+pub fn list_collections(dir: &Path) -> Result<Vec<(std::path::PathBuf, CollectionMeta, bool)>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| DataError::Store {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut paths: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("zarr.json").is_file())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let c = TrajectoryCollection::open_any(&p)?;
+            let complete = c.is_complete()?;
+            Ok((p, c.meta().clone(), complete))
+        })
+        .collect()
+}

@@ -607,3 +607,44 @@ fn a_read_error_in_a_worker_reaches_the_consumer() {
     );
     assert!(loader.next().is_none());
 }
+
+#[test]
+fn collections_grow_and_an_interrupted_grow_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build(dir.path(), "c.zarr", meta(2, 3, &[4], 1), 2);
+    let mut coll = TrajectoryCollection::open(&path).unwrap();
+    let f: Vec<f32> = (0..12).map(|k| k as f32).collect();
+    assert_eq!(coll.append(&f, &[0.0, 0.5, 1.0], &[7.0]).unwrap(), 2);
+    let again = TrajectoryCollection::open(&path).unwrap();
+    assert_eq!(again.len(), 3);
+    assert_eq!(again.read_trajectory(2).unwrap().fields, f);
+    assert_eq!(again.read_trajectory(0).unwrap().fields[0], value(0, 0, 0));
+
+    // Grow by two, write one, and "crash" before the metadata records the new count.
+    let mut coll = TrajectoryCollection::open(&path).unwrap();
+    assert_eq!(coll.grow(2).unwrap(), 3..5);
+    coll.write_trajectory(3, &f, &[0.0, 0.5, 1.0], &[8.0])
+        .unwrap();
+    let root = path.join("zarr.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&root).unwrap()).unwrap();
+    v["attributes"]["physfm"]["trajectories"] = 3.into();
+    std::fs::write(&root, serde_json::to_vec(&v).unwrap()).unwrap();
+    assert!(matches!(
+        TrajectoryCollection::open(&path),
+        Err(DataError::Incomplete { .. })
+    ));
+    let reopened = TrajectoryCollection::open_any(&path).unwrap();
+    assert_eq!(reopened.len(), 5);
+    assert_eq!(reopened.read_trajectory(3).unwrap().params, vec![8.0]);
+    let e = reopened.finalize().unwrap_err().to_string();
+    assert!(e.contains("trajectory 4 was never written"), "{e}");
+    reopened
+        .write_trajectory(4, &f, &[0.0, 0.5, 1.0], &[9.0])
+        .unwrap();
+    reopened.finalize().unwrap();
+    let done = TrajectoryCollection::open(&path).unwrap();
+    assert_eq!(done.len(), 5);
+    let listed = physfm_data::list_collections(dir.path()).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].1.trajectories, listed[0].2), (5, true));
+}
