@@ -79,7 +79,25 @@ fn copy(from: &Path, to: &Path) {
     }
 }
 
+/// With `PHYSFM_FUZZ_SEEDS=<dir>`, writes one seed per replaceable file (its selector byte
+/// followed by the file's valid contents) into `<dir>`, so that mutations start from valid
+/// metadata and chunks.
+fn write_seeds() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if let Ok(dir) = std::env::var("PHYSFM_FUZZ_SEEDS") {
+            std::fs::create_dir_all(&dir).unwrap();
+            for (k, f) in FILES.iter().enumerate() {
+                let mut seed = vec![k as u8];
+                seed.extend(std::fs::read(template().join(f)).unwrap());
+                std::fs::write(Path::new(&dir).join(format!("seed-{k}")), seed).unwrap();
+            }
+        }
+    });
+}
+
 fuzz_target!(|data: &[u8]| {
+    write_seeds();
     let Some((&which, bytes)) = data.split_first() else { return };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.zarr");

@@ -38,6 +38,10 @@ use crate::split::Splits;
 use crate::stats::ChannelStats;
 use crate::{DataError, Result};
 
+/// Largest number of values in one trajectory (`frames x points x channels`): 2^33, 32 GiB
+/// of f32.
+pub const MAX_TRAJECTORY_VALUES: usize = 1 << 33;
+
 /// Version of the on-disk layout written by this crate.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -119,6 +123,21 @@ impl CollectionMeta {
         }
         if self.frames == 0 || self.trajectories == 0 || self.spatial_shape.contains(&0) {
             return bad("frames, trajectories and every spatial size must be positive".into());
+        }
+        // One trajectory is read into memory whole at most: refuse sizes no machine holds
+        // (a corrupt header), before anything allocates them.
+        let values = self
+            .spatial_shape
+            .iter()
+            .chain([&self.frames, &self.channel_names.len()])
+            .try_fold(1usize, |a, &b| a.checked_mul(b));
+        if values.is_none_or(|v| v > MAX_TRAJECTORY_VALUES) {
+            return bad(format!(
+                "a trajectory of {} frames x {:?} x {} channels exceeds {MAX_TRAJECTORY_VALUES} values (32 GiB): corrupt metadata?",
+                self.frames,
+                self.spatial_shape,
+                self.channel_names.len()
+            ));
         }
         if let Some(l) = self
             .domain_lengths

@@ -64,7 +64,8 @@ mod stats;
 mod window;
 
 pub use collection::{
-    CollectionMeta, FORMAT_VERSION, TrajectoryCollection, TrajectoryRecord, WriteOptions,
+    CollectionMeta, FORMAT_VERSION, MAX_TRAJECTORY_VALUES, TrajectoryCollection, TrajectoryRecord,
+    WriteOptions,
 };
 pub use error::{DataError, Result};
 pub use http::HttpStore;

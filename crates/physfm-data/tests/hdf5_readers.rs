@@ -157,6 +157,12 @@ fn bad_files_get_errors_that_name_the_problem() {
         e.contains("expected.json") && e.contains("cannot open"),
         "{e}"
     );
+    // Found by the fuzzer: a header claiming an axis of 2^60 points, with no coordinates.
+    let e = msg(open(&fixture("fuzz_huge_axis.h5")));
+    assert!(
+        e.contains("fuzz_huge_axis.h5") && e.contains("corrupt"),
+        "{e}"
+    );
     // A truncated file.
     let dir = tempfile::tempdir().unwrap();
     let cut = dir.path().join("cut.h5");

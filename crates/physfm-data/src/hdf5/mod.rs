@@ -159,6 +159,27 @@ pub(crate) fn read_f32(
 /// Reads a whole 1D coordinate dataset as f64.
 pub(crate) fn read_coord(path: &Path, group: &h5::Group, name: &str) -> Result<Vec<f64>> {
     let ds = float_dataset(path, group, name, Some(1))?;
+    read_small(path, &ds)
+}
+
+/// Largest coordinate or time array read whole (2^26 values); larger ones come from
+/// corrupt headers.
+pub(crate) const MAX_SMALL: usize = 1 << 26;
+
+/// Reads a small floating-point dataset whole, refusing implausible sizes before
+/// allocating.
+pub(crate) fn read_small(path: &Path, ds: &h5::Dataset) -> Result<Vec<f64>> {
+    if ds.size() > MAX_SMALL {
+        return Err(err(
+            path,
+            &ds.name(),
+            format!(
+                "{} values (shape {:?}) for a coordinate array: corrupt file?",
+                ds.size(),
+                ds.shape()
+            ),
+        ));
+    }
     ds.read_raw::<f64>().map_err(|e| err(path, &ds.name(), e))
 }
 

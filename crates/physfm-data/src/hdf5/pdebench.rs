@@ -14,6 +14,9 @@ use crate::{CollectionMeta, DataError, FORMAT_VERSION, Result, TrajectoryRecord}
 
 const AXES: [&str; 3] = ["x", "y", "z"];
 
+/// Longest spatial axis accepted (2^26 points); longer ones come from corrupt headers.
+const MAX_AXIS: usize = 1 << 26;
+
 /// Metadata shared by the PDEBench readers.
 fn meta_for(
     path: &Path,
@@ -93,6 +96,13 @@ fn spatial_coords(
         .iter()
         .zip(shape)
         .map(|(name, &n)| {
+            if n > MAX_AXIS {
+                return Err(err(
+                    path,
+                    name,
+                    format!("an axis of {n} points: corrupt file?"),
+                ));
+            }
             let c = if group.link_exists(name) {
                 read_coord(path, group, name)?
             } else {

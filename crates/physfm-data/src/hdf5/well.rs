@@ -6,7 +6,9 @@ use ::hdf5 as h5;
 use h5::SliceOrIndex as S;
 use h5::types::{VarLenAscii, VarLenUnicode};
 
-use super::{check_window, domain_length, ensure_finite, err, float_dataset, open_file, read_f32};
+use super::{
+    check_window, domain_length, ensure_finite, err, float_dataset, open_file, read_f32, read_small,
+};
 use crate::source::TrajectorySource;
 use crate::{CollectionMeta, DataError, FORMAT_VERSION, Result, TrajectoryRecord};
 
@@ -103,15 +105,20 @@ impl TheWell {
             .iter()
             .map(|a| {
                 let ds = float_dataset(path, &dims, a, Some(1))?;
-                ds.read_raw::<f64>().map_err(|e| err(path, &ds.name(), e))
+                read_small(path, &ds)
             })
             .collect::<Result<_>>()?;
         let spatial: Vec<usize> = coords.iter().map(Vec::len).collect();
         let time_ds = float_dataset(path, &dims, "time", None)?;
         let times_per_sample = time_ds.ndim() == 2;
-        let times = time_ds
-            .read_raw::<f64>()
-            .map_err(|e| err(path, "dimensions/time", e))?;
+        if !(1..=2).contains(&time_ds.ndim()) {
+            return Err(err(
+                path,
+                "dimensions/time",
+                format!("shape {:?}: expected [T] or [B, T]", time_ds.shape()),
+            ));
+        }
+        let times = read_small(path, &time_ds)?;
         let frames = *time_ds.shape().last().unwrap_or(&0);
 
         let mut fields = Vec::new();
