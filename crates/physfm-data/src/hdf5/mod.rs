@@ -16,6 +16,57 @@
 //! when the file is opened, and refuses non-finite values when it reads; errors name the file
 //! and the HDF5 object.
 
+/// Implements [`TrajectorySource`] for a reader with fields `path`, `meta`, `coords` and
+/// `params` (one parameter vector for the whole file) and two methods called with an index
+/// and window already checked: `frame_times(index)` (all `T` save times) and
+/// `frame_fields(index, start, len)` (the window's fields, checked for NaN).
+macro_rules! hdf5_source {
+    ($reader:ty) => {
+        impl $crate::source::TrajectorySource for $reader {
+            fn meta(&self) -> &$crate::CollectionMeta {
+                &self.meta
+            }
+
+            fn coordinates(&self) -> &[Vec<f64>] {
+                &self.coords
+            }
+
+            fn location(&self) -> &std::path::Path {
+                &self.path
+            }
+
+            fn read_params(&self, index: usize) -> $crate::Result<Vec<f64>> {
+                let t = self.meta.frames;
+                super::check_window(&self.path, index, self.meta.trajectories, 0, t, t)?;
+                Ok(self.params.clone())
+            }
+
+            fn read_times(&self, index: usize) -> $crate::Result<Vec<f64>> {
+                let t = self.meta.frames;
+                super::check_window(&self.path, index, self.meta.trajectories, 0, t, t)?;
+                self.frame_times(index)
+            }
+
+            fn read_frames(
+                &self,
+                index: usize,
+                start: usize,
+                len: usize,
+            ) -> $crate::Result<$crate::TrajectoryRecord> {
+                let m = &self.meta;
+                super::check_window(&self.path, index, m.trajectories, start, len, m.frames)?;
+                let fields = self.frame_fields(index, start, len)?;
+                let times = self.frame_times(index)?;
+                Ok($crate::TrajectoryRecord {
+                    fields,
+                    times: times[start..start + len].to_vec(),
+                    params: self.params.clone(),
+                })
+            }
+        }
+    };
+}
+
 mod pdebench;
 mod well;
 

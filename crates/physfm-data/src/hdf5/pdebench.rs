@@ -6,11 +6,10 @@ use ::hdf5 as h5;
 use h5::SliceOrIndex as S;
 
 use super::{
-    check_window, domain_length, ensure_finite, err, float_dataset, open_file,
-    params_from_file_name, read_coord, read_f32,
+    domain_length, ensure_finite, err, float_dataset, open_file, params_from_file_name, read_coord,
+    read_f32,
 };
-use crate::source::TrajectorySource;
-use crate::{CollectionMeta, DataError, FORMAT_VERSION, Result, TrajectoryRecord};
+use crate::{CollectionMeta, DataError, FORMAT_VERSION, Result};
 
 const AXES: [&str; 3] = ["x", "y", "z"];
 
@@ -173,41 +172,21 @@ impl PdebenchSingleTensor {
     }
 }
 
-impl TrajectorySource for PdebenchSingleTensor {
-    fn meta(&self) -> &CollectionMeta {
-        &self.meta
-    }
-
-    fn coordinates(&self) -> &[Vec<f64>] {
-        &self.coords
-    }
-
-    fn location(&self) -> &Path {
-        &self.path
-    }
-
-    fn read_params(&self, _index: usize) -> Result<Vec<f64>> {
-        Ok(self.params.clone())
-    }
-
-    fn read_times(&self, _index: usize) -> Result<Vec<f64>> {
+impl PdebenchSingleTensor {
+    fn frame_times(&self, _index: usize) -> Result<Vec<f64>> {
         Ok(self.times.clone())
     }
 
-    fn read_frames(&self, index: usize, start: usize, len: usize) -> Result<TrajectoryRecord> {
-        let m = &self.meta;
-        check_window(&self.path, index, m.trajectories, start, len, m.frames)?;
+    fn frame_fields(&self, index: usize, start: usize, len: usize) -> Result<Vec<f32>> {
         let mut slab = vec![S::from(index), S::from(start..start + len)];
-        slab.extend(m.spatial_shape.iter().map(|_| S::from(..)));
+        slab.extend(self.meta.spatial_shape.iter().map(|_| S::from(..)));
         let fields = read_f32(&self.path, &self.tensor, slab)?;
         ensure_finite(&self.path, "tensor", index, &fields)?;
-        Ok(TrajectoryRecord {
-            fields,
-            times: self.times[start..start + len].to_vec(),
-            params: self.params.clone(),
-        })
+        Ok(fields)
     }
 }
+
+hdf5_source!(PdebenchSingleTensor);
 
 /// PDEBench's per-sample layout: groups `0000`, `0001`, ... each holding `data`
 /// `[T, *S, C]` and `grid/x` (`grid/y`, `grid/z`) and `grid/t`.
@@ -299,32 +278,8 @@ impl PdebenchPerSample {
     }
 }
 
-impl TrajectorySource for PdebenchPerSample {
-    fn meta(&self) -> &CollectionMeta {
-        &self.meta
-    }
-
-    fn coordinates(&self) -> &[Vec<f64>] {
-        &self.coords
-    }
-
-    fn location(&self) -> &Path {
-        &self.path
-    }
-
-    fn read_params(&self, _index: usize) -> Result<Vec<f64>> {
-        Ok(self.params.clone())
-    }
-
-    fn read_times(&self, index: usize) -> Result<Vec<f64>> {
-        check_window(
-            &self.path,
-            index,
-            self.meta.trajectories,
-            0,
-            self.meta.frames,
-            self.meta.frames,
-        )?;
+impl PdebenchPerSample {
+    fn frame_times(&self, index: usize) -> Result<Vec<f64>> {
         let g = self.group(index)?;
         let grid = g
             .group("grid")
@@ -332,29 +287,21 @@ impl TrajectorySource for PdebenchPerSample {
         frame_times(&self.path, &grid, "t", self.meta.frames)
     }
 
-    fn read_frames(&self, index: usize, start: usize, len: usize) -> Result<TrajectoryRecord> {
+    fn frame_fields(&self, index: usize, start: usize, len: usize) -> Result<Vec<f32>> {
         let m = &self.meta;
-        check_window(&self.path, index, m.trajectories, start, len, m.frames)?;
         let g = self.group(index)?;
         let data = float_dataset(&self.path, &g, "data", Some(m.spatial_shape.len() + 2))?;
         let mut slab = vec![S::from(start..start + len)];
         slab.extend(m.spatial_shape.iter().map(|_| S::from(..)));
         slab.push(S::from(..));
         let fields = read_f32(&self.path, &data, slab)?;
-        ensure_finite(
-            &self.path,
-            &format!("{}/data", self.groups[index]),
-            index,
-            &fields,
-        )?;
-        let times = self.read_times(index)?;
-        Ok(TrajectoryRecord {
-            fields,
-            times: times[start..start + len].to_vec(),
-            params: self.params.clone(),
-        })
+        let array = format!("{}/data", self.groups[index]);
+        ensure_finite(&self.path, &array, index, &fields)?;
+        Ok(fields)
     }
 }
+
+hdf5_source!(PdebenchPerSample);
 
 /// PDEBench's compressible-flow layout: datasets `density`, `pressure`, `Vx` (`Vy`, `Vz`),
 /// each `[N, T, *S]`, with `x-coordinate` (...) and `t-coordinate`.
@@ -443,30 +390,13 @@ impl PdebenchCfd {
     }
 }
 
-impl TrajectorySource for PdebenchCfd {
-    fn meta(&self) -> &CollectionMeta {
-        &self.meta
-    }
-
-    fn coordinates(&self) -> &[Vec<f64>] {
-        &self.coords
-    }
-
-    fn location(&self) -> &Path {
-        &self.path
-    }
-
-    fn read_params(&self, _index: usize) -> Result<Vec<f64>> {
-        Ok(self.params.clone())
-    }
-
-    fn read_times(&self, _index: usize) -> Result<Vec<f64>> {
+impl PdebenchCfd {
+    fn frame_times(&self, _index: usize) -> Result<Vec<f64>> {
         Ok(self.times.clone())
     }
 
-    fn read_frames(&self, index: usize, start: usize, len: usize) -> Result<TrajectoryRecord> {
+    fn frame_fields(&self, index: usize, start: usize, len: usize) -> Result<Vec<f32>> {
         let m = &self.meta;
-        check_window(&self.path, index, m.trajectories, start, len, m.frames)?;
         let c = self.fields.len();
         let points = len * m.spatial_shape.iter().product::<usize>();
         let mut fields = vec![0f32; points * c];
@@ -479,10 +409,8 @@ impl TrajectorySource for PdebenchCfd {
                 fields[p * c + k] = x;
             }
         }
-        Ok(TrajectoryRecord {
-            fields,
-            times: self.times[start..start + len].to_vec(),
-            params: self.params.clone(),
-        })
+        Ok(fields)
     }
 }
+
+hdf5_source!(PdebenchCfd);

@@ -6,11 +6,8 @@ use ::hdf5 as h5;
 use h5::SliceOrIndex as S;
 use h5::types::{VarLenAscii, VarLenUnicode};
 
-use super::{
-    check_window, domain_length, ensure_finite, err, float_dataset, open_file, read_f32, read_small,
-};
-use crate::source::TrajectorySource;
-use crate::{CollectionMeta, DataError, FORMAT_VERSION, Result, TrajectoryRecord};
+use super::{domain_length, ensure_finite, err, float_dataset, open_file, read_f32, read_small};
+use crate::{CollectionMeta, DataError, FORMAT_VERSION, Result};
 
 /// One field of a The Well file and how its dataset is laid out.
 #[derive(Debug)]
@@ -316,26 +313,9 @@ impl TheWell {
     }
 }
 
-impl TrajectorySource for TheWell {
-    fn meta(&self) -> &CollectionMeta {
-        &self.meta
-    }
-
-    fn coordinates(&self) -> &[Vec<f64>] {
-        &self.coords
-    }
-
-    fn location(&self) -> &Path {
-        &self.path
-    }
-
-    fn read_params(&self, _index: usize) -> Result<Vec<f64>> {
-        Ok(self.params.clone())
-    }
-
-    fn read_times(&self, index: usize) -> Result<Vec<f64>> {
+impl TheWell {
+    fn frame_times(&self, index: usize) -> Result<Vec<f64>> {
         let t = self.meta.frames;
-        check_window(&self.path, index, self.meta.trajectories, 0, t, t)?;
         Ok(if self.times_per_sample {
             self.times[index * t..(index + 1) * t].to_vec()
         } else {
@@ -343,9 +323,8 @@ impl TrajectorySource for TheWell {
         })
     }
 
-    fn read_frames(&self, index: usize, start: usize, len: usize) -> Result<TrajectoryRecord> {
+    fn frame_fields(&self, index: usize, start: usize, len: usize) -> Result<Vec<f32>> {
         let m = &self.meta;
-        check_window(&self.path, index, m.trajectories, start, len, m.frames)?;
         let c = m.channel_names.len();
         let points: usize = m.spatial_shape.iter().product();
         let d = m.spatial_shape.len();
@@ -364,9 +343,8 @@ impl TrajectorySource for TheWell {
             ensure_finite(&self.path, &f.ds.name(), index, &v)?;
             let k = d.pow(f.order as u32);
             // v is [len or 1, points, k]; spread it into channels channel..channel + k.
-            let frames_read = if f.time_varying { len } else { 1 };
             for fr in 0..len {
-                let src = if frames_read == 1 { 0 } else { fr };
+                let src = if f.time_varying { fr } else { 0 };
                 for p in 0..points {
                     let from = (src * points + p) * k;
                     let to = (fr * points + p) * c + channel;
@@ -375,11 +353,8 @@ impl TrajectorySource for TheWell {
             }
             channel += k;
         }
-        let times = self.read_times(index)?;
-        Ok(TrajectoryRecord {
-            fields,
-            times: times[start..start + len].to_vec(),
-            params: self.params.clone(),
-        })
+        Ok(fields)
     }
 }
+
+hdf5_source!(TheWell);
