@@ -9,7 +9,6 @@
 //! | `/time` | `[N, T]` | f64 | one trajectory | physical save times |
 //! | `/params` | `[N, P]` | f64 | one trajectory | parameter values, named in the metadata |
 //! | `/coords/<axis>` | `[S_i]` | f64 | whole | grid coordinates per spatial axis |
-//!
 //! | `/stats` (group, optional) | | | | attribute `stats`: per-channel normalisation statistics |
 //! | `/splits` (group, optional) | | | | attribute `splits`: named, reproducible train/test splits |
 //!
@@ -186,7 +185,7 @@ type SmallCache = std::sync::Mutex<std::collections::HashMap<usize, (Vec<f64>, V
 /// How a new collection is chunked and compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteOptions {
-    /// Frames per inner chunk of a trajectory's shard; `None` picks about 256 KiB of
+    /// Frames per inner chunk of a trajectory's shard; `None` picks about 32 KiB of
     /// uncompressed data per inner chunk.
     pub frames_per_chunk: Option<usize>,
     /// zstd compression level (1 to 22), or 0 for no compression (larger files, cheaper
@@ -458,25 +457,20 @@ impl TrajectoryCollection<FilesystemStore> {
             .map_err(|e| self.chunk_error("params", index, e))?;
         // The shard spans a whole number of inner chunks; pad the frames past the end with
         // the fill value.
-        let shard_frames = self
-            .fields
-            .chunk_shape(&self.field_chunk(index))
-            .map_err(|e| se(sp, e))?[1]
-            .get() as usize;
-        let fl = m.frame_len();
         let chunk = self.field_chunk(index);
-        if shard_frames == m.frames {
-            self.fields
-                .store_chunk(&chunk, fields)
-                .map_err(|e| self.chunk_error("fields", index, e))?;
+        let shard_frames =
+            self.fields.chunk_shape(&chunk).map_err(|e| se(sp, e))?[1].get() as usize;
+        let shard: std::borrow::Cow<[f32]> = if shard_frames == m.frames {
+            fields.into()
         } else {
-            let mut padded = Vec::with_capacity(shard_frames * fl);
+            let mut padded = Vec::with_capacity(shard_frames * m.frame_len());
             padded.extend_from_slice(fields);
-            padded.resize(shard_frames * fl, f32::NAN);
-            self.fields
-                .store_chunk(&chunk, padded.as_slice())
-                .map_err(|e| self.chunk_error("fields", index, e))?;
-        }
+            padded.resize(shard_frames * m.frame_len(), f32::NAN);
+            padded.into()
+        };
+        self.fields
+            .store_chunk(&chunk, &*shard)
+            .map_err(|e| self.chunk_error("fields", index, e))?;
         Ok(())
     }
 
@@ -550,7 +544,7 @@ impl TrajectoryCollection<FilesystemStore> {
             });
         }
         let value = serde_json::to_value(stats).map_err(|e| se(&self.path, e))?;
-        write_group_attribute(&self.path, "stats", "stats", value)
+        write_group_attribute(&self.path, "stats", value)
     }
 
     /// Stores named splits as the attribute `splits` of the group `/splits` (replacing
@@ -558,7 +552,7 @@ impl TrajectoryCollection<FilesystemStore> {
     pub fn write_splits(&self, splits: &Splits) -> Result<()> {
         splits.check(self.len(), &self.path)?;
         let value = serde_json::to_value(splits).map_err(|e| se(&self.path, e))?;
-        write_group_attribute(&self.path, "splits", "splits", value)
+        write_group_attribute(&self.path, "splits", value)
     }
 }
 
@@ -800,7 +794,7 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
     /// The stored per-channel statistics, if [`write_stats`](TrajectoryCollection::write_stats)
     /// stored any.
     pub fn read_stats(&self) -> Result<Option<ChannelStats>> {
-        let Some(value) = self.group_attribute("stats", "stats")? else {
+        let Some(value) = self.group_attribute("stats")? else {
             return Ok(None);
         };
         let stats: ChannelStats =
@@ -823,7 +817,7 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
 
     /// The stored splits, if [`write_splits`](TrajectoryCollection::write_splits) stored any.
     pub fn read_splits(&self) -> Result<Option<Splits>> {
-        let Some(value) = self.group_attribute("splits", "splits")? else {
+        let Some(value) = self.group_attribute("splits")? else {
             return Ok(None);
         };
         let splits: Splits = serde_json::from_value(value).map_err(|e| DataError::Metadata {
@@ -834,8 +828,9 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
         Ok(Some(splits))
     }
 
-    fn group_attribute(&self, group: &str, key: &str) -> Result<Option<serde_json::Value>> {
-        let meta_key = zarrs_storage::StoreKey::new(format!("{group}/zarr.json"))
+    /// The attribute `name` of the optional group `/name`; `None` when the group is absent.
+    fn group_attribute(&self, name: &str) -> Result<Option<serde_json::Value>> {
+        let meta_key = zarrs_storage::StoreKey::new(format!("{name}/zarr.json"))
             .map_err(|e| se(&self.path, e))?;
         if self
             .store
@@ -846,14 +841,14 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
             return Ok(None);
         }
         let g =
-            Group::open(self.store.clone(), &format!("/{group}")).map_err(|e| se(&self.path, e))?;
+            Group::open(self.store.clone(), &format!("/{name}")).map_err(|e| se(&self.path, e))?;
         g.attributes()
-            .get(key)
+            .get(name)
             .cloned()
             .map(Some)
             .ok_or_else(|| DataError::Metadata {
                 path: self.path.clone(),
-                message: format!("group /{group} has no attribute `{key}`"),
+                message: format!("group /{name} has no attribute `{name}`"),
             })
     }
 
@@ -880,9 +875,9 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
         array: &str,
         values: &[T],
     ) -> Result<()> {
-        if values.iter().all(|&v| v.into().is_finite()) {
+        let Err(non_finite) = self.ensure_finite(index, array, values) else {
             return Ok(());
-        }
+        };
         let (a, chunk) = match array {
             "fields" => (&self.fields, self.field_chunk(index)),
             "time" => (&self.time, vec![index as u64, 0]),
@@ -895,11 +890,7 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
             .map_err(|e| se(&self.path, e))?
             .is_some();
         Err(if exists {
-            DataError::NonFinite {
-                path: self.path.clone(),
-                array: array.into(),
-                index,
-            }
+            non_finite
         } else {
             DataError::MissingChunk {
                 path: self.path.clone(),
@@ -979,15 +970,10 @@ fn write_root(root: &Path, meta: &CollectionMeta, complete: bool) -> Result<()> 
     write_atomically(&root.join("zarr.json"), &group_json(attrs))
 }
 
-fn write_group_attribute(
-    root: &Path,
-    group: &str,
-    key: &str,
-    value: serde_json::Value,
-) -> Result<()> {
+fn write_group_attribute(root: &Path, name: &str, value: serde_json::Value) -> Result<()> {
     let mut attrs = serde_json::Map::new();
-    attrs.insert(key.into(), value);
-    write_atomically(&root.join(group).join("zarr.json"), &group_json(attrs))
+    attrs.insert(name.into(), value);
+    write_atomically(&root.join(name).join("zarr.json"), &group_json(attrs))
 }
 
 fn se(path: &Path, e: impl std::fmt::Display) -> DataError {

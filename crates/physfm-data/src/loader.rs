@@ -47,10 +47,7 @@ pub enum FrameSpacing {
 impl FrameSpacing {
     /// Frames a window of `span` frames covers at most.
     pub fn extent(&self, span: usize) -> usize {
-        match *self {
-            FrameSpacing::Regular { every } => (span - 1) * every + 1,
-            FrameSpacing::Random { max_gap } => (span - 1) * max_gap + 1,
-        }
+        (span - 1) * self.step() + 1
     }
 
     fn step(&self) -> usize {
@@ -106,29 +103,20 @@ impl DatasetSpec {
 
     /// Window starts per trajectory (a window covers at most `spacing.extent(span)` frames).
     fn starts(&self) -> Result<Vec<usize>> {
-        let frames = self.source.meta().frames;
-        let w = self.window;
-        let what = || format!("window of {}", self.source.location().display());
-        if w.history == 0 || w.horizon == 0 || w.stride == 0 || self.spacing.step() == 0 {
-            return Err(DataError::Shape {
-                what: what(),
-                expected: "history, horizon, stride and frame step >= 1".into(),
-                got: format!("{w:?}, {:?}", self.spacing),
-            });
-        }
-        let extent = self.spacing.extent(w.span());
-        if extent > frames {
-            return Err(DataError::Shape {
-                what: what(),
-                expected: format!("at most {frames} frames (the trajectory length)"),
-                got: format!(
-                    "{extent} frames ({} frames with spacing {:?})",
-                    w.span(),
-                    self.spacing
-                ),
-            });
-        }
-        Ok((0..=frames - extent).step_by(w.stride).collect())
+        self.window
+            .starts_spaced(self.source.meta().frames, self.spacing.step())
+            .map_err(|e| match e {
+                DataError::Shape {
+                    what,
+                    expected,
+                    got,
+                } => DataError::Shape {
+                    what: format!("{what} of {}", self.source.location().display()),
+                    expected,
+                    got,
+                },
+                e => e,
+            })
     }
 }
 

@@ -34,26 +34,31 @@ impl WindowSpec {
 
     /// Window start indices in a trajectory of `frames` frames.
     pub fn starts(&self, frames: usize) -> Result<Vec<usize>> {
-        if self.history == 0 || self.horizon == 0 || self.stride == 0 {
+        self.starts_spaced(frames, 1)
+    }
+
+    /// Window start indices when the frames of a window are up to `step` stored frames
+    /// apart: a window then covers `(span - 1) * step + 1` frames, which must fit.
+    pub fn starts_spaced(&self, frames: usize, step: usize) -> Result<Vec<usize>> {
+        if self.history == 0 || self.horizon == 0 || self.stride == 0 || step == 0 {
             return Err(DataError::Shape {
                 what: "window spec".into(),
-                expected: "history, horizon and stride >= 1".into(),
-                got: format!("{self:?}"),
+                expected: "history, horizon, stride and frame step >= 1".into(),
+                got: format!("{self:?}, frame step {step}"),
             });
         }
-        if self.span() > frames {
+        let extent = (self.span() - 1) * step + 1;
+        if extent > frames {
             return Err(DataError::Shape {
                 what: "window".into(),
                 expected: format!("at most {frames} frames (the trajectory length)"),
                 got: format!(
-                    "{} frames (history {} + horizon {})",
-                    self.span(),
-                    self.history,
-                    self.horizon
+                    "{extent} frames (history {} + horizon {}, frames up to {step} apart)",
+                    self.history, self.horizon
                 ),
             });
         }
-        Ok((0..=frames - self.span()).step_by(self.stride).collect())
+        Ok((0..=frames - extent).step_by(self.stride).collect())
     }
 }
 
