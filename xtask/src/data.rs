@@ -218,11 +218,12 @@ fn open_source(
     }
 }
 
-fn bar(len: usize, what: &str) -> ProgressBar {
+/// A progress bar over `len` trajectories, labelled `what` (shared with `generate`).
+pub(crate) fn bar(len: usize, what: &str) -> ProgressBar {
     let b = ProgressBar::new(len as u64);
     b.set_style(
         ProgressStyle::with_template(
-            "{prefix:>10} [{bar:32}] {pos}/{len} trajectories, {per_sec}, ETA {eta}",
+            "{prefix:>14} [{bar:32}] {pos}/{len} trajectories, {per_sec}, ETA {eta}",
         )
         .expect("valid template")
         .progress_chars("=> "),

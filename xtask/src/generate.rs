@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use physfm_data::{CollectionMeta, FORMAT_VERSION, TrajectoryCollection};
 use physfm_pde::Preset;
 use rayon::prelude::*;
@@ -179,16 +179,7 @@ pub(crate) fn generate_split(
         })
         .collect();
     let bar = if progress {
-        let b = ProgressBar::new(pending.len() as u64);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>14} [{bar:32}] {pos}/{len} trajectories, {per_sec}, ETA {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        b.set_prefix(split.to_string());
-        b
+        crate::data::bar(pending.len(), split)
     } else {
         ProgressBar::hidden()
     };
