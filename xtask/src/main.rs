@@ -2,6 +2,7 @@
 //!
 //! One binary, one enum of subcommands, one file per command.
 
+mod bench;
 mod data;
 mod generate;
 mod hygiene;
@@ -32,6 +33,8 @@ enum Command {
     Data(data::Data),
     /// Compare physfm with reference Python libraries (in a virtual environment).
     Parity(parity::Parity),
+    /// Benchmark physfm's kernels side by side with the reference Python library.
+    Bench(bench::Bench),
     /// Check the tools the tests need, then run fmt, clippy and every test.
     Test(test::Test),
 }
@@ -43,5 +46,6 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(cmd) => cmd.run(),
         Command::Parity(cmd) => cmd.run(),
         Command::Data(cmd) => cmd.run(),
+        Command::Bench(cmd) => cmd.run(),
     }
 }

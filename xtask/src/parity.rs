@@ -32,6 +32,47 @@ enum ParityWhat {
     /// Read physfm's native stores (and HDF5 fixtures converted by `data convert`) with
     /// zarr-python and compare every value.
     Data(crate::data::DataParity),
+    /// Run neuraloperator's SpectralConv on random inputs and weights, rewrite the committed
+    /// fixture `crates/physfm-spectral/tests/fixtures/neuralop_spectral_conv.json`, and check
+    /// physfm against it.
+    Spectral(SpectralParity),
+}
+
+#[derive(Debug, clap::Args)]
+struct SpectralParity {
+    /// Python interpreter used to create the virtual environment.
+    #[arg(long, default_value = "python3")]
+    python: String,
+}
+
+impl SpectralParity {
+    fn run(self) -> anyhow::Result<()> {
+        let root = workspace_root();
+        let parity = root.join("xtask").join("parity");
+        let py = ensure_venv(&self.python, &parity.join("requirements-torch.txt"))?;
+        let fixture = root
+            .join("crates/physfm-spectral/tests/fixtures")
+            .join("neuralop_spectral_conv.json");
+        let s = Command::new(&py)
+            .arg(parity.join("spectral.py"))
+            .arg("fixture")
+            .arg(&fixture)
+            .status()?;
+        if !s.success() {
+            bail!("spectral.py fixture failed");
+        }
+        let s = Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .args(["test", "-p", "physfm-spectral", "--test", "neuralop_parity"])
+            .status()?;
+        if !s.success() {
+            bail!("physfm differs from neuraloperator (see the test output above)");
+        }
+        println!(
+            "physfm's spectral convolution matches neuraloperator's SpectralConv on every fixture case"
+        );
+        Ok(())
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -52,6 +93,7 @@ impl Parity {
         match self.what {
             ParityWhat::Pde(p) => p.run(),
             ParityWhat::Data(p) => p.run(),
+            ParityWhat::Spectral(p) => p.run(),
         }
     }
 }

@@ -1,22 +1,37 @@
 //! # physfm-spectral
 //!
-//! The spectral convolution at the heart of FNO-type models, with neuraloperator's
-//! semantics (`n_modes` counting negative frequencies, real FFT on the last axis, fft norm
-//! "forward", bias), for any grid length, differentiable through burn's autodiff.
+//! The spectral convolution at the heart of FNO-type models, in 1, 2 and 3 dimensions, as a
+//! burn op with its own backward pass, for any grid size (odd, prime, 85, 94, 1000 ...).
 //!
-//! [`reference`] holds the plain f64 DFT oracle that every fast path is tested against.
+//! - [`spectral_conv`]: the op on burn tensors, with neuraloperator's `SpectralConv` semantics
+//!   (`n_modes` counting negative frequencies, real FFT on the last axis, fft norm "forward").
+//! - [`SpectralConv1d`], [`SpectralConv2d`], [`SpectralConv3d`]: the layers, with bias and
+//!   neuraloperator's initialisation.
+//! - [`SpectralOps`]: the backend extension (`#[backend_extension]`) that carries the op. The
+//!   CPU implementation for burn's `flex` backend lives in [`cpu`]; the autodiff rule calls one
+//!   fused backward op that returns both gradients.
+//! - [`reference`]: the plain f64 oracle every fast path is tested against.
 //!
 //! ```
 //! use burn::tensor::{Device, Tensor};
-//! use physfm_spectral::SpectralConv1dConfig;
+//! use physfm_spectral::SpectralConv2dConfig;
 //! let device = Device::flex().autodiff();
-//! let layer = SpectralConv1dConfig::new(1, 1, 4).init(&device);
-//! let x = Tensor::<3>::ones([1, 1, 17], &device).require_grad();
+//! let layer = SpectralConv2dConfig::new(2, 4, [12, 12]).init(&device);
+//! assert_eq!(layer.kept_modes(), [12, 7]);
+//! // Any resolution that holds the modes: 85 x 94 here.
+//! let x = Tensor::<4>::ones([1, 2, 85, 94], &device).require_grad();
 //! let grads = layer.forward(x.clone()).sum().backward();
-//! assert!(x.grad(&grads).is_some());
+//! assert_eq!(x.grad(&grads).unwrap().dims(), [1, 2, 85, 94]);
 //! ```
 
-mod conv1d;
+pub mod cpu;
+mod geometry;
+mod layers;
+mod ops;
 pub mod reference;
 
-pub use conv1d::{SpectralConv1d, SpectralConv1dConfig};
+pub use layers::{
+    SpectralConv1d, SpectralConv1dConfig, SpectralConv2d, SpectralConv2dConfig, SpectralConv3d,
+    SpectralConv3dConfig,
+};
+pub use ops::{SpectralOps, spectral_conv};
