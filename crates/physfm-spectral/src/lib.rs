@@ -26,6 +26,8 @@
 
 pub mod cpu;
 mod geometry;
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod layers;
 mod ops;
 pub mod reference;

@@ -19,14 +19,15 @@ use crate::geometry::Geometry;
 /// `x` is `[batch, in, N_1..N_d]` (`d` in 1..=3) and `weight` is `[in, out, M_1..M_{d-1}, K, 2]`
 /// (complex weights as real pairs). The forward pass is `irfftn(mix(rfftn(x)))` restricted to
 /// the kept modes, with neuraloperator's conventions; see [`crate::spectral_conv`].
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Flex, Autodiff, Cube: cfg(feature = "wgpu"))]
 pub trait SpectralOps: Backend {
     /// Forward pass, without bias: `[batch, out, N_1..N_d]`.
     fn spectral_conv(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// Backward pass of [`SpectralOps::spectral_conv`]: the gradients with respect to `x` and
-    /// `weight` of `sum(grad * spectral_conv(x, weight))`. A gradient not asked for comes back
-    /// as an empty tensor and costs nothing.
+    /// `weight` of `sum(grad * spectral_conv(x, weight))`. A gradient not asked for is not
+    /// computed; what comes back in its place is a placeholder (empty on the CPU, zeros on
+    /// cubecl devices) that the autodiff rule never registers.
     fn spectral_conv_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -135,6 +136,29 @@ impl SpectralOps for Flex {
                 panic!("spectral_conv: dtype {other:?} is not supported on the CPU (f32, f64)")
             }
         }
+    }
+}
+
+#[cfg(feature = "wgpu")]
+impl SpectralOps for burn_cubecl::CubeBackend {
+    fn spectral_conv(
+        x: burn_cubecl::tensor::CubeTensor,
+        weight: burn_cubecl::tensor::CubeTensor,
+    ) -> burn_cubecl::tensor::CubeTensor {
+        crate::gpu::forward(x, weight)
+    }
+
+    fn spectral_conv_backward(
+        x: burn_cubecl::tensor::CubeTensor,
+        weight: burn_cubecl::tensor::CubeTensor,
+        grad: burn_cubecl::tensor::CubeTensor,
+        need_x: bool,
+        need_weight: bool,
+    ) -> (
+        burn_cubecl::tensor::CubeTensor,
+        burn_cubecl::tensor::CubeTensor,
+    ) {
+        crate::gpu::backward(x, weight, grad, need_x, need_weight)
     }
 }
 

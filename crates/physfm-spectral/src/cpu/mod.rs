@@ -4,7 +4,7 @@
 
 mod kernels;
 mod matmul;
-mod plan;
+pub(crate) mod plan;
 
 use num_complex::Complex;
 

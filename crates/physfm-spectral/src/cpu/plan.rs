@@ -186,7 +186,15 @@ impl<T: Real> Plan<T> {
     /// The cached plan for a grid and mode count (built on first use).
     pub(crate) fn get(dims: &[usize], modes: &[usize]) -> Arc<Plan<T>> {
         let k = *modes.last().expect("at least one mode count");
-        let method = last_axis_method(k);
+        Self::get_with(dims, modes, last_axis_method(k))
+    }
+
+    /// The cached plan for a grid and mode count with the given last-axis method.
+    pub(crate) fn get_with(
+        dims: &[usize],
+        modes: &[usize],
+        method: LastAxisMethod,
+    ) -> Arc<Plan<T>> {
         let key = (dims.to_vec(), modes.to_vec(), method);
         if let Some(p) = T::plans()
             .lock()
