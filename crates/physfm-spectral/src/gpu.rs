@@ -373,19 +373,23 @@ pub(crate) fn backward(
     let x_shape = x.meta.shape().to_vec();
     let w_shape = w.meta.shape().to_vec();
     let gy = analysis(&x, &plan, &gb, b * co, Scale::Adjoint);
+    let zeros = |shape: &[usize]| {
+        burn_cubecl::ops::numeric::zeros(x.device.clone(), shape.to_vec().into(), DType::F32)
+    };
     let gw = if need_w {
         let xh = analysis(&x, &plan, &xb, b * ci, Scale::Forward);
         // gw[i, o] = sum_b conj(x[b, i]) gy[b, o]
-        contract(
+        let gw = contract(
             &x,
             &xh,
             &gy,
             (ci, co, b, m),
             [1, ci as u32, co as u32, 1],
             (true, false),
-        )
+        );
+        tensor(&x, gw, w_shape)
     } else {
-        upload(&x, &vec![0.0; ci * co * m * 2])
+        zeros(&w_shape)
     };
     let gx = if need_x {
         // gx[b, i] = sum_o gy[b, o] conj(w[i, o])
@@ -397,9 +401,13 @@ pub(crate) fn backward(
             [co as u32, 1, 1, co as u32],
             (false, true),
         );
-        synthesis(&x, &plan, gxh, b * ci, Scale::Adjoint)
+        tensor(
+            &x,
+            synthesis(&x, &plan, gxh, b * ci, Scale::Adjoint),
+            x_shape,
+        )
     } else {
-        upload(&x, &vec![0.0; x_shape.iter().product()])
+        zeros(&x_shape)
     };
-    (tensor(&x, gx, x_shape), tensor(&x, gw, w_shape))
+    (gx, gw)
 }

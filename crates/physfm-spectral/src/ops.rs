@@ -258,7 +258,6 @@ pub fn spectral_conv<const D: usize, const W: usize>(x: Tensor<D>, weight: Tenso
         "spectral_conv: a rank-{D} input needs rank-{} weights, got rank {W}",
         D + 1
     );
-    Geometry::new(&x.dims(), &weight.dims());
     Tensor::from_dispatch(<Dispatch as SpectralOps>::spectral_conv(
         x.into_dispatch(),
         weight.into_dispatch(),

@@ -6,6 +6,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use physfm_spectral::spectral_conv;
 use serde::Deserialize;
 
+mod common;
+use common::rel_err;
+
 #[derive(Deserialize)]
 struct Case {
     dims: Vec<usize>,
@@ -55,13 +58,8 @@ fn matches_neuraloperator_spectral_conv_in_1d_2d_and_3d() {
             3 => run::<5, 6>(c),
             d => panic!("{d}D case"),
         };
-        let num: f64 = y
-            .iter()
-            .zip(&c.y)
-            .map(|(a, b)| (*a as f64 - b).powi(2))
-            .sum();
-        let den: f64 = c.y.iter().map(|b| b * b).sum();
-        let rel = (num / den).sqrt();
+        let y: Vec<f64> = y.into_iter().map(f64::from).collect();
+        let rel = rel_err(&y, &c.y);
         assert!(
             rel < 1e-5,
             "dims {:?} n_modes {:?}: relative difference to neuralop {rel:e}",

@@ -4,64 +4,15 @@
 use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
 use physfm_spectral::cpu::{LastAxisMethod, force_last_axis_method};
 use physfm_spectral::reference::{self, Shapes};
-use physfm_spectral::{SpectralConv1dConfig, SpectralConv2dConfig, spectral_conv};
+use physfm_spectral::{SpectralConv1dConfig, SpectralConv2dConfig};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 
-fn rel_err(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| y * y).sum();
-    (num / den.max(1e-300)).sqrt()
-}
+mod common;
+use common::rel_err;
 
-/// Forward output and gradients of `sum(g * spectral_conv(x, w))` on the CPU backend in `dtype`.
-fn run<const D: usize, const W: usize>(
-    x: &[f64],
-    w: &[f64],
-    g: &[f64],
-    s: &Shapes,
-    dtype: DType,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let device = Device::flex().autodiff();
-    let mut xs = vec![s.batch, s.in_channels];
-    xs.extend(&s.dims);
-    let mut ws = vec![s.in_channels, s.out_channels];
-    ws.extend(&s.modes);
-    ws.push(2);
-    let mut ys = vec![s.batch, s.out_channels];
-    ys.extend(&s.dims);
-    let data = |v: &[f64], shape: &[usize]| TensorData::new(v.to_vec(), shape.to_vec());
-    let xt = Tensor::<D>::from_data(data(x, &xs), (&device, dtype)).require_grad();
-    let wt = Tensor::<W>::from_data(data(w, &ws), (&device, dtype)).require_grad();
-    let gt = Tensor::<D>::from_data(data(g, &ys), (&device, dtype));
-    let y = spectral_conv(xt.clone(), wt.clone());
-    let grads = (y.clone() * gt).sum().backward();
-    let host = |t: Tensor<D>| t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
-    let gx = host(xt.grad(&grads).expect("input gradient"));
-    let gw = wt
-        .grad(&grads)
-        .expect("weight gradient")
-        .into_data()
-        .convert::<f64>()
-        .try_to_vec::<f64>()
-        .unwrap();
-    (host(y), gx, gw)
-}
-
-fn run_any(
-    x: &[f64],
-    w: &[f64],
-    g: &[f64],
-    s: &Shapes,
-    dtype: DType,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    match s.dims.len() {
-        1 => run::<3, 4>(x, w, g, s, dtype),
-        2 => run::<4, 5>(x, w, g, s, dtype),
-        3 => run::<5, 6>(x, w, g, s, dtype),
-        d => panic!("no {d}D spectral convolution"),
-    }
+fn run_any(x: &[f64], w: &[f64], g: &[f64], s: &Shapes, dtype: DType) -> [Vec<f64>; 3] {
+    common::run(&Device::flex().autodiff(), dtype, x, w, g, s)
 }
 
 fn random(n: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<f64> {
@@ -77,7 +28,7 @@ fn check(s: &Shapes, method: LastAxisMethod, seed: u64) -> Result<(), TestCaseEr
     let w = random(s.in_channels * s.out_channels * nq * 2, &mut rng);
     let g = random(s.batch * s.out_channels * np, &mut rng);
     force_last_axis_method(Some(method));
-    let (y, gx, gw) = run_any(&x, &w, &g, s, DType::F32);
+    let [y, gx, gw] = run_any(&x, &w, &g, s, DType::F32);
     force_last_axis_method(None);
     let y_ref = reference::spectral_conv(&x, &w, &[], s);
     let (gx_ref, gw_ref) = reference::spectral_conv_grads(&x, &w, &g, s);
@@ -182,9 +133,9 @@ fn gradients_match_central_finite_differences_in_f64() {
     let x = random(2 * 2 * 90, &mut rng);
     let w = random(2 * 3 * 20 * 2, &mut rng);
     let g = random(2 * 3 * 90, &mut rng);
-    let (_, gx, gw) = run_any(&x, &w, &g, &s, DType::F64);
+    let [_, gx, gw] = run_any(&x, &w, &g, &s, DType::F64);
     let loss = |x: &[f64], w: &[f64]| -> f64 {
-        let (y, _, _) = run_any(x, w, &g, &s, DType::F64);
+        let [y, _, _] = run_any(x, w, &g, &s, DType::F64);
         y.iter().zip(&g).map(|(a, b)| a * b).sum()
     };
     let h = 1e-5;

@@ -117,21 +117,25 @@ pub(crate) fn synthesis<T: Real>(
 ) -> Vec<T> {
     let d = plan.dims.len();
     let (n, k) = (plan.last.n, plan.last.k);
-    let mut cur = spec.to_vec();
+    // The other axes first, each only on the kept columns of the later ones; the input is read
+    // in place until the first of them writes its own buffer.
+    let mut expanded: Option<Vec<Complex<T>>> = None;
     for a in 0..d - 1 {
         let axis = &plan.axes[a];
         let outer = fibers * plan.dims[..a].iter().product::<usize>();
         let inner = plan.modes[a + 1..].iter().product::<usize>();
         let mut next = vec![zero::<T>(); outer * axis.n * inner];
         let g = Mat::rows(&axis.inverse, axis.n, axis.m);
-        along_axis(&mut next, &cur, outer, axis.n, axis.m, inner, g);
-        cur = next;
+        let src = expanded.as_deref().unwrap_or(spec);
+        along_axis(&mut next, src, outer, axis.n, axis.m, inner, g);
+        expanded = Some(next);
     }
+    let cur = expanded.as_deref().unwrap_or(spec);
     let rows = fibers * plan.dims[..d - 1].iter().product::<usize>();
     let mut y = vec![T::of(0.0); rows * n];
     match &plan.last.method {
         LastAxisKernel::Dense { synthesis, .. } => {
-            let real: &[T] = bytemuck::cast_slice(&cur);
+            let real: &[T] = bytemuck::cast_slice(cur);
             matmul(
                 MatMut::rows(&mut y, rows, n),
                 Mat::rows(real, rows, 2 * k),

@@ -29,7 +29,7 @@ pub(crate) trait Real:
     fn plans() -> &'static PlanCache<Self>;
 }
 
-/// Plans by `(grid sizes, kept modes)`.
+/// Plans by `(grid sizes, kept modes, last-axis method)`.
 pub(crate) type PlanCache<T> =
     Mutex<HashMap<(Vec<usize>, Vec<usize>, LastAxisMethod), Arc<Plan<T>>>>;
 
