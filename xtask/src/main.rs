@@ -6,6 +6,7 @@ mod bench;
 mod data;
 mod generate;
 mod hygiene;
+mod metrics;
 mod parity;
 mod quickstart;
 mod spec;
@@ -31,6 +32,8 @@ enum Command {
     /// Convert, inspect, split and benchmark trajectory stores (native Zarr, PDEBench and
     /// The Well HDF5).
     Data(data::Data),
+    /// Every metric of the suite for a prediction and a target stored as .npy arrays.
+    Metrics(metrics::Metrics),
     /// Compare physfm with reference Python libraries (in a virtual environment).
     Parity(parity::Parity),
     /// Benchmark physfm's kernels side by side with the reference Python library.
@@ -47,5 +50,6 @@ fn main() -> anyhow::Result<()> {
         Command::Parity(cmd) => cmd.run(),
         Command::Data(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
+        Command::Metrics(cmd) => cmd.run(),
     }
 }

@@ -36,6 +36,10 @@ enum ParityWhat {
     /// fixture `crates/physfm-spectral/tests/fixtures/neuralop_spectral_conv.json`, and check
     /// physfm against it.
     Spectral(SpectralParity),
+    /// Compute the metric suite with PDEBench's, The Well's and neuraloperator's own code on
+    /// generated arrays, rewrite the committed fixture
+    /// `crates/physfm-eval/tests/fixtures/metric_reference.json`, and compare physfm with it.
+    Metrics(crate::metrics::MetricsParity),
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +98,7 @@ impl Parity {
             ParityWhat::Pde(p) => p.run(),
             ParityWhat::Data(p) => p.run(),
             ParityWhat::Spectral(p) => p.run(),
+            ParityWhat::Metrics(p) => p.run(),
         }
     }
 }
@@ -289,6 +294,16 @@ fn write_case(case: &Case, dir: &Path) -> anyhow::Result<(Vec<f64>, f64)> {
 
 /// Creates (once) the virtual environment with the pinned requirements; returns its Python.
 pub(crate) fn ensure_venv(python: &str, requirements: &Path) -> anyhow::Result<PathBuf> {
+    ensure_venv_with(python, requirements, &[])
+}
+
+/// [`ensure_venv`] with extra `pip install` flags for this requirements file (e.g.
+/// `--no-deps` for packages whose declared pins conflict with the others).
+pub(crate) fn ensure_venv_with(
+    python: &str,
+    requirements: &Path,
+    pip_flags: &[&str],
+) -> anyhow::Result<PathBuf> {
     let venv = workspace_root().join("xtask").join(".venv");
     let py = venv.join("bin").join("python");
     if !py.is_file() {
@@ -316,7 +331,9 @@ pub(crate) fn ensure_venv(python: &str, requirements: &Path) -> anyhow::Result<P
             requirements.display()
         );
         let s = Command::new(&py)
-            .args(["-m", "pip", "install", "--quiet", "-r"])
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(pip_flags)
+            .arg("-r")
             .arg(requirements)
             .status()?;
         if !s.success() {

@@ -117,6 +117,14 @@ pub enum DataError {
         /// What is wrong with it.
         message: String,
     },
+    /// A `.npy` file could not be read or written, or holds what physfm does not accept.
+    #[error("NumPy file {path}: {message}")]
+    Npy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A background loader thread failed.
     #[error("data loader: {0}")]
     Loader(String),

@@ -58,6 +58,7 @@ pub mod hdf5;
 mod http;
 mod inspect;
 mod loader;
+mod npy;
 mod source;
 mod split;
 mod stats;
@@ -73,6 +74,7 @@ pub use inspect::{ParamSummary, Summary, TimeSummary, inspect};
 #[cfg(feature = "burn")]
 pub use loader::TensorBatch;
 pub use loader::{Batch, DatasetSpec, FrameSpacing, Loader, LoaderConfig};
+pub use npy::{NpyArray, read_npy, write_npy};
 pub use source::{TrajectorySource, copy_to_collection, list_collections};
 pub use split::{Interval, SplitRule, Splits};
 pub use stats::{ChannelStat, ChannelStats, Moments, channel_moments, compute_stats};

@@ -15,6 +15,9 @@ pub enum EvalError {
         /// Actual shape or length.
         got: String,
     },
+    /// An argument or a value is not acceptable; the message names it.
+    #[error("{0}")]
+    Invalid(String),
     /// A figure could not be drawn or written.
     #[error("figure {path}: {message}")]
     Plot {

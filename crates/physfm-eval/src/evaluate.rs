@@ -8,7 +8,7 @@ use physfm_train::{frame_to_model, frames_to_stored};
 use serde::Serialize;
 
 use crate::metrics::{nrmse_per_sample, nrmse_per_time_channel};
-use crate::pdebench::{FourierBands, PdebenchMetrics, pdebench_metrics};
+use crate::suite::{FourierBands, PdebenchMetrics, pdebench_metrics};
 use crate::{EvalError, Result};
 
 /// Scores of one trajectory.

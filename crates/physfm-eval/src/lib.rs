@@ -1,8 +1,10 @@
 //! # physfm-eval
 //!
-//! Metrics with PDEBench's definitions ([`nrmse`], [`rmse`], and the whole suite in
-//! [`pdebench_metrics`]: cRMSE, bRMSE, max error, fRMSE bands) on arrays laid out
-//! `[batch, time, *space, channel]`, evaluation of one-step surrogates
+//! The metric suite of the field on arrays laid out `[batch, time, *space, channel]`
+//! ([`metric_suite`], per channel and time step): PDEBench's RMSE, nRMSE, cRMSE, bRMSE, max
+//! error and fRMSE bands, The Well's VRMSE, neuraloperator's relative L2 and H1 errors, each
+//! checked against the reference libraries' own code (`cargo xtask parity metrics`);
+//! rollout curves and [`time_to_threshold`]; evaluation of one-step surrogates
 //! ([`evaluate_stepper`]: one-step error, autoregressive rollouts, error per trajectory and
 //! so against the PDE parameters), and report figures ([`line_plot`],
 //! [`space_time_panels`]).
@@ -19,11 +21,14 @@
 mod error;
 mod evaluate;
 mod metrics;
-mod pdebench;
 mod plots;
+mod suite;
 
 pub use error::{EvalError, Result};
 pub use evaluate::{StepperEvaluation, TrajectoryScore, evaluate_stepper, rollouts};
 pub use metrics::{MetricShape, nrmse, nrmse_per_sample, nrmse_per_time_channel, rmse};
-pub use pdebench::{FourierBands, PdebenchMetrics, pdebench_metrics};
 pub use plots::{LinePlot, Series, SpaceTimeField, line_plot, space_time_panels};
+pub use suite::{
+    FourierBands, METRIC_NAMES, MetricGrid, MetricOptions, MetricSuite, PdebenchMetrics,
+    RELATIVE_EPS, VRMSE_EPS, metric_suite, pdebench_metrics, time_to_threshold,
+};
