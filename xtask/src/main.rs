@@ -9,6 +9,7 @@ mod hygiene;
 mod metrics;
 mod parity;
 mod quickstart;
+mod report;
 mod spec;
 mod test;
 
@@ -32,6 +33,8 @@ enum Command {
     /// Convert, inspect, split and benchmark trajectory stores (native Zarr, PDEBench and
     /// The Well HDF5).
     Data(data::Data),
+    /// Evaluate a run's model, run the protocols and write its report (or compare two runs).
+    Report(report::Report),
     /// Every metric of the suite for a prediction and a target stored as .npy arrays.
     Metrics(metrics::Metrics),
     /// Compare physfm with reference Python libraries (in a virtual environment).
@@ -51,5 +54,6 @@ fn main() -> anyhow::Result<()> {
         Command::Data(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
         Command::Metrics(cmd) => cmd.run(),
+        Command::Report(cmd) => cmd.run(),
     }
 }

@@ -1,7 +1,6 @@
 //! `cargo xtask quickstart`: the first end-to-end pipeline. Parametric 1D Burgers data →
 //! Zarr → FNO training → evaluation inside and outside the training range → report.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -9,16 +8,12 @@ use anyhow::{Context, bail};
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryCollection};
-use physfm_eval::{
-    LinePlot, Series, SpaceTimeField, StepperEvaluation, evaluate_stepper, line_plot, rollouts,
-    space_time_panels,
-};
 use physfm_models::{Stepper1d, StepperConfig};
 use physfm_pde::ParamRange;
-use physfm_train::{PairDataset, TrainOptions, TrainReport, train_stepper};
+use physfm_train::{PairDataset, TrainOptions, train_stepper};
 use rayon::prelude::*;
-use serde::Serialize;
 
+use crate::report::{ReportOptions, RunInfo, write_report};
 use crate::spec::{QuickstartSpec, Role};
 
 /// Runs the quickstart pipeline.
@@ -59,35 +54,6 @@ fn derive_seed(seed: u64, a: u64, b: u64) -> u64 {
 fn stratified(range: &ParamRange, i: usize, n: usize, seed: u64) -> f64 {
     let u = (seed >> 11) as f64 / (1u64 << 53) as f64;
     range.at((i as f64 + u) / n as f64)
-}
-
-#[derive(Debug, Serialize)]
-struct SplitResult {
-    name: String,
-    role: Role,
-    nu_min: f64,
-    nu_max: f64,
-    trajectories: usize,
-    evaluation: StepperEvaluation,
-}
-
-#[derive(Debug, Serialize)]
-struct Timings {
-    generate_s: f64,
-    train_s: f64,
-    evaluate_s: f64,
-    report_s: f64,
-    total_s: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct Metrics {
-    command: String,
-    spec: QuickstartSpec,
-    parameters: usize,
-    train: TrainReport,
-    splits: Vec<SplitResult>,
-    timings: Timings,
 }
 
 impl Quickstart {
@@ -193,73 +159,20 @@ impl Quickstart {
         );
         model.save(&out.join("model"))?;
 
-        // 4. Evaluate (no gradients needed).
-        let t = Instant::now();
-        let eval_device = device.clone().inner();
-        let model = Stepper1d {
-            net: burn::module::Module::valid(&model.net),
-            ..model
-        };
-        let bar = ProgressBar::new(data.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} splits {msg}")
-                .expect("static")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix("evaluate");
-        let mut results = Vec::new();
-        for (s, d) in spec.data.splits.iter().zip(&data) {
-            bar.set_message(s.name.clone());
-            let evaluation = evaluate_stepper(&model, d, &eval_device)?;
-            results.push(SplitResult {
-                name: s.name.clone(),
-                role: s.role,
-                nu_min: s.nu.min,
-                nu_max: s.nu.max,
-                trajectories: s.trajectories,
-                evaluation,
-            });
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-        let evaluate_s = t.elapsed().as_secs_f64();
-
-        // 5. Report.
-        let t = Instant::now();
-        let figures = figures(
-            &spec,
-            &data,
-            &results,
-            &report,
-            &model,
-            &eval_device,
-            &out.join("figures"),
-        )?;
-        let report_s = t.elapsed().as_secs_f64();
-        let timings = Timings {
-            generate_s,
-            train_s,
-            evaluate_s,
-            report_s,
-            total_s: total.elapsed().as_secs_f64(),
-        };
-        let metrics = Metrics {
-            command: command.clone(),
-            spec: spec.clone(),
+        let info = RunInfo {
+            command,
             parameters,
             train: report,
-            splits: results,
-            timings,
+            generate_s,
+            train_s,
         };
         write_atomic(
-            &out.join("metrics.json"),
-            serde_json::to_string_pretty(&metrics)?.as_bytes(),
-        )?;
-        write_atomic(
-            &out.join("report.md"),
-            markdown(&metrics, &figures).as_bytes(),
+            &out.join("run.json"),
+            serde_json::to_string_pretty(&info)?.as_bytes(),
         )?;
 
+        // 4-5. Evaluate, run the protocols and write the report (as `cargo xtask report`).
+        let metrics = write_report(&out, &ReportOptions::default())?;
         println!();
         for r in &metrics.splits {
             println!(
@@ -279,12 +192,12 @@ impl Quickstart {
         println!("  model       {}", out.join("model").display());
         println!("  data        {}", out.join("data").display());
         println!("  training log {}", out.join("train_log.jsonl").display());
-        println!("  total {:.1} s", metrics.timings.total_s);
+        println!("  total {:.1} s", total.elapsed().as_secs_f64());
         Ok(())
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
@@ -345,319 +258,6 @@ fn generate(spec: &QuickstartSpec, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     bar.finish_and_clear();
     Ok(paths)
-}
-
-struct Figures {
-    space_time: String,
-    rollout: String,
-    error_vs_nu: String,
-    rollout_vs_nu: String,
-    loss: String,
-    example: String,
-}
-
-fn figures(
-    spec: &QuickstartSpec,
-    data: &[InMemoryCollection],
-    results: &[SplitResult],
-    report: &TrainReport,
-    model: &Stepper1d,
-    device: &Device,
-    dir: &Path,
-) -> anyhow::Result<Figures> {
-    let fam = &spec.data.family;
-    let train = spec.train_split();
-    let shade = Some((
-        train.nu.min,
-        train.nu.max,
-        format!("training range [{}, {}]", train.nu.min, train.nu.max),
-    ));
-    let dt = fam.t_end / (fam.frames - 1) as f64;
-
-    // Space-time panels for the interpolation trajectory of median rollout error.
-    let (pick_split, _) = spec
-        .data
-        .splits
-        .iter()
-        .enumerate()
-        .find(|(_, s)| s.role == Role::Interpolation)
-        .unwrap_or((0, &spec.data.splits[0]));
-    let scores = &results[pick_split].evaluation.trajectories;
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].rollout_nrmse.total_cmp(&scores[b].rollout_nrmse));
-    let pick = order[order.len() / 2];
-    let d = &data[pick_split];
-    let truth = &d.records[pick].fields;
-    let one = InMemoryCollection {
-        records: vec![d.records[pick].clone()],
-        ..d.clone()
-    };
-    let roll = rollouts(model, &one, device)?.remove(0);
-    let n = fam.stored_resolution;
-    let mut pred = truth[..n].to_vec();
-    pred.extend_from_slice(&roll);
-    let err: Vec<f32> = pred.iter().zip(truth).map(|(p, t)| (p - t).abs()).collect();
-    let nu = d.records[pick].params[0];
-    let example = format!(
-        "`{}` trajectory {pick}, nu = {nu:.4} (median rollout error of its split)",
-        spec.data.splits[pick_split].name
-    );
-    space_time_panels(
-        &dir.join("space_time.png"),
-        &[
-            SpaceTimeField {
-                title: "true u(x, t)",
-                values: truth,
-            },
-            SpaceTimeField {
-                title: "predicted (rollout from t = 0)",
-                values: &pred,
-            },
-            SpaceTimeField {
-                title: "|error|",
-                values: &err,
-            },
-        ],
-        &d.coordinates[0],
-        &d.records[pick].times,
-        &format!("Burgers, nu = {nu:.4}: autoregressive FNO rollout"),
-    )?;
-
-    let tests: Vec<&SplitResult> = results.iter().filter(|r| r.role != Role::Train).collect();
-    line_plot(
-        &dir.join("rollout.png"),
-        &LinePlot {
-            title: "Rollout error against time".into(),
-            x_label: "time t (each step 0.05)".into(),
-            y_label: "nRMSE".into(),
-            series: tests
-                .iter()
-                .map(|r| Series {
-                    name: format!("{} (nu in [{}, {}])", r.name, r.nu_min, r.nu_max),
-                    points: r
-                        .evaluation
-                        .rollout_by_step
-                        .iter()
-                        .enumerate()
-                        .map(|(k, v)| ((k + 1) as f64 * dt, *v))
-                        .collect(),
-                    markers: false,
-                })
-                .collect(),
-            log_x: false,
-            log_y: true,
-            shade: None,
-        },
-        900,
-        560,
-    )?;
-    let per_nu = |f: fn(&physfm_eval::TrajectoryScore) -> f64| -> Vec<Series> {
-        results
-            .iter()
-            .map(|r| Series {
-                name: r.name.clone(),
-                points: r
-                    .evaluation
-                    .trajectories
-                    .iter()
-                    .map(|s| (s.params[0], f(s)))
-                    .collect(),
-                markers: true,
-            })
-            .collect()
-    };
-    line_plot(
-        &dir.join("error_vs_nu.png"),
-        &LinePlot {
-            title: "One-step error against viscosity".into(),
-            x_label: "viscosity nu".into(),
-            y_label: "one-step nRMSE".into(),
-            series: per_nu(|s| s.one_step_nrmse),
-            log_x: true,
-            log_y: true,
-            shade: shade.clone(),
-        },
-        900,
-        560,
-    )?;
-    line_plot(
-        &dir.join("rollout_error_vs_nu.png"),
-        &LinePlot {
-            title: format!(
-                "Rollout error against viscosity (mean over {} steps)",
-                fam.frames - 1
-            ),
-            x_label: "viscosity nu".into(),
-            y_label: "rollout nRMSE".into(),
-            series: per_nu(|s| s.rollout_nrmse),
-            log_x: true,
-            log_y: true,
-            shade,
-        },
-        900,
-        560,
-    )?;
-    line_plot(
-        &dir.join("loss.png"),
-        &LinePlot {
-            title: "Training loss".into(),
-            x_label: "step".into(),
-            y_label: "MSE of the normalised increment".into(),
-            series: vec![Series {
-                name: "train".into(),
-                points: report.losses.iter().map(|&(s, l)| (s as f64, l)).collect(),
-                markers: false,
-            }],
-            log_x: false,
-            log_y: true,
-            shade: None,
-        },
-        900,
-        500,
-    )?;
-    Ok(Figures {
-        space_time: "figures/space_time.png".into(),
-        rollout: "figures/rollout.png".into(),
-        error_vs_nu: "figures/error_vs_nu.png".into(),
-        rollout_vs_nu: "figures/rollout_error_vs_nu.png".into(),
-        loss: "figures/loss.png".into(),
-        example,
-    })
-}
-
-fn markdown(m: &Metrics, f: &Figures) -> String {
-    let fam = &m.spec.data.family;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "# physfm quickstart: parametric 1D Burgers with an FNO\n"
-    );
-    let _ = writeln!(
-        s,
-        "Made by `{}`; every number below is in `metrics.json`.\n",
-        m.command
-    );
-    let _ = writeln!(
-        s,
-        "**Data.** `u_t + (u^2/2)_x = (nu/pi) u_xx` on [0, {}), periodic, t in [0, {}], solved by ETDRK4 pseudo-spectral at {} points and stored at {} points, {} frames (dt = {:.3}). Initial conditions: sums of {} sines with wavenumbers up to {}.\n",
-        fam.length,
-        fam.t_end,
-        fam.resolution,
-        fam.stored_resolution,
-        fam.frames,
-        fam.t_end / (fam.frames - 1) as f64,
-        fam.initial.waves,
-        fam.initial.max_wavenumber
-    );
-    let _ = writeln!(
-        s,
-        "**Model.** FNO-1D, {} parameters: {} modes (neuraloperator count), width {}, {} layers, inputs u and standardised log(nu), {}.\n",
-        m.parameters,
-        m.spec.model.n_modes,
-        m.spec.model.width,
-        m.spec.model.n_layers,
-        if m.spec.model.residual {
-            "predicting the increment u(t+dt) - u(t)"
-        } else {
-            "predicting u(t+dt)"
-        }
-    );
-    let _ = writeln!(
-        s,
-        "**Training.** {} AdamW steps, batch {}, peak learning rate {}, in {:.1} s ({:.1} steps/s); loss {:.3e} at the first step, {:.3e} over the last {} steps.\n",
-        m.spec.train.steps,
-        m.spec.train.batch_size,
-        m.spec.train.learning_rate,
-        m.train.seconds,
-        m.train.steps_per_second,
-        m.train.initial_loss,
-        m.train.final_loss,
-        m.spec.train.log_every
-    );
-    let _ = writeln!(s, "## Errors (nRMSE, PDEBench's definition)\n");
-    let _ = writeln!(
-        s,
-        "One-step: from each true frame to the next, averaged over steps and trajectories. Persistence: the trivial prediction u(t+dt) = u(t), for scale. Rollout: autoregressive from t = 0 over all {} steps, averaged over steps.\n",
-        fam.frames - 1
-    );
-    let _ = writeln!(
-        s,
-        "| split | role | nu range | trajectories | one-step | persistence | rollout (mean) | rollout (last step) |"
-    );
-    let _ = writeln!(s, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    for r in &m.splits {
-        let e = &r.evaluation;
-        let _ = writeln!(
-            s,
-            "| {} | {:?} | [{}, {}] | {} | {:.4} | {:.4} | {:.4} | {:.4} |",
-            r.name,
-            r.role,
-            r.nu_min,
-            r.nu_max,
-            r.trajectories,
-            e.one_step_nrmse,
-            e.persistence_nrmse,
-            e.rollout_nrmse,
-            e.rollout_by_step.last().copied().unwrap_or(f64::NAN)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\nPDEBench's whole suite on the rollouts (frames 1 to {}; `pdebench/models/metrics.py` definitions, Fourier bands [0, 4), [4, 12), [12, ..)):\n",
-        fam.frames - 1
-    );
-    let _ = writeln!(
-        s,
-        "| split | RMSE | nRMSE | cRMSE | bRMSE | max error | fRMSE low | fRMSE mid | fRMSE high |"
-    );
-    let _ = writeln!(
-        s,
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    );
-    for r in &m.splits {
-        let p = &r.evaluation.rollout_suite;
-        let _ = writeln!(
-            s,
-            "| {} | {:.3e} | {:.4} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3e} |",
-            r.name,
-            p.rmse,
-            p.nrmse,
-            p.crmse,
-            p.brmse,
-            p.max_error,
-            p.frmse[0],
-            p.frmse[1],
-            p.frmse[2]
-        );
-    }
-    let _ = writeln!(s, "\n## Figures\n");
-    let _ = writeln!(
-        s,
-        "Predicted against true space-time field, {}:\n\n![space-time]({})\n",
-        f.example, f.space_time
-    );
-    let _ = writeln!(
-        s,
-        "Rollout error against time for each test split:\n\n![rollout]({})\n",
-        f.rollout
-    );
-    let _ = writeln!(
-        s,
-        "Error against viscosity, one dot per trajectory, training range shaded:\n\n![one-step error vs nu]({})\n\n![rollout error vs nu]({})\n",
-        f.error_vs_nu, f.rollout_vs_nu
-    );
-    let _ = writeln!(s, "Training loss:\n\n![loss]({})\n", f.loss);
-    let t = &m.timings;
-    let _ = writeln!(
-        s,
-        "## Timings\n\n| phase | seconds |\n| --- | ---: |\n| generate | {:.1} |\n| train | {:.1} |\n| evaluate | {:.1} |\n| report | {:.1} |\n| total | {:.1} |\n",
-        t.generate_s, t.train_s, t.evaluate_s, t.report_s, t.total_s
-    );
-    let _ = writeln!(
-        s,
-        "## Files\n\n- `config.toml`: the spec this run used\n- `data/*.zarr`: the generated trajectories (Zarr v3)\n- `model/`: `model.json` (config, normalisation) and `weights.bpk`\n- `train_log.jsonl`: the training log\n- `metrics.json`: every number of this report"
-    );
-    s
 }
 
 #[cfg(test)]
@@ -733,6 +333,7 @@ learning_rate = 1e-3
             "report.md",
             "metrics.json",
             "config.toml",
+            "run.json",
             "train_log.jsonl",
             "model/model.json",
             "model/weights.bpk",
@@ -745,6 +346,7 @@ learning_rate = 1e-3
             "error_vs_nu",
             "rollout_error_vs_nu",
             "loss",
+            "resolution",
         ] {
             let png = std::fs::read(out.join(format!("figures/{f}.png"))).unwrap();
             assert_eq!(&png[..4], b"\x89PNG", "{f}");
@@ -759,7 +361,8 @@ learning_rate = 1e-3
             assert!(e["one_step_nrmse"].as_f64().unwrap().is_finite());
             assert_eq!(e["rollout_by_step"].as_array().unwrap().len(), 4);
             // Two independent computations of the rollout nRMSE agree.
-            let suite = e["rollout_suite"]["nrmse"].as_f64().unwrap();
+            let grid = e["rollout_suite"]["nrmse"]["values"].as_array().unwrap();
+            let suite = grid.iter().map(|v| v.as_f64().unwrap()).sum::<f64>() / grid.len() as f64;
             let mean = e["rollout_nrmse"].as_f64().unwrap();
             assert!(
                 (suite - mean).abs() <= 1e-9 * mean.max(1.0),
@@ -771,6 +374,49 @@ learning_rate = 1e-3
             report.contains("| test_extrap | Extrapolation | [0.1, 0.2] | 3 |"),
             "{report}"
         );
+        // PNG header: width and height of the resolution figure.
+        let png = std::fs::read(out.join("figures/resolution.png")).unwrap();
+        let size = |o: usize| u32::from_be_bytes(png[o..o + 4].try_into().unwrap());
+        assert_eq!((size(16), size(20)), (900, 500));
+        // The protocols: every test trajectory placed by nu; three resolutions.
+        let p = &m["parameter_protocol"];
+        assert_eq!(p["points"].as_array().unwrap().len(), 6);
+        let regions: Vec<&str> = p["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["region"].as_str().unwrap())
+            .collect();
+        assert!(
+            regions.contains(&"inside") && regions.contains(&"above"),
+            "{regions:?}"
+        );
+        let points: Vec<u64> = m["resolution"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["points"].as_u64().unwrap())
+            .collect();
+        assert_eq!(points, vec![32, 16, 8]);
+        assert!(report.contains("## Out of distribution") && report.contains("| 16 | 2 |"));
+        // `report` remakes the same numbers from the run directory alone.
+        crate::report::write_report(&out, &crate::report::ReportOptions::default()).unwrap();
+        let again: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap())
+                .unwrap();
+        assert_eq!(again["splits"], m["splits"]);
+        assert_eq!(again["resolution"], m["resolution"]);
+        // A run compared with itself: every ratio is 1.
+        let cmp = dir.path().join("cmp");
+        crate::report::compare_runs(&out, &out, &cmp).unwrap();
+        let md = std::fs::read_to_string(cmp.join("compare.md")).unwrap();
+        assert!(
+            md.contains("| test_interp |") && md.contains("| 1.00 |"),
+            "{md}"
+        );
+        assert!(cmp.join("rollout_compare.png").is_file());
+        let e = crate::report::compare_runs(&out, dir.path(), &cmp).unwrap_err();
+        assert!(e.to_string().contains("metrics.json"), "{e}");
         // The stores are complete collections that read back.
         let c = TrajectoryCollection::open(&out.join("data/test_interp.zarr")).unwrap();
         assert_eq!(c.len(), 3);

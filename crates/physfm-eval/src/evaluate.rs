@@ -8,7 +8,7 @@ use physfm_train::{frame_to_model, frames_to_stored};
 use serde::Serialize;
 
 use crate::metrics::{nrmse_per_sample, nrmse_per_time_channel};
-use crate::suite::{FourierBands, PdebenchMetrics, pdebench_metrics};
+use crate::suite::{MetricOptions, MetricSuite, metric_suite};
 use crate::{EvalError, Result};
 
 /// Scores of one trajectory.
@@ -35,8 +35,10 @@ pub struct StepperEvaluation {
     pub rollout_nrmse: f64,
     /// Rollout nRMSE after each autoregressive step `1..T`, averaged over trajectories.
     pub rollout_by_step: Vec<f64>,
-    /// PDEBench's whole metric suite on the rollouts (frames `1..T` against the truth).
-    pub rollout_suite: PdebenchMetrics,
+    /// The whole metric suite on the rollouts (frames `1..T` against the truth), per channel
+    /// and step: PDEBench's, VRMSE, relative L2 and H1 (the collection's domain lengths;
+    /// axes periodic where its boundary says so).
+    pub rollout_suite: MetricSuite,
     /// Per trajectory.
     pub trajectories: Vec<TrajectoryScore>,
 }
@@ -167,13 +169,11 @@ pub fn evaluate_stepper(
         .iter()
         .flat_map(|r| r.fields[fl..].iter().copied())
         .collect();
-    let rollout_suite = pdebench_metrics(
-        &all_rolls,
-        &all_truth,
-        &[b, t - 1, n, c],
-        &data.meta.domain_lengths,
-        FourierBands::default(),
-    )?;
+    let periodic: Vec<bool> = data.meta.boundary.iter().map(|b| b == "periodic").collect();
+    let options = MetricOptions::unit(1)
+        .with_lengths(&data.meta.domain_lengths)
+        .with_periodic(&periodic);
+    let rollout_suite = metric_suite(&all_rolls, &all_truth, &[b, t - 1, n, c], &options)?;
     let mean_of =
         |f: fn(&TrajectoryScore) -> f64| trajectories.iter().map(f).sum::<f64>() / b as f64;
     Ok(StepperEvaluation {

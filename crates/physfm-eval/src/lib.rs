@@ -22,12 +22,17 @@ mod error;
 mod evaluate;
 mod metrics;
 mod plots;
+mod protocols;
 mod suite;
 
 pub use error::{EvalError, Result};
 pub use evaluate::{StepperEvaluation, TrajectoryScore, evaluate_stepper, rollouts};
 pub use metrics::{MetricShape, nrmse, nrmse_per_sample, nrmse_per_time_channel, rmse};
-pub use plots::{LinePlot, Series, SpaceTimeField, line_plot, space_time_panels};
+pub use plots::{LinePlot, Series, SpaceTimeField, line_plot, snapshot_panels, space_time_panels};
+pub use protocols::{
+    ParameterPoint, ParameterProtocol, Region, RegionSummary, ResolutionPoint, parameter_protocol,
+    resolution_protocol, subsample, summarise_parameter,
+};
 pub use suite::{
     FourierBands, METRIC_NAMES, MetricGrid, MetricOptions, MetricSuite, PdebenchMetrics,
     RELATIVE_EPS, VRMSE_EPS, metric_suite, pdebench_metrics, time_to_threshold,

@@ -236,7 +236,7 @@ pub fn space_time_panels(
     let dx = if nx > 1 { x[1] - x[0] } else { 1.0 };
     let dt = if nt > 1 { times[1] - times[0] } else { 1.0 };
     for (area, panel) in areas.iter().zip(panels) {
-        draw_heatmap(area, panel, x, times, dx, dt).map_err(&e)?;
+        draw_heatmap(area, panel, (x, times), (dx, dt), ("x", "t")).map_err(&e)?;
     }
     root.present().map_err(|x| EvalError::Plot {
         path: path.to_path_buf(),
@@ -245,13 +245,14 @@ pub fn space_time_panels(
     Ok(())
 }
 
+/// Draws `panel.values` (`[rows, columns]`, rows along the vertical axis `times`, columns
+/// along the horizontal axis `x`) with a colour bar.
 fn draw_heatmap(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
     panel: &SpaceTimeField<'_>,
-    x: &[f64],
-    times: &[f64],
-    dx: f64,
-    dt: f64,
+    (x, times): (&[f64], &[f64]),
+    (dx, dt): (f64, f64),
+    (x_desc, y_desc): (&str, &str),
 ) -> std::result::Result<(), String> {
     let (lo, hi) = panel
         .values
@@ -277,8 +278,8 @@ fn draw_heatmap(
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_desc("x")
-        .y_desc("t")
+        .x_desc(x_desc)
+        .y_desc(y_desc)
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .draw()
@@ -320,6 +321,72 @@ fn draw_heatmap(
         )
     }))
     .map_err(|x| x.to_string())?;
+    Ok(())
+}
+
+/// Draws 2D fields (each laid out `[x, y]` row-major, physfm's spatial order) as panels on
+/// a grid of `columns` columns, each with its colour bar, `x` horizontal and `y` vertical:
+/// for example true, predicted and error fields (three columns) at chosen times (rows).
+///
+/// ```
+/// use physfm_eval::{SpaceTimeField, snapshot_panels};
+/// let dir = tempfile::tempdir()?;
+/// let (x, y) = ([0.0, 0.5], [0.0, 0.25, 0.5, 0.75]);
+/// let field: Vec<f32> = (0..8).map(|i| i as f32).collect();
+/// let panels = [SpaceTimeField { title: "true, t = 1", values: &field }];
+/// snapshot_panels(&dir.path().join("s.png"), &panels, &x, &y, 1, "demo")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn snapshot_panels(
+    path: &Path,
+    panels: &[SpaceTimeField<'_>],
+    x: &[f64],
+    y: &[f64],
+    columns: usize,
+    title: &str,
+) -> Result<()> {
+    ensure_font();
+    let e = plot_err(path);
+    let (nx, ny) = (x.len(), y.len());
+    if columns == 0 || panels.is_empty() || nx == 0 || ny == 0 {
+        return Err(EvalError::Invalid(format!(
+            "figure {}: needs at least one panel, one column and non-empty axes",
+            path.display()
+        )));
+    }
+    for p in panels {
+        if p.values.len() != nx * ny {
+            return Err(EvalError::Shape {
+                what: format!("panel `{}`", p.title),
+                expected: format!("{nx} x {ny} values"),
+                got: p.values.len().to_string(),
+            });
+        }
+    }
+    let rows = panels.len().div_ceil(columns);
+    let cols = columns.min(panels.len());
+    let root =
+        BitMapBackend::new(path, (520 * cols as u32, 40 + 480 * rows as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+    let root = root
+        .titled(title, ("sans-serif", 22))
+        .map_err(|x| e(x.to_string()))?;
+    let areas = root.split_evenly((rows, cols));
+    let dx = if nx > 1 { x[1] - x[0] } else { 1.0 };
+    let dy = if ny > 1 { y[1] - y[0] } else { 1.0 };
+    for (area, panel) in areas.iter().zip(panels) {
+        // [x, y] -> [y, x]: rows of the heatmap run along y.
+        let mut t = vec![0.0f32; nx * ny];
+        for (i, v) in panel.values.iter().enumerate() {
+            t[(i % ny) * nx + i / ny] = *v;
+        }
+        let transposed = SpaceTimeField {
+            title: panel.title,
+            values: &t,
+        };
+        draw_heatmap(area, &transposed, (x, y), (dx, dy), ("x", "y")).map_err(&e)?;
+    }
+    root.present().map_err(|x| e(x.to_string()))?;
     Ok(())
 }
 
@@ -390,5 +457,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("bad"));
+    }
+
+    #[test]
+    fn snapshot_grids_render_rows_of_panels() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("snap.png");
+        let x: Vec<f64> = (0..6).map(|i| i as f64 / 6.0).collect();
+        let y: Vec<f64> = (0..4).map(|i| i as f64 / 4.0).collect();
+        let v: Vec<f32> = (0..24).map(|i| (i as f32).sin()).collect();
+        let panel = |title| SpaceTimeField { title, values: &v };
+        let panels = [
+            panel("true"),
+            panel("pred"),
+            panel("error"),
+            panel("true t=2"),
+        ];
+        snapshot_panels(&p, &panels, &x, &y, 3, "demo").unwrap();
+        assert_eq!(png_size(&p), (1560, 1000));
+        let e = snapshot_panels(&p, &panels[..1], &x, &y[..3], 3, "demo").unwrap_err();
+        assert!(e.to_string().contains("6 x 3"), "{e}");
+        assert!(snapshot_panels(&p, &panels, &x, &y, 0, "demo").is_err());
     }
 }

@@ -132,7 +132,7 @@ pub struct TrainOptions {
 }
 
 /// What a run measured.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
     /// `(step, loss)` at each logged step (loss averaged since the previous log line).
     pub losses: Vec<(usize, f64)>,

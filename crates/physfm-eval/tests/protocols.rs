@@ -1,0 +1,134 @@
+//! The protocols on a model whose errors are known in closed form: a stepper that predicts
+//! persistence (`u(t + dt) = u(t)`), on trajectories `u_t(x) = (1 + a t) s(x)`. Its
+//! one-step nRMSE at step `t -> t + 1` is `a / (1 + a (t + 1))` and its rollout nRMSE after
+//! `k` steps `a k / (1 + a k)`, at any resolution.
+
+use burn::tensor::Device;
+use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryRecord};
+use physfm_eval::{Region, parameter_protocol, resolution_protocol, subsample};
+use physfm_models::{Fno1dConfig, Normalization, Stepper1d, StepperConfig};
+
+const FRAMES: usize = 4;
+const N: usize = 16;
+
+fn persistence(device: &Device) -> Stepper1d {
+    let norm = Normalization {
+        field_mean: vec![0.0],
+        field_std: vec![1.0],
+        delta_mean: vec![0.0],
+        // The network's output is scaled by this before it is added: nothing survives.
+        delta_std: vec![f32::MIN_POSITIVE],
+        param_names: vec!["a".into()],
+        param_log: vec![false],
+        param_mean: vec![0.0],
+        param_std: vec![1.0],
+    };
+    let cfg = StepperConfig {
+        fno: Fno1dConfig::new(2, 1, 4, 8),
+        residual: true,
+    };
+    Stepper1d::new(cfg, norm, device).unwrap()
+}
+
+fn collection(values: &[f64]) -> InMemoryCollection {
+    let s: Vec<f64> = (0..N)
+        .map(|j| 2.0 + (2.0 * std::f64::consts::PI * j as f64 / N as f64).sin())
+        .collect();
+    let records = values
+        .iter()
+        .map(|&a| TrajectoryRecord {
+            fields: (0..FRAMES)
+                .flat_map(|t| s.iter().map(move |v| ((1.0 + a * t as f64) * v) as f32))
+                .collect(),
+            times: (0..FRAMES).map(|t| t as f64).collect(),
+            params: vec![a],
+        })
+        .collect();
+    InMemoryCollection {
+        meta: CollectionMeta {
+            format_version: FORMAT_VERSION,
+            name: "known".into(),
+            channel_names: vec!["u".into()],
+            param_names: vec!["a".into()],
+            axis_names: vec!["x".into()],
+            spatial_shape: vec![N],
+            domain_lengths: vec![1.0],
+            boundary: vec!["periodic".into()],
+            frames: FRAMES,
+            trajectories: values.len(),
+            generator: "test".into(),
+            seed: 0,
+            provenance: serde_json::Value::Null,
+        },
+        coordinates: vec![(0..N).map(|j| j as f64 / N as f64).collect()],
+        records,
+    }
+}
+
+fn one_step(a: f64) -> f64 {
+    (0..FRAMES - 1)
+        .map(|t| a / (1.0 + a * (t + 1) as f64))
+        .sum::<f64>()
+        / (FRAMES - 1) as f64
+}
+
+fn rollout(a: f64) -> f64 {
+    (1..FRAMES)
+        .map(|k| a * k as f64 / (1.0 + a * k as f64))
+        .sum::<f64>()
+        / (FRAMES - 1) as f64
+}
+
+#[test]
+fn parameter_protocol_splits_interpolation_from_extrapolation() {
+    let device = Device::flex();
+    let model = persistence(&device);
+    let values = [0.4, 0.05, 0.1, 0.2, 0.15];
+    let p = parameter_protocol(&model, &collection(&values), "a", (0.1, 0.2), &device).unwrap();
+    let sorted: Vec<f64> = p.points.iter().map(|q| q.value).collect();
+    assert_eq!(sorted, vec![0.05, 0.1, 0.15, 0.2, 0.4]);
+    for q in &p.points {
+        assert!((q.one_step_nrmse - one_step(q.value)).abs() < 1e-6, "{q:?}");
+        assert!((q.rollout_nrmse - rollout(q.value)).abs() < 1e-6, "{q:?}");
+    }
+    let below = p.region(Region::Below).unwrap();
+    let inside = p.region(Region::Inside).unwrap();
+    let above = p.region(Region::Above).unwrap();
+    assert_eq!(
+        (below.trajectories, inside.trajectories, above.trajectories),
+        (1, 3, 1)
+    );
+    let mean_inside = (rollout(0.1) + rollout(0.15) + rollout(0.2)) / 3.0;
+    assert!((inside.rollout_mean - mean_inside).abs() < 1e-6);
+    assert!((inside.rollout_median - rollout(0.15)).abs() < 1e-6);
+    assert!((inside.rollout_max - rollout(0.2)).abs() < 1e-6);
+    assert!((above.one_step_mean - one_step(0.4)).abs() < 1e-6);
+
+    let e = parameter_protocol(&model, &collection(&values), "nu", (0.1, 0.2), &device)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no parameter `nu`"), "{e}");
+}
+
+#[test]
+fn resolution_protocol_evaluates_on_coarser_grids() {
+    let device = Device::flex();
+    let model = persistence(&device);
+    let data = collection(&[0.1, 0.3]);
+    let r = resolution_protocol(&model, &data, &[1, 2, 4], &device).unwrap();
+    assert_eq!(
+        r.iter().map(|p| p.points).collect::<Vec<_>>(),
+        vec![16, 8, 4]
+    );
+    let expect = (rollout(0.1) + rollout(0.3)) / 2.0;
+    for p in &r {
+        assert!((p.rollout_nrmse - expect).abs() < 1e-6, "{p:?}");
+        assert_eq!(p.rollout_by_step.len(), FRAMES - 1);
+    }
+    let coarse = subsample(&data, 4).unwrap();
+    assert_eq!(coarse.coordinates[0], vec![0.0, 0.25, 0.5, 0.75]);
+    assert_eq!(coarse.records[0].fields.len(), FRAMES * 4);
+    assert_eq!(coarse.records[0].fields[1], data.records[0].fields[4]);
+    let e = subsample(&data, 3).unwrap_err().to_string();
+    assert!(e.contains("16 points cannot be subsampled by 3"), "{e}");
+}
