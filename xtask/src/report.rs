@@ -563,7 +563,7 @@ fn markdown(m: &RunMetrics, f: &Figures) -> String {
     );
     let _ = writeln!(
         s,
-        "| split | RMSE | nRMSE | cRMSE | bRMSE | max error | fRMSE low | fRMSE mid | fRMSE high | VRMSE | rel. L2 | rel. H1 |"
+        "| split | RMSE | nRMSE | cRMSE | max error | bRMSE | fRMSE low | fRMSE mid | fRMSE high | VRMSE | rel. L2 | rel. H1 |"
     );
     let _ = writeln!(
         s,
