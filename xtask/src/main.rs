@@ -8,6 +8,7 @@ mod generate;
 mod hygiene;
 mod metrics;
 mod parity;
+mod predict;
 mod quickstart;
 mod report;
 mod spec;
@@ -35,6 +36,8 @@ enum Command {
     Data(data::Data),
     /// Evaluate a run's model, run the protocols and write its report (or compare two runs).
     Report(report::Report),
+    /// Run a saved model on a .npy array (one or several autoregressive steps).
+    Predict(predict::Predict),
     /// Every metric of the suite for a prediction and a target stored as .npy arrays.
     Metrics(metrics::Metrics),
     /// Compare physfm with reference Python libraries (in a virtual environment).
@@ -55,5 +58,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(cmd) => cmd.run(),
         Command::Metrics(cmd) => cmd.run(),
         Command::Report(cmd) => cmd.run(),
+        Command::Predict(cmd) => cmd.run(),
     }
 }
