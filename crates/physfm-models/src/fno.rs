@@ -1,9 +1,13 @@
-//! The Fourier Neural Operator in 1D, in neuraloperator's default form.
+//! The Fourier Neural Operator in 1, 2 and 3 dimensions, in neuraloperator's form, with its
+//! options (skips, normalisation, channel MLP, domain padding).
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor, TensorData};
-use physfm_spectral::{SpectralConv1d, SpectralConv1dConfig};
+use physfm_spectral::{
+    SpectralConv1d, SpectralConv1dConfig, SpectralConv2d, SpectralConv2dConfig, SpectralConv3d,
+    SpectralConv3dConfig,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelLinear, ChannelMlp, SoftGating};
@@ -118,22 +122,225 @@ impl Fno1dConfig {
     }
 
     /// Builds the model.
-    pub fn init(&self, device: &Device) -> Fno1d {
+    pub fn init(&self, device: &Device) -> Fno {
+        FnoConfig::from(*self).init(device)
+    }
+}
+
+/// Kind of a skip connection (neuraloperator's `fno_skip` and `channel_mlp_skip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipKind {
+    /// A pointwise linear map without bias.
+    Linear,
+    /// A learned per-channel scale.
+    SoftGating,
+    /// The input itself.
+    Identity,
+}
+
+/// Normalisation inside the Fourier blocks (neuraloperator's `norm`), applied after the
+/// spectral convolution and after the channel MLP of every block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NormKind {
+    /// None (neuraloperator's default).
+    None,
+    /// Instance normalisation: each sample and channel over space, no affine parameters
+    /// (`F.instance_norm`, eps 1e-5).
+    Instance,
+    /// Group normalisation with one group: each sample over channels and space, with a
+    /// per-channel affine map (`nn.GroupNorm(1, channels)`, eps 1e-5).
+    Group,
+}
+
+/// Configuration of an [`Fno`] in 1, 2 or 3 dimensions (the length of `n_modes`); the
+/// defaults are neuraloperator 2.0's `FNO` defaults, and the same configuration has the
+/// same number of parameters.
+///
+/// ```
+/// use physfm_models::{FnoConfig, NormKind, SkipKind};
+/// let cfg: FnoConfig = toml::from_str(r#"
+///     in_channels = 1
+///     out_channels = 1
+///     n_modes = [12, 12]
+///     width = 32
+///     norm = "group"
+///     fno_skip = "soft-gating"
+///     domain_padding = 0.25
+/// "#)?;
+/// assert_eq!((cfg.n_layers, cfg.norm, cfg.fno_skip), (4, NormKind::Group, SkipKind::SoftGating));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FnoConfig {
+    /// Input channels (before the positional embedding is appended).
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Fourier modes per spatial axis, counted as neuraloperator counts them (the last axis
+    /// keeps `n_modes / 2 + 1`, the others `n_modes` centred on zero).
+    pub n_modes: Vec<usize>,
+    /// Hidden channels of the Fourier blocks (neuraloperator's `hidden_channels`).
+    #[serde(default = "default_width")]
+    pub width: usize,
+    /// Number of Fourier blocks.
+    #[serde(default = "default_layers")]
+    pub n_layers: usize,
+    /// Hidden channels of the lifting MLP, as a multiple of `width`.
+    #[serde(default = "default_ratio")]
+    pub lifting_ratio: f64,
+    /// Hidden channels of the projection MLP, as a multiple of `width`.
+    #[serde(default = "default_ratio")]
+    pub projection_ratio: f64,
+    /// Hidden channels of each block's channel MLP, as a multiple of `width`; 0 disables it.
+    #[serde(default = "default_expansion")]
+    pub channel_mlp_expansion: f64,
+    /// Append one grid-coordinate channel per axis (`j / n`, neuraloperator's "grid").
+    #[serde(default = "default_true")]
+    pub positional_embedding: bool,
+    /// Skip connection around each spectral convolution.
+    #[serde(default = "default_fno_skip")]
+    pub fno_skip: SkipKind,
+    /// Skip connection around each channel MLP.
+    #[serde(default = "default_mlp_skip")]
+    pub channel_mlp_skip: SkipKind,
+    /// Normalisation in the blocks.
+    #[serde(default = "default_norm")]
+    pub norm: NormKind,
+    /// Zero padding on both sides of every axis after the lifting, as a fraction of the
+    /// grid (`round(fraction * n)` points each side, removed before the projection), for
+    /// non-periodic problems. A fraction, not a point count, so that other resolutions
+    /// keep working.
+    #[serde(default)]
+    pub domain_padding: f64,
+}
+
+fn default_fno_skip() -> SkipKind {
+    SkipKind::Linear
+}
+fn default_mlp_skip() -> SkipKind {
+    SkipKind::SoftGating
+}
+fn default_norm() -> NormKind {
+    NormKind::None
+}
+
+impl From<Fno1dConfig> for FnoConfig {
+    fn from(c: Fno1dConfig) -> Self {
+        let mut f = FnoConfig::new(c.in_channels, c.out_channels, &[c.n_modes], c.width);
+        f.n_layers = c.n_layers;
+        f.lifting_ratio = c.lifting_ratio;
+        f.projection_ratio = c.projection_ratio;
+        f.channel_mlp_expansion = c.channel_mlp_expansion;
+        f.positional_embedding = c.positional_embedding;
+        f
+    }
+}
+
+impl FnoConfig {
+    /// A configuration with neuraloperator's defaults for everything but the sizes.
+    pub fn new(in_channels: usize, out_channels: usize, n_modes: &[usize], width: usize) -> Self {
+        Self {
+            in_channels,
+            out_channels,
+            n_modes: n_modes.to_vec(),
+            width,
+            n_layers: default_layers(),
+            lifting_ratio: default_ratio(),
+            projection_ratio: default_ratio(),
+            channel_mlp_expansion: default_expansion(),
+            positional_embedding: true,
+            fno_skip: default_fno_skip(),
+            channel_mlp_skip: default_mlp_skip(),
+            norm: default_norm(),
+            domain_padding: 0.0,
+        }
+    }
+
+    /// Checks the configuration; errors name the key under `prefix`.
+    pub fn validate(&self, prefix: &str) -> Result<()> {
+        let bad = |key: &str, value: String, reason: &str| {
+            Err(ModelError::Config {
+                key: format!("{prefix}.{key}"),
+                value,
+                reason: reason.into(),
+            })
+        };
+        if self.n_modes.is_empty() || self.n_modes.len() > 3 || self.n_modes.contains(&0) {
+            return bad(
+                "n_modes",
+                format!("{:?}", self.n_modes),
+                "one to three positive mode counts, one per spatial axis",
+            );
+        }
+        let mut one = Fno1dConfig::new(self.in_channels, self.out_channels, 1, self.width);
+        one.n_layers = self.n_layers;
+        one.lifting_ratio = self.lifting_ratio;
+        one.projection_ratio = self.projection_ratio;
+        one.channel_mlp_expansion = self.channel_mlp_expansion;
+        one.validate(prefix)?;
+        if !(self.domain_padding.is_finite() && (0.0..=1.0).contains(&self.domain_padding)) {
+            return bad(
+                "domain_padding",
+                self.domain_padding.to_string(),
+                "a fraction of the grid in [0, 1]",
+            );
+        }
+        Ok(())
+    }
+
+    /// Builds the model (panics on an invalid configuration: call [`FnoConfig::validate`]
+    /// on untrusted input).
+    pub fn init(&self, device: &Device) -> Fno {
+        if let Err(e) = self.validate("fno") {
+            panic!("FnoConfig::init: {e}");
+        }
         let w = self.width;
-        let lift_in = self.in_channels + usize::from(self.positional_embedding);
+        let dims = self.n_modes.len();
+        let lift_in = self.in_channels + if self.positional_embedding { dims } else { 0 };
         let hidden = |r: f64| ((w as f64 * r).round() as usize).max(1);
+        let skip = |kind: SkipKind| match kind {
+            SkipKind::Linear => Some(Skip::Linear(ChannelLinear::new(w, w, false, device))),
+            SkipKind::SoftGating => Some(Skip::SoftGating(SoftGating::new(w, device))),
+            SkipKind::Identity => None,
+        };
+        let norm = || match self.norm {
+            NormKind::None => None,
+            NormKind::Instance => Some(Norm::instance()),
+            NormKind::Group => Some(Norm::group(w, device)),
+        };
+        // Blocks first, then lifting and projection: the order the 1D model always drew its
+        // initial weights in.
         let blocks = (0..self.n_layers)
             .map(|_| {
+                let m = &self.n_modes;
+                let spectral = match dims {
+                    1 => SpectralLayer::D1(SpectralConv1dConfig::new(w, w, m[0]).init(device)),
+                    2 => SpectralLayer::D2(
+                        SpectralConv2dConfig::new(w, w, [m[0], m[1]]).init(device),
+                    ),
+                    _ => SpectralLayer::D3(
+                        SpectralConv3dConfig::new(w, w, [m[0], m[1], m[2]]).init(device),
+                    ),
+                };
                 let mlp_hidden = (w as f64 * self.channel_mlp_expansion).round() as usize;
-                FnoBlock1d {
-                    spectral: SpectralConv1dConfig::new(w, w, self.n_modes).init(device),
-                    skip: ChannelLinear::new(w, w, false, device),
+                FnoBlock {
+                    spectral,
+                    skip: skip(self.fno_skip),
                     mlp: (mlp_hidden > 0).then(|| ChannelMlp::new(w, mlp_hidden, w, device)),
-                    mlp_skip: (mlp_hidden > 0).then(|| SoftGating::new(w, device)),
+                    mlp_skip: if mlp_hidden > 0 {
+                        skip(self.channel_mlp_skip)
+                    } else {
+                        None
+                    },
+                    norm_spectral: norm(),
+                    norm_mlp: norm(),
                 }
             })
             .collect();
-        Fno1d {
+        Fno {
             lifting: ChannelMlp::new(lift_in, hidden(self.lifting_ratio), w, device),
             blocks,
             projection: ChannelMlp::new(
@@ -143,83 +350,275 @@ impl Fno1dConfig {
                 device,
             ),
             positional_embedding: self.positional_embedding,
+            domain_padding: self.domain_padding,
+            dims,
         }
     }
 }
 
-/// One Fourier block: `x = act(spectral(x) + W x)`, then, with a channel MLP,
-/// `x = act(mlp(x) + gate * x_in)`; the last block skips the activations, as in
-/// neuraloperator's `FNOBlocks`.
+/// The spectral convolution of a block, in the model's dimension.
 #[derive(Module, Debug)]
-pub struct FnoBlock1d {
-    /// The spectral convolution.
-    pub spectral: SpectralConv1d,
-    /// Linear skip connection (no bias).
-    pub skip: ChannelLinear,
-    /// Channel MLP.
-    pub mlp: Option<ChannelMlp>,
-    /// Soft-gating skip around the channel MLP.
-    pub mlp_skip: Option<SoftGating>,
+pub enum SpectralLayer {
+    /// 1D.
+    D1(SpectralConv1d),
+    /// 2D.
+    D2(SpectralConv2d),
+    /// 3D.
+    D3(SpectralConv3d),
 }
 
-impl FnoBlock1d {
-    fn forward(&self, x: Tensor<3>, last: bool) -> Tensor<3> {
-        let act = |t: Tensor<3>| if last { t } else { gelu(t) };
-        let gated = self.mlp_skip.as_ref().map(|g| g.forward(x.clone()));
-        let y = act(self.spectral.forward(x.clone()) + self.skip.forward(x));
-        match (&self.mlp, gated) {
-            (Some(mlp), Some(g)) => act(mlp.forward(y) + g),
+impl SpectralLayer {
+    /// Applies the layer to `[batch, channels, points]` laid out over `space`.
+    fn forward(&self, x: Tensor<3>, space: &[usize]) -> Tensor<3> {
+        let [b, c, n] = x.dims();
+        match self {
+            Self::D1(l) => l.forward(x),
+            Self::D2(l) => {
+                let y = l.forward(x.reshape([b, c, space[0], space[1]]));
+                let co = y.dims()[1];
+                y.reshape([b, co, n])
+            }
+            Self::D3(l) => {
+                let y = l.forward(x.reshape([b, c, space[0], space[1], space[2]]));
+                let co = y.dims()[1];
+                y.reshape([b, co, n])
+            }
+        }
+    }
+}
+
+/// A skip connection with weights (the identity skip is `None`).
+#[derive(Module, Debug)]
+pub enum Skip {
+    /// Pointwise linear map, no bias.
+    Linear(ChannelLinear),
+    /// Per-channel scale.
+    SoftGating(SoftGating),
+}
+
+impl Skip {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        match self {
+            Self::Linear(l) => l.forward(x),
+            Self::SoftGating(g) => g.forward(x),
+        }
+    }
+}
+
+/// Instance or one-group normalisation of `[batch, channels, points]` (see [`NormKind`]).
+#[derive(Module, Debug)]
+pub struct Norm {
+    /// Normalise each sample over channels and space (group norm) rather than each sample
+    /// and channel over space (instance norm).
+    pub over_channels: bool,
+    /// Per-channel scale (group norm).
+    pub weight: Option<Param<Tensor<1>>>,
+    /// Per-channel shift (group norm).
+    pub bias: Option<Param<Tensor<1>>>,
+}
+
+const NORM_EPS: f64 = 1e-5;
+
+impl Norm {
+    fn instance() -> Self {
+        Self {
+            over_channels: false,
+            weight: None,
+            bias: None,
+        }
+    }
+
+    fn group(channels: usize, device: &Device) -> Self {
+        Self {
+            over_channels: true,
+            weight: Some(Param::from_tensor(Tensor::ones([channels], device))),
+            bias: Some(Param::from_tensor(Tensor::zeros([channels], device))),
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, c, n] = x.dims();
+        let y = if self.over_channels {
+            let flat = x.reshape([b, c * n]);
+            let (var, mean) = flat.clone().var_mean_bias(1);
+            ((flat - mean) / (var + NORM_EPS).sqrt()).reshape([b, c, n])
+        } else {
+            let (var, mean) = x.clone().var_mean_bias(2);
+            (x - mean) / (var + NORM_EPS).sqrt()
+        };
+        match (&self.weight, &self.bias) {
+            (Some(w), Some(s)) => y * w.val().reshape([1, c, 1]) + s.val().reshape([1, c, 1]),
             _ => y,
         }
     }
 }
 
-/// Fourier Neural Operator on a periodic 1D grid.
+/// One Fourier block, as neuraloperator's `FNOBlocks` (post-activation):
+/// `y = act(norm(spectral(x)) + skip(x))`, then, with a channel MLP,
+/// `y = act(norm(mlp(y) + mlp_skip(x)))`; the last block skips the activations.
+#[derive(Module, Debug)]
+pub struct FnoBlock {
+    /// The spectral convolution.
+    pub spectral: SpectralLayer,
+    /// Skip connection around it (`None`: identity).
+    pub skip: Option<Skip>,
+    /// Channel MLP.
+    pub mlp: Option<ChannelMlp>,
+    /// Skip connection around the channel MLP (`None`: identity).
+    pub mlp_skip: Option<Skip>,
+    /// Normalisation after the spectral convolution.
+    pub norm_spectral: Option<Norm>,
+    /// Normalisation after the channel MLP.
+    pub norm_mlp: Option<Norm>,
+}
+
+impl FnoBlock {
+    fn forward(&self, x: Tensor<3>, space: &[usize], last: bool) -> Tensor<3> {
+        let act = |t: Tensor<3>| if last { t } else { gelu(t) };
+        let norm = |n: &Option<Norm>, t: Tensor<3>| match n {
+            Some(n) => n.forward(t),
+            None => t,
+        };
+        let skip = |s: &Option<Skip>, t: Tensor<3>| match s {
+            Some(s) => s.forward(t),
+            None => t,
+        };
+        let fno_skip = skip(&self.skip, x.clone());
+        let y = self.mlp.as_ref().map(|_| skip(&self.mlp_skip, x.clone()));
+        let z = act(norm(&self.norm_spectral, self.spectral.forward(x, space)) + fno_skip);
+        match (&self.mlp, y) {
+            (Some(mlp), Some(mlp_skip)) => act(norm(&self.norm_mlp, mlp.forward(z) + mlp_skip)),
+            _ => z,
+        }
+    }
+}
+
+/// The 1D model of [`Fno1dConfig`].
+pub type Fno1d = Fno;
+
+/// Fourier Neural Operator on a periodic grid in 1, 2 or 3 dimensions (neuraloperator's
+/// `FNO`), evaluable at any resolution that holds its modes.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use physfm_models::Fno1dConfig;
+/// use physfm_models::{Fno1dConfig, FnoConfig};
 /// let device = Device::flex();
 /// let fno = Fno1dConfig::new(2, 1, 8, 16).init(&device);
 /// // Any resolution with at least n_modes/2+1 real-FFT modes.
 /// assert_eq!(fno.forward(Tensor::<3>::zeros([3, 2, 64], &device)).dims(), [3, 1, 64]);
 /// assert_eq!(fno.forward(Tensor::<3>::zeros([3, 2, 85], &device)).dims(), [3, 1, 85]);
+/// let fno2 = FnoConfig::new(1, 2, &[6, 6], 8).init(&device);
+/// assert_eq!(fno2.forward(Tensor::<4>::zeros([2, 1, 17, 12], &device)).dims(), [2, 2, 17, 12]);
 /// ```
 #[derive(Module, Debug)]
-pub struct Fno1d {
+pub struct Fno {
     /// Lifting MLP to `width` channels.
     pub lifting: ChannelMlp,
     /// Fourier blocks.
-    pub blocks: Vec<FnoBlock1d>,
+    pub blocks: Vec<FnoBlock>,
     /// Projection MLP to the output channels.
     pub projection: ChannelMlp,
-    /// Whether the grid coordinate is appended to the input.
+    /// Whether grid coordinates are appended to the input.
     pub positional_embedding: bool,
+    /// Domain padding, as a fraction of the grid on each side.
+    pub domain_padding: f64,
+    /// Spatial dimensions.
+    pub dims: usize,
 }
 
-impl Fno1d {
+impl Fno {
     /// Applies the operator.
     ///
     /// # Shapes
-    /// - input: `[batch, in_channels, n]`
-    /// - output: `[batch, out_channels, n]`
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = if self.positional_embedding {
-            let [b, _, n] = x.dims();
-            let grid: Vec<f32> = (0..n).map(|j| j as f32 / n as f32).collect();
-            let grid = Tensor::<3>::from_data(TensorData::new(grid, [1, 1, n]), &x.device())
-                .expand([b, 1, n]);
-            Tensor::cat(vec![x, grid], 1)
-        } else {
-            x
-        };
+    /// - input: `[batch, in_channels, *space]` with `D = 2 + dims` axes
+    /// - output: `[batch, out_channels, *space]`
+    ///
+    /// # Panics
+    /// If `D` is not `2 + dims`, or the grid (after padding) is too coarse for the modes.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        assert_eq!(
+            D,
+            self.dims + 2,
+            "Fno::forward: a {}D model takes [batch, channels, *space] with {} axes, got {D}",
+            self.dims,
+            self.dims + 2
+        );
+        let shape = x.dims();
+        let (b, space) = (shape[0], shape[2..].to_vec());
+        let n: usize = space.iter().product();
+        let mut x = x.reshape([b, shape[1], n]);
+        if self.positional_embedding {
+            let mut grid = Vec::with_capacity(self.dims * n);
+            for axis in 0..self.dims {
+                let inner: usize = space[axis + 1..].iter().product();
+                grid.extend(
+                    (0..n).map(|p| ((p / inner) % space[axis]) as f32 / space[axis] as f32),
+                );
+            }
+            let grid =
+                Tensor::<3>::from_data(TensorData::new(grid, [1, self.dims, n]), &x.device())
+                    .expand([b, self.dims, n]);
+            x = Tensor::cat(vec![x, grid], 1);
+        }
         let mut x = self.lifting.forward(x);
+        let pads: Vec<usize> = space
+            .iter()
+            .map(|&s| (self.domain_padding * s as f64).round() as usize)
+            .collect();
+        let padded: Vec<usize> = space.iter().zip(&pads).map(|(s, p)| s + 2 * p).collect();
+        if pads.iter().any(|&p| p > 0) {
+            x = pad_zeros::<D>(x, b, &space, &pads);
+        }
         let last = self.blocks.len().saturating_sub(1);
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward(x, i == last);
+            x = block.forward(x, &padded, i == last);
         }
-        self.projection.forward(x)
+        if pads.iter().any(|&p| p > 0) {
+            x = unpad::<D>(x, b, &padded, &pads);
+        }
+        let y = self.projection.forward(x);
+        let co = y.dims()[1];
+        let mut out = shape;
+        out[1] = co;
+        y.reshape(out)
     }
+}
+
+/// Zero-pads `[b, c, prod(space)]` by `pads[k]` points on both sides of axis `k`.
+fn pad_zeros<const D: usize>(x: Tensor<3>, b: usize, space: &[usize], pads: &[usize]) -> Tensor<3> {
+    let c = x.dims()[1];
+    let mut dims = [0usize; D];
+    dims[0] = b;
+    dims[1] = c;
+    dims[2..].copy_from_slice(space);
+    let mut t: Tensor<D> = x.reshape(dims);
+    for (k, &p) in pads.iter().enumerate() {
+        if p > 0 {
+            let mut zd = t.dims();
+            zd[k + 2] = p;
+            let z = Tensor::<D>::zeros(zd, &t.device());
+            t = Tensor::cat(vec![z.clone(), t, z], k + 2);
+        }
+    }
+    let n: usize = t.dims()[2..].iter().product();
+    t.reshape([b, c, n])
+}
+
+/// Removes what [`pad_zeros`] added.
+fn unpad<const D: usize>(x: Tensor<3>, b: usize, padded: &[usize], pads: &[usize]) -> Tensor<3> {
+    let c = x.dims()[1];
+    let mut dims = [0usize; D];
+    dims[0] = b;
+    dims[1] = c;
+    dims[2..].copy_from_slice(padded);
+    let mut t: Tensor<D> = x.reshape(dims);
+    for (k, &p) in pads.iter().enumerate() {
+        if p > 0 {
+            t = t.narrow(k + 2, p, padded[k] - 2 * p);
+        }
+    }
+    let n: usize = t.dims()[2..].iter().product();
+    t.reshape([b, c, n])
 }
 
 #[cfg(test)]
@@ -237,6 +636,123 @@ mod tests {
         let block = w * w * m * 2 + w + w * w + (w * w / 2 + w / 2 + w / 2 * w + w) + w;
         let proj = w * 2 * w + 2 * w + 2 * w * cout + cout;
         assert_eq!(fno.num_params(), lift + 4 * block + proj);
+    }
+
+    #[test]
+    fn parameter_counts_equal_neuraloperators() {
+        // `sum(p.numel() * (2 if complex else 1))` of neuraloperator 2.0's `FNO` with the
+        // same arguments (xtask/.venv, 2026-11-29).
+        let device = Device::flex();
+        let count = |c: FnoConfig| c.init(&device).num_params();
+        assert_eq!(count(FnoConfig::new(1, 1, &[16], 64)), 345_665);
+        assert_eq!(count(FnoConfig::new(1, 1, &[12, 12], 32)), 701_281);
+        let mut c = FnoConfig::new(2, 3, &[8, 6, 4], 16);
+        c.n_layers = 3;
+        c.norm = NormKind::Group;
+        c.fno_skip = SkipKind::SoftGating;
+        c.channel_mlp_skip = SkipKind::Linear;
+        c.lifting_ratio = 1.5;
+        c.projection_ratio = 4.0;
+        c.channel_mlp_expansion = 0.25;
+        c.domain_padding = 0.125;
+        assert_eq!(count(c), 224_511);
+        let mut c = FnoConfig::new(3, 2, &[6, 5], 12);
+        c.n_layers = 2;
+        c.positional_embedding = false;
+        c.fno_skip = SkipKind::Identity;
+        c.channel_mlp_expansion = 0.0;
+        c.norm = NormKind::Instance;
+        assert_eq!(count(c), 11_150);
+    }
+
+    fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), device)
+    }
+
+    #[test]
+    fn two_and_three_dimensional_models_run_at_any_resolution_with_every_option() {
+        let device = Device::flex();
+        device.seed(3);
+        let mut c = FnoConfig::new(2, 3, &[6, 4], 8);
+        c.norm = NormKind::Group;
+        c.domain_padding = 0.25;
+        c.fno_skip = SkipKind::SoftGating;
+        let fno = c.init(&device);
+        for (h, w) in [(16, 12), (33, 7), (8, 20)] {
+            let y = fno.forward(random([2, 2, h, w], &device));
+            assert_eq!(y.dims(), [2, 3, h, w]);
+            let v = y.into_data().try_to_vec::<f32>().unwrap();
+            assert!(v.iter().all(|x| x.is_finite()));
+        }
+        let mut c = FnoConfig::new(1, 1, &[4, 4, 4], 4);
+        c.norm = NormKind::Instance;
+        c.channel_mlp_skip = SkipKind::Identity;
+        let fno = c.init(&device);
+        assert_eq!(
+            fno.forward(random([1, 1, 6, 5, 7], &device)).dims(),
+            [1, 1, 6, 5, 7]
+        );
+        let bad = FnoConfig::new(1, 1, &[4, 4, 4, 4], 4).validate("model");
+        assert!(bad.unwrap_err().to_string().contains("model.n_modes"));
+        let mut c = FnoConfig::new(1, 1, &[4], 4);
+        c.domain_padding = 1.5;
+        assert!(
+            c.validate("m")
+                .unwrap_err()
+                .to_string()
+                .contains("m.domain_padding")
+        );
+    }
+
+    #[test]
+    fn instance_and_group_norms_standardise() {
+        let device = Device::flex();
+        device.seed(5);
+        let x = random([2, 3, 50], &device) * 3.0 + 1.0;
+        let inst = Norm::instance().forward(x.clone());
+        let (var, mean) = inst.var_mean_bias(2);
+        for v in var.into_data().try_to_vec::<f32>().unwrap() {
+            assert!((v - 1.0).abs() < 1e-3, "{v}");
+        }
+        for m in mean.into_data().try_to_vec::<f32>().unwrap() {
+            assert!(m.abs() < 1e-5, "{m}");
+        }
+        let group = Norm::group(3, &device).forward(x);
+        let (var, mean) = group.reshape([2, 150]).var_mean_bias(1);
+        for (v, m) in var
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .zip(mean.into_data().try_to_vec::<f32>().unwrap())
+        {
+            assert!((v - 1.0).abs() < 1e-3 && m.abs() < 1e-5, "{v} {m}");
+        }
+    }
+
+    #[test]
+    fn domain_padding_keeps_the_shape_and_changes_the_output() {
+        let device = Device::flex();
+        device.seed(9);
+        let mut c = FnoConfig::new(1, 1, &[8], 8);
+        let plain = c.init(&device);
+        c.domain_padding = 0.25;
+        let padded = c.init(&device);
+        // The same weights with and without padding.
+        let padded = padded.load_record(plain.clone().into_record());
+        let x = random([1, 1, 32], &device);
+        let a = plain
+            .forward(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let b = padded.forward(x).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(b.len(), 32);
+        let diff: f32 = a.iter().zip(&b).map(|(u, v)| (u - v).abs()).sum();
+        assert!(
+            diff > 1e-3,
+            "padding must change a non-periodic model's output"
+        );
     }
 
     #[test]

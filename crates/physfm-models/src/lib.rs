@@ -23,5 +23,7 @@ mod stepper;
 
 pub use channel::{ChannelLinear, ChannelMlp, SoftGating};
 pub use error::{ModelError, Result};
-pub use fno::{Fno1d, Fno1dConfig, FnoBlock1d};
+pub use fno::{
+    Fno, Fno1d, Fno1dConfig, FnoBlock, FnoConfig, Norm, NormKind, Skip, SkipKind, SpectralLayer,
+};
 pub use stepper::{Normalization, Stepper1d, StepperConfig};
