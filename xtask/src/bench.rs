@@ -1,6 +1,8 @@
-//! `cargo xtask bench spectral [--vs-torch] [--json FILE]`: physfm's criterion benchmarks of
-//! the spectral convolution at the reference shapes, and neuraloperator's `SpectralConv` on
-//! PyTorch (CPU, same thread count) at the same shapes in the same run, with the ratio.
+//! `cargo xtask bench {spectral,fno} [--vs-torch] [--json FILE]`: physfm's criterion
+//! benchmarks of the spectral convolution (forward, forward+backward) or of the FNO
+//! (forward, training step) at the reference shapes, and neuraloperator's `SpectralConv` or
+//! `FNO` on PyTorch (CPU, same thread count) at the same shapes in the same run, with the
+//! ratio.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -22,11 +24,13 @@ pub(crate) struct Bench {
 #[derive(Debug, clap::Subcommand)]
 enum BenchWhat {
     /// Spectral convolution forward and forward+backward at `benches/spectral_shapes.json`.
-    Spectral(SpectralBench),
+    Spectral(SideBySide),
+    /// FNO forward and training step (MSE, Adam) at `benches/fno_configs.json`.
+    Fno(SideBySide),
 }
 
 #[derive(Debug, clap::Args)]
-struct SpectralBench {
+struct SideBySide {
     /// Also time neuraloperator's SpectralConv on PyTorch (CPU) and print physfm/PyTorch.
     #[arg(long)]
     vs_torch: bool,
@@ -44,7 +48,8 @@ struct SpectralBench {
 impl Bench {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         match self.what {
-            BenchWhat::Spectral(b) => b.run(),
+            BenchWhat::Spectral(b) => b.run(&SPECTRAL),
+            BenchWhat::Fno(b) => b.run(&FNO),
         }
     }
 }
@@ -54,6 +59,44 @@ struct Shape {
     name: String,
     dims: Vec<usize>,
 }
+
+/// What one side-by-side benchmark measures.
+struct Suite {
+    /// `spectral` or `fno`.
+    name: &'static str,
+    /// The shape list under `benches/`.
+    shapes: &'static str,
+    /// Criterion group.
+    group: &'static str,
+    /// The two measured operations (criterion ids are `<op>_<shape>`, the Python keys
+    /// `<op>_ms`) and their table labels.
+    ops: [(&'static str, &'static str); 2],
+    /// Timing script under `xtask/parity/` and its arguments before the shape list.
+    script: &'static str,
+    script_args: &'static [&'static str],
+    /// What runs on the PyTorch side.
+    torch_label: &'static str,
+}
+
+const SPECTRAL: Suite = Suite {
+    name: "spectral",
+    shapes: "spectral_shapes.json",
+    group: "spectral_conv",
+    ops: [("forward", "fwd"), ("forward_backward", "fwd+bwd")],
+    script: "spectral.py",
+    script_args: &["bench"],
+    torch_label: "neuraloperator SpectralConv",
+};
+
+const FNO: Suite = Suite {
+    name: "fno",
+    shapes: "fno_configs.json",
+    group: "fno",
+    ops: [("forward", "fwd"), ("train_step", "train step")],
+    script: "fno.py",
+    script_args: &[],
+    torch_label: "neuraloperator FNO",
+};
 
 /// Criterion's median estimate of one benchmark, in milliseconds.
 fn criterion_median_ms(group: &str, id: &str) -> anyhow::Result<f64> {
@@ -76,10 +119,10 @@ fn criterion_median_ms(group: &str, id: &str) -> anyhow::Result<f64> {
     Ok(ns / 1e6)
 }
 
-impl SpectralBench {
-    fn run(self) -> anyhow::Result<()> {
+impl SideBySide {
+    fn run(self, suite: &Suite) -> anyhow::Result<()> {
         let root = workspace_root();
-        let shapes_file = root.join("benches").join("spectral_shapes.json");
+        let shapes_file = root.join("benches").join(suite.shapes);
         let shapes: Vec<Shape> = serde_json::from_str(&std::fs::read_to_string(&shapes_file)?)
             .with_context(|| format!("parsing {}", shapes_file.display()))?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -93,7 +136,7 @@ impl SpectralBench {
                 "--bench",
                 "bench_main",
                 "--",
-                "spectral_conv/",
+                &format!("{}/", suite.group),
             ])
             .status()
             .context("running cargo bench")?;
@@ -108,11 +151,11 @@ impl SpectralBench {
                     .join("parity")
                     .join("requirements-torch.txt"),
             )?;
-            let out = tempfile_path("torch_spectral.json");
-            println!("PyTorch: neuraloperator SpectralConv ...");
+            let out = tempfile_path(&format!("torch_{}.json", suite.name));
+            println!("PyTorch: {} ...", suite.torch_label);
             let s = Command::new(&py)
-                .arg(root.join("xtask").join("parity").join("spectral.py"))
-                .arg("bench")
+                .arg(root.join("xtask").join("parity").join(suite.script))
+                .args(suite.script_args)
                 .arg(&shapes_file)
                 .arg(&out)
                 .args(["--repeats", &self.repeats.to_string()])
@@ -133,18 +176,16 @@ impl SpectralBench {
             .as_f64()
         };
         println!();
+        let [(op_a, label_a), (op_b, label_b)] = suite.ops;
         println!(
-            "| shape | physfm fwd (ms) | PyTorch fwd (ms) | ratio | physfm fwd+bwd (ms) | PyTorch fwd+bwd (ms) | ratio | physfm fwd+bwd per point (ns) |"
+            "| shape | physfm {label_a} (ms) | PyTorch {label_a} (ms) | ratio | physfm {label_b} (ms) | PyTorch {label_b} (ms) | ratio | physfm {label_b} per point (ns) |"
         );
         println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
         let mut rows = Vec::new();
         for s in &shapes {
-            let f = criterion_median_ms("spectral_conv", &format!("forward_{}", s.name))?;
-            let fb = criterion_median_ms("spectral_conv", &format!("forward_backward_{}", s.name))?;
-            let (tf, tfb) = (
-                torch_ms(&s.name, "forward"),
-                torch_ms(&s.name, "forward_backward"),
-            );
+            let f = criterion_median_ms(suite.group, &format!("{op_a}_{}", s.name))?;
+            let fb = criterion_median_ms(suite.group, &format!("{op_b}_{}", s.name))?;
+            let (tf, tfb) = (torch_ms(&s.name, op_a), torch_ms(&s.name, op_b));
             let points: usize = s.dims.iter().product();
             let per_point = fb * 1e6 / points as f64;
             let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
@@ -158,10 +199,14 @@ impl SpectralBench {
                 ratio(fb, tfb)
             );
             rows.push(json!({
-                "shape": s.name, "physfm_forward_ms": f, "physfm_forward_backward_ms": fb,
-                "torch_forward_ms": tf, "torch_forward_backward_ms": tfb,
-                "forward_ratio": tf.map(|t| f / t), "forward_backward_ratio": tfb.map(|t| fb / t),
-                "physfm_forward_backward_ns_per_point": per_point,
+                "shape": s.name,
+                format!("physfm_{op_a}_ms"): f,
+                format!("physfm_{op_b}_ms"): fb,
+                format!("torch_{op_a}_ms"): tf,
+                format!("torch_{op_b}_ms"): tfb,
+                format!("{op_a}_ratio"): tf.map(|t| f / t),
+                format!("{op_b}_ratio"): tfb.map(|t| fb / t),
+                format!("physfm_{op_b}_ns_per_point"): per_point,
             }));
         }
         if let Some(t) = &torch {
@@ -173,7 +218,7 @@ impl SpectralBench {
         }
         if let Some(path) = self.json {
             let doc = json!({
-                "command": "cargo xtask bench spectral",
+                "command": format!("cargo xtask bench {}", suite.name),
                 "threads": threads,
                 "torch": torch.as_ref().map(|t| json!({"version": t["torch"], "threads": t["threads"]})),
                 "results": rows,

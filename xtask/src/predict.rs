@@ -148,7 +148,7 @@ impl Predict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use physfm_models::{Fno1dConfig, Normalization, StepperConfig};
+    use physfm_models::{FnoConfig, Normalization, StepperConfig};
 
     fn saved_model(dir: &std::path::Path) -> Stepper1d {
         let device = Device::flex();
@@ -164,7 +164,7 @@ mod tests {
             param_std: vec![1.0],
         };
         let cfg = StepperConfig {
-            fno: Fno1dConfig::new(3, 2, 6, 8),
+            fno: FnoConfig::new(3, 2, &[6], 8),
             residual: true,
         };
         let model = Stepper1d::new(cfg, norm, &device).unwrap();

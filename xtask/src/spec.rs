@@ -2,7 +2,7 @@
 //! unknown keys, and validation that names the key at fault.
 
 use anyhow::{Context, bail};
-use physfm_models::Fno1dConfig;
+use physfm_models::FnoConfig;
 use physfm_pde::{Burgers1dConfig, ParamRange};
 use physfm_train::TrainConfig;
 use serde::{Deserialize, Serialize};
@@ -72,8 +72,8 @@ pub(crate) struct ModelSpec {
 }
 
 impl ModelSpec {
-    pub(crate) fn fno(&self) -> Fno1dConfig {
-        let mut c = Fno1dConfig::new(2, 1, self.n_modes, self.width);
+    pub(crate) fn fno(&self) -> FnoConfig {
+        let mut c = FnoConfig::new(2, 1, &[self.n_modes], self.width);
         c.n_layers = self.n_layers;
         c
     }

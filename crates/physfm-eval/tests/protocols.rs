@@ -6,7 +6,7 @@
 use burn::tensor::Device;
 use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryRecord};
 use physfm_eval::{Region, parameter_protocol, resolution_protocol, subsample};
-use physfm_models::{Fno1dConfig, Normalization, Stepper1d, StepperConfig};
+use physfm_models::{FnoConfig, Normalization, Stepper1d, StepperConfig};
 
 const FRAMES: usize = 4;
 const N: usize = 16;
@@ -24,7 +24,7 @@ fn persistence(device: &Device) -> Stepper1d {
         param_std: vec![1.0],
     };
     let cfg = StepperConfig {
-        fno: Fno1dConfig::new(2, 1, 4, 8),
+        fno: FnoConfig::new(2, 1, &[4], 8),
         residual: true,
     };
     Stepper1d::new(cfg, norm, device).unwrap()

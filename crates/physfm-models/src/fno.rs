@@ -13,44 +13,6 @@ use serde::{Deserialize, Serialize};
 use crate::channel::{ChannelLinear, ChannelMlp, SoftGating};
 use crate::{ModelError, Result};
 
-/// Configuration of an [`Fno1d`]; the defaults are neuraloperator 2.0's `FNO` defaults.
-///
-/// ```
-/// use physfm_models::Fno1dConfig;
-/// let cfg: Fno1dConfig = toml::from_str("in_channels = 1\nout_channels = 1\nn_modes = 16\nwidth = 64")?;
-/// assert_eq!(cfg.n_layers, 4);
-/// assert!(toml::from_str::<Fno1dConfig>("in_channels = 1\nout_channels = 1\nn_modes = 16\nwidht = 64").is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Fno1dConfig {
-    /// Input channels (before the positional embedding is appended).
-    pub in_channels: usize,
-    /// Output channels.
-    pub out_channels: usize,
-    /// Fourier modes, counted as neuraloperator counts them (`n_modes / 2 + 1` are kept).
-    pub n_modes: usize,
-    /// Hidden channels of the Fourier blocks.
-    #[serde(default = "default_width")]
-    pub width: usize,
-    /// Number of Fourier blocks.
-    #[serde(default = "default_layers")]
-    pub n_layers: usize,
-    /// Hidden channels of the lifting MLP, as a multiple of `width`.
-    #[serde(default = "default_ratio")]
-    pub lifting_ratio: f64,
-    /// Hidden channels of the projection MLP, as a multiple of `width`.
-    #[serde(default = "default_ratio")]
-    pub projection_ratio: f64,
-    /// Hidden channels of each block's channel MLP, as a multiple of `width`; 0 disables it.
-    #[serde(default = "default_expansion")]
-    pub channel_mlp_expansion: f64,
-    /// Append the grid coordinate `j / n` as an input channel.
-    #[serde(default = "default_true")]
-    pub positional_embedding: bool,
-}
-
 fn default_width() -> usize {
     64
 }
@@ -65,66 +27,6 @@ fn default_expansion() -> f64 {
 }
 fn default_true() -> bool {
     true
-}
-
-impl Fno1dConfig {
-    /// A configuration with the library defaults for everything but the sizes.
-    pub fn new(in_channels: usize, out_channels: usize, n_modes: usize, width: usize) -> Self {
-        Self {
-            in_channels,
-            out_channels,
-            n_modes,
-            width,
-            n_layers: default_layers(),
-            lifting_ratio: default_ratio(),
-            projection_ratio: default_ratio(),
-            channel_mlp_expansion: default_expansion(),
-            positional_embedding: true,
-        }
-    }
-
-    /// Checks the configuration; errors name the key under `prefix`.
-    pub fn validate(&self, prefix: &str) -> Result<()> {
-        let bad = |key: &str, value: String, reason: &str| {
-            Err(ModelError::Config {
-                key: format!("{prefix}.{key}"),
-                value,
-                reason: reason.into(),
-            })
-        };
-        for (k, v) in [
-            ("in_channels", self.in_channels),
-            ("out_channels", self.out_channels),
-            ("n_modes", self.n_modes),
-            ("width", self.width),
-            ("n_layers", self.n_layers),
-        ] {
-            if v == 0 {
-                return bad(k, "0".into(), "must be at least 1");
-            }
-        }
-        for (k, v) in [
-            ("lifting_ratio", self.lifting_ratio),
-            ("projection_ratio", self.projection_ratio),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(k, v.to_string(), "must be positive");
-            }
-        }
-        if !(self.channel_mlp_expansion.is_finite() && self.channel_mlp_expansion >= 0.0) {
-            return bad(
-                "channel_mlp_expansion",
-                self.channel_mlp_expansion.to_string(),
-                "must be non-negative",
-            );
-        }
-        Ok(())
-    }
-
-    /// Builds the model.
-    pub fn init(&self, device: &Device) -> Fno {
-        FnoConfig::from(*self).init(device)
-    }
 }
 
 /// Kind of a skip connection (neuraloperator's `fno_skip` and `channel_mlp_skip`).
@@ -170,6 +72,8 @@ pub enum NormKind {
 ///     domain_padding = 0.25
 /// "#)?;
 /// assert_eq!((cfg.n_layers, cfg.norm, cfg.fno_skip), (4, NormKind::Group, SkipKind::SoftGating));
+/// // Unknown keys are errors.
+/// assert!(toml::from_str::<FnoConfig>("in_channels = 1\nout_channels = 1\nn_modes = [16]\nwidht = 64").is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -227,18 +131,6 @@ fn default_norm() -> NormKind {
     NormKind::None
 }
 
-impl From<Fno1dConfig> for FnoConfig {
-    fn from(c: Fno1dConfig) -> Self {
-        let mut f = FnoConfig::new(c.in_channels, c.out_channels, &[c.n_modes], c.width);
-        f.n_layers = c.n_layers;
-        f.lifting_ratio = c.lifting_ratio;
-        f.projection_ratio = c.projection_ratio;
-        f.channel_mlp_expansion = c.channel_mlp_expansion;
-        f.positional_embedding = c.positional_embedding;
-        f
-    }
-}
-
 impl FnoConfig {
     /// A configuration with neuraloperator's defaults for everything but the sizes.
     pub fn new(in_channels: usize, out_channels: usize, n_modes: &[usize], width: usize) -> Self {
@@ -275,12 +167,31 @@ impl FnoConfig {
                 "one to three positive mode counts, one per spatial axis",
             );
         }
-        let mut one = Fno1dConfig::new(self.in_channels, self.out_channels, 1, self.width);
-        one.n_layers = self.n_layers;
-        one.lifting_ratio = self.lifting_ratio;
-        one.projection_ratio = self.projection_ratio;
-        one.channel_mlp_expansion = self.channel_mlp_expansion;
-        one.validate(prefix)?;
+        for (k, v) in [
+            ("in_channels", self.in_channels),
+            ("out_channels", self.out_channels),
+            ("width", self.width),
+            ("n_layers", self.n_layers),
+        ] {
+            if v == 0 {
+                return bad(k, "0".into(), "must be at least 1");
+            }
+        }
+        for (k, v) in [
+            ("lifting_ratio", self.lifting_ratio),
+            ("projection_ratio", self.projection_ratio),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(k, v.to_string(), "must be positive");
+            }
+        }
+        if !(self.channel_mlp_expansion.is_finite() && self.channel_mlp_expansion >= 0.0) {
+            return bad(
+                "channel_mlp_expansion",
+                self.channel_mlp_expansion.to_string(),
+                "must be non-negative",
+            );
+        }
         if !(self.domain_padding.is_finite() && (0.0..=1.0).contains(&self.domain_padding)) {
             return bad(
                 "domain_padding",
@@ -493,17 +404,14 @@ impl FnoBlock {
     }
 }
 
-/// The 1D model of [`Fno1dConfig`].
-pub type Fno1d = Fno;
-
 /// Fourier Neural Operator on a periodic grid in 1, 2 or 3 dimensions (neuraloperator's
 /// `FNO`), evaluable at any resolution that holds its modes.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use physfm_models::{Fno1dConfig, FnoConfig};
+/// use physfm_models::FnoConfig;
 /// let device = Device::flex();
-/// let fno = Fno1dConfig::new(2, 1, 8, 16).init(&device);
+/// let fno = FnoConfig::new(2, 1, &[8], 16).init(&device);
 /// // Any resolution with at least n_modes/2+1 real-FFT modes.
 /// assert_eq!(fno.forward(Tensor::<3>::zeros([3, 2, 64], &device)).dims(), [3, 1, 64]);
 /// assert_eq!(fno.forward(Tensor::<3>::zeros([3, 2, 85], &device)).dims(), [3, 1, 85]);
@@ -630,7 +538,7 @@ mod tests {
     fn parameter_count_follows_the_architecture() {
         let device = Device::flex();
         let (cin, cout, w, modes) = (1, 1, 64, 16);
-        let fno = Fno1dConfig::new(cin, cout, modes, w).init(&device);
+        let fno = FnoConfig::new(cin, cout, &[modes], w).init(&device);
         let m = modes / 2 + 1;
         let lift = (cin + 1) * 2 * w + 2 * w + 2 * w * w + w;
         let block = w * w * m * 2 + w + w * w + (w * w / 2 + w / 2 + w / 2 * w + w) + w;
@@ -759,7 +667,7 @@ mod tests {
     fn is_translation_equivariant_without_positional_embedding() {
         let device = Device::flex();
         device.seed(1);
-        let mut cfg = Fno1dConfig::new(1, 1, 8, 8);
+        let mut cfg = FnoConfig::new(1, 1, &[8], 8);
         cfg.positional_embedding = false;
         let fno = cfg.init(&device);
         let x = Tensor::<3>::random([1, 1, 40], Distribution::Normal(0.0, 1.0), &device);

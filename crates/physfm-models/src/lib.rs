@@ -3,15 +3,16 @@
 //! Neural surrogates of PDE dynamics, as burn modules. Tensors inside models are laid out
 //! `[batch, channel, *space]`; each model documents its shapes.
 //!
-//! - [`Fno1d`]: the Fourier Neural Operator in neuraloperator's default form.
+//! - [`Fno`]: the Fourier Neural Operator in 1D, 2D and 3D, in neuraloperator's form with its
+//!   options ([`FnoConfig`]).
 //! - [`Stepper1d`]: a one-step surrogate around it, with normalisation, parameter
 //!   conditioning and residual prediction, saved as a model directory.
 //!
 //! ```
 //! use burn::tensor::{Device, Tensor};
-//! use physfm_models::Fno1dConfig;
+//! use physfm_models::FnoConfig;
 //! let device = Device::flex();
-//! let fno = Fno1dConfig::new(1, 1, 16, 32).init(&device);
+//! let fno = FnoConfig::new(1, 1, &[16], 32).init(&device);
 //! let y = fno.forward(Tensor::<3>::zeros([2, 1, 100], &device));
 //! assert_eq!(y.dims(), [2, 1, 100]);
 //! ```
@@ -23,7 +24,5 @@ mod stepper;
 
 pub use channel::{ChannelLinear, ChannelMlp, SoftGating};
 pub use error::{ModelError, Result};
-pub use fno::{
-    Fno, Fno1d, Fno1dConfig, FnoBlock, FnoConfig, Norm, NormKind, Skip, SkipKind, SpectralLayer,
-};
+pub use fno::{Fno, FnoBlock, FnoConfig, Norm, NormKind, Skip, SkipKind, SpectralLayer};
 pub use stepper::{Normalization, Stepper1d, StepperConfig};

@@ -1,4 +1,4 @@
-//! A one-step surrogate `u(t + dt) = F(u(t), parameters)` around an [`Fno1d`]: normalisation,
+//! A one-step surrogate `u(t + dt) = F(u(t), parameters)` around an [`Fno`] in 1D: normalisation,
 //! parameter conditioning and residual prediction, and saving to a model directory.
 
 use std::path::Path;
@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::{Fno1d, Fno1dConfig, ModelError, Result};
+use crate::{Fno, FnoConfig, ModelError, Result};
 
 /// Normalisation statistics, computed from training data.
 ///
@@ -41,7 +41,7 @@ pub struct Normalization {
 pub struct StepperConfig {
     /// The network; its `in_channels` must be field channels plus parameters and its
     /// `out_channels` the field channels.
-    pub fno: Fno1dConfig,
+    pub fno: FnoConfig,
     /// Predict the increment (`true`) or the next state (`false`).
     pub residual: bool,
 }
@@ -61,13 +61,13 @@ const MODEL_KIND: &str = "physfm.stepper1d.fno";
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use physfm_models::{Fno1dConfig, Normalization, Stepper1d, StepperConfig};
+/// use physfm_models::{FnoConfig, Normalization, Stepper1d, StepperConfig};
 /// let device = Device::flex();
 /// let norm = Normalization {
 ///     field_mean: vec![0.0], field_std: vec![1.0], delta_mean: vec![0.0], delta_std: vec![0.1],
 ///     param_names: vec!["nu".into()], param_log: vec![true], param_mean: vec![-3.0], param_std: vec![1.0],
 /// };
-/// let cfg = StepperConfig { fno: Fno1dConfig::new(2, 1, 8, 8), residual: true };
+/// let cfg = StepperConfig { fno: FnoConfig::new(2, 1, &[8], 8), residual: true };
 /// let model = Stepper1d::new(cfg, norm, &device)?;
 /// let u = Tensor::<3>::zeros([4, 1, 32], &device);
 /// let next = model.step(u, &[0.01, 0.02, 0.05, 0.1]);
@@ -81,7 +81,7 @@ pub struct Stepper1d {
     /// Normalisation statistics.
     pub norm: Normalization,
     /// The trainable network.
-    pub net: Fno1d,
+    pub net: Fno,
 }
 
 impl Stepper1d {
@@ -229,6 +229,13 @@ impl Stepper1d {
 
 fn check(config: &StepperConfig, norm: &Normalization) -> Result<()> {
     config.fno.validate("model.fno")?;
+    if config.fno.n_modes.len() != 1 {
+        return Err(ModelError::Config {
+            key: "model.fno.n_modes".into(),
+            value: format!("{:?}", config.fno.n_modes),
+            reason: "the 1D stepper needs one mode count".into(),
+        });
+    }
     let c = norm.field_mean.len();
     let p = norm.param_names.len();
     let lens = [
@@ -300,7 +307,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = Stepper1d::new(
             StepperConfig {
-                fno: Fno1dConfig::new(2, 1, 6, 8),
+                fno: FnoConfig::new(2, 1, &[6], 8),
                 residual: true,
             },
             norm(),
@@ -332,7 +339,7 @@ mod tests {
         let device = Device::flex();
         let m = Stepper1d::new(
             StepperConfig {
-                fno: Fno1dConfig::new(2, 1, 6, 8),
+                fno: FnoConfig::new(2, 1, &[6], 8),
                 residual: true,
             },
             norm(),
@@ -360,7 +367,7 @@ mod tests {
     fn mismatched_channels_are_refused() {
         let e = Stepper1d::new(
             StepperConfig {
-                fno: Fno1dConfig::new(1, 1, 6, 8),
+                fno: FnoConfig::new(1, 1, &[6], 8),
                 residual: true,
             },
             norm(),

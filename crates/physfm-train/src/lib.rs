@@ -8,7 +8,7 @@
 //! use burn::tensor::Device;
 //! use physfm_data::{CollectionMeta, InMemoryCollection, FORMAT_VERSION};
 //! use physfm_data::TrajectoryRecord;
-//! use physfm_models::{Fno1dConfig, Stepper1d, StepperConfig};
+//! use physfm_models::{FnoConfig, Stepper1d, StepperConfig};
 //! use physfm_train::{PairDataset, TrainConfig, TrainOptions, train_stepper};
 //!
 //! // A travelling wave u(x, t) = sin(2 pi (x - 0.1 t)) sampled at 16 points and 4 times.
@@ -29,7 +29,7 @@
 //! let pairs = PairDataset::from_collection(&data, 1)?;
 //! let device = Device::flex().autodiff();
 //! let model = Stepper1d::new(
-//!     StepperConfig { fno: Fno1dConfig::new(1, 1, 4, 8), residual: true },
+//!     StepperConfig { fno: FnoConfig::new(1, 1, &[4], 8), residual: true },
 //!     pairs.normalization(vec![])?,
 //!     &device,
 //! )?;

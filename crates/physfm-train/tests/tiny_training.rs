@@ -2,7 +2,7 @@
 
 use burn::tensor::Device;
 use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryRecord};
-use physfm_models::{Fno1dConfig, Stepper1d, StepperConfig};
+use physfm_models::{FnoConfig, Stepper1d, StepperConfig};
 use physfm_pde::{Burgers1dConfig, SumOfSines};
 use physfm_train::{PairDataset, TrainConfig, TrainError, TrainOptions, train_stepper};
 
@@ -75,7 +75,7 @@ fn loss_falls_tenfold_on_a_tiny_problem() {
     device.seed(5);
     let model = Stepper1d::new(
         StepperConfig {
-            fno: Fno1dConfig::new(2, 1, 8, 16),
+            fno: FnoConfig::new(2, 1, &[8], 16),
             residual: true,
         },
         pairs.normalization(vec![true]).unwrap(),
@@ -119,7 +119,7 @@ fn a_diverging_run_stops_with_a_clear_error() {
     let device = Device::flex().autodiff();
     let mut model = Stepper1d::new(
         StepperConfig {
-            fno: Fno1dConfig::new(2, 1, 8, 8),
+            fno: FnoConfig::new(2, 1, &[8], 8),
             residual: true,
         },
         pairs.normalization(vec![true]).unwrap(),

@@ -38,7 +38,7 @@
 //! let pairs = PairDataset::from_collection(&data, 1)?;
 //! let device = Device::flex().autodiff();
 //! let model = Stepper1d::new(
-//!     StepperConfig { fno: Fno1dConfig::new(2, 1, 8, 8), residual: true },
+//!     StepperConfig { fno: FnoConfig::new(2, 1, &[8], 8), residual: true },
 //!     pairs.normalization(vec![true])?,
 //!     &device,
 //! )?;
@@ -70,7 +70,7 @@ pub mod prelude {
         TrajectoryRecord, TrajectorySource, WindowSpec,
     };
     pub use physfm_eval::{evaluate_stepper, nrmse};
-    pub use physfm_models::{Fno1d, Fno1dConfig, Stepper1d, StepperConfig};
+    pub use physfm_models::{Fno, FnoConfig, Stepper1d, StepperConfig};
     pub use physfm_pde::{
         Burgers1d, Burgers1dConfig, FamilyConfig, ParamRange, PdeFamily, PeriodicGrid1d, Preset,
         SumOfSines, TimeSampling,
