@@ -5,12 +5,11 @@ Run by `cargo xtask bench fno --vs-torch`: python fno.py CONFIGS OUT [--repeats 
 """
 
 import json
-import statistics
 import sys
-import time
 import warnings
 
 import torch
+from timing import median_ms
 
 warnings.filterwarnings("ignore")
 from neuralop.models import FNO  # noqa: E402
@@ -44,14 +43,7 @@ def main(configs_file, out, repeats):
 
         row = {"name": c["name"]}
         for what, fn in [("forward", forward), ("train_step", train_step)]:
-            for _ in range(3):
-                fn()
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
-            row[what + "_ms"] = 1e3 * statistics.median(times)
+            row[what + "_ms"] = median_ms(fn, repeats)
         results.append(row)
         print(
             f"{c['name']}: forward {row['forward_ms']:.1f} ms, train step {row['train_step_ms']:.1f} ms",

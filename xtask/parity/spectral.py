@@ -8,12 +8,11 @@ virtual environment they create (xtask/parity/requirements-torch.txt).
 """
 
 import json
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
+from timing import median_ms
 from neuralop.layers.spectral_convolution import SpectralConv
 
 
@@ -104,14 +103,7 @@ def bench(shapes_file, out, repeats):
 
         row = {"name": s["name"]}
         for what, fn in [("forward", forward), ("forward_backward", forward_backward)]:
-            for _ in range(3):
-                fn()
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
-            row[what + "_ms"] = 1e3 * statistics.median(times)
+            row[what + "_ms"] = median_ms(fn, repeats)
         results.append(row)
         print(f"{s['name']}: forward {row['forward_ms']:.2f} ms, forward+backward {row['forward_backward_ms']:.2f} ms", flush=True)
     with open(out, "w") as f:
