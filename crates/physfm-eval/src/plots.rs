@@ -77,6 +77,27 @@ fn padded_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
 }
 
+/// Tick values of a logarithmic axis over `[lo, hi]`: 1, 2 and 5 times the powers of ten
+/// inside the range, or every digit times them when that gives fewer than three, so that
+/// even a range shorter than a decade carries labels. Parsed from their decimal form, so
+/// they print as written ("0.002", not "0.0020000000000000005").
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let (k0, k1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let ticks = |mantissas: &[u32]| -> Vec<f64> {
+        (k0..=k1)
+            .flat_map(|k| mantissas.iter().map(move |m| format!("{m}e{k}")))
+            .filter_map(|t| t.parse::<f64>().ok())
+            .filter(|v| (lo..=hi).contains(v))
+            .collect()
+    };
+    let coarse = ticks(&[1, 2, 5]);
+    if coarse.len() >= 3 {
+        coarse
+    } else {
+        ticks(&[1, 2, 3, 4, 5, 6, 7, 8, 9])
+    }
+}
+
 const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
@@ -178,17 +199,26 @@ pub fn line_plot(path: &Path, plot: &LinePlot, width: u32, height: u32) -> Resul
         ),
         (true, false) => draw!(
             builder
-                .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+                .build_cartesian_2d(
+                    (x0..x1).log_scale().with_key_points(log_ticks(x0, x1)),
+                    y0..y1
+                )
                 .map_err(|x| e(x.to_string()))?
         ),
         (false, true) => draw!(
             builder
-                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+                .build_cartesian_2d(
+                    x0..x1,
+                    (y0..y1).log_scale().with_key_points(log_ticks(y0, y1))
+                )
                 .map_err(|x| e(x.to_string()))?
         ),
         (true, true) => draw!(
             builder
-                .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+                .build_cartesian_2d(
+                    (x0..x1).log_scale().with_key_points(log_ticks(x0, x1)),
+                    (y0..y1).log_scale().with_key_points(log_ticks(y0, y1))
+                )
                 .map_err(|x| e(x.to_string()))?
         ),
     }
@@ -457,6 +487,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("bad"));
+    }
+
+    #[test]
+    fn log_axes_carry_ticks_even_on_short_ranges() {
+        assert_eq!(
+            log_ticks(0.003, 0.3),
+            vec![0.005, 0.01, 0.02, 0.05, 0.1, 0.2]
+        );
+        // Less than a decade: every digit.
+        assert_eq!(
+            log_ticks(0.0025, 0.009),
+            vec![0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009]
+        );
+        assert_eq!(
+            log_ticks(20.0, 2000.0),
+            vec![20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]
+        );
     }
 
     #[test]
