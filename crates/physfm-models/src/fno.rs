@@ -475,14 +475,14 @@ impl Fno {
             .collect();
         let padded: Vec<usize> = space.iter().zip(&pads).map(|(s, p)| s + 2 * p).collect();
         if pads.iter().any(|&p| p > 0) {
-            x = pad_zeros::<D>(x, b, &space, &pads);
+            x = pad_zeros::<D>(x, &space, &pads);
         }
         let last = self.blocks.len().saturating_sub(1);
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(x, &padded, i == last);
         }
         if pads.iter().any(|&p| p > 0) {
-            x = unpad::<D>(x, b, &padded, &pads);
+            x = unpad::<D>(x, &padded, &pads);
         }
         let y = self.projection.forward(x);
         let co = y.dims()[1];
@@ -492,41 +492,43 @@ impl Fno {
     }
 }
 
-/// Zero-pads `[b, c, prod(space)]` by `pads[k]` points on both sides of axis `k`.
-fn pad_zeros<const D: usize>(x: Tensor<3>, b: usize, space: &[usize], pads: &[usize]) -> Tensor<3> {
-    let c = x.dims()[1];
+/// Views `[b, c, prod(space)]` as `[b, c, *space]`, applies `f`, and flattens the result.
+fn on_grid<const D: usize>(
+    x: Tensor<3>,
+    space: &[usize],
+    f: impl FnOnce(Tensor<D>) -> Tensor<D>,
+) -> Tensor<3> {
+    let [b, c, _] = x.dims();
     let mut dims = [0usize; D];
     dims[0] = b;
     dims[1] = c;
     dims[2..].copy_from_slice(space);
-    let mut t: Tensor<D> = x.reshape(dims);
-    for (k, &p) in pads.iter().enumerate() {
-        if p > 0 {
+    let t = f(x.reshape(dims));
+    let n: usize = t.dims()[2..].iter().product();
+    t.reshape([b, c, n])
+}
+
+/// Zero-pads `[b, c, prod(space)]` by `pads[k]` points on both sides of axis `k`.
+fn pad_zeros<const D: usize>(x: Tensor<3>, space: &[usize], pads: &[usize]) -> Tensor<3> {
+    on_grid::<D>(x, space, |mut t| {
+        for (k, &p) in pads.iter().enumerate().filter(|(_, p)| **p > 0) {
             let mut zd = t.dims();
             zd[k + 2] = p;
             let z = Tensor::<D>::zeros(zd, &t.device());
             t = Tensor::cat(vec![z.clone(), t, z], k + 2);
         }
-    }
-    let n: usize = t.dims()[2..].iter().product();
-    t.reshape([b, c, n])
+        t
+    })
 }
 
 /// Removes what [`pad_zeros`] added.
-fn unpad<const D: usize>(x: Tensor<3>, b: usize, padded: &[usize], pads: &[usize]) -> Tensor<3> {
-    let c = x.dims()[1];
-    let mut dims = [0usize; D];
-    dims[0] = b;
-    dims[1] = c;
-    dims[2..].copy_from_slice(padded);
-    let mut t: Tensor<D> = x.reshape(dims);
-    for (k, &p) in pads.iter().enumerate() {
-        if p > 0 {
+fn unpad<const D: usize>(x: Tensor<3>, padded: &[usize], pads: &[usize]) -> Tensor<3> {
+    on_grid::<D>(x, padded, |mut t| {
+        for (k, &p) in pads.iter().enumerate().filter(|(_, p)| **p > 0) {
             t = t.narrow(k + 2, p, padded[k] - 2 * p);
         }
-    }
-    let n: usize = t.dims()[2..].iter().product();
-    t.reshape([b, c, n])
+        t
+    })
 }
 
 #[cfg(test)]
