@@ -219,9 +219,27 @@ pub(crate) fn write_report(run: &Path, options: &ReportOptions) -> anyhow::Resul
         .unwrap_or(0);
     let res_split = spec.data.splits[res_index].name.clone();
     bar.set_message(format!("resolution protocol on {res_split}"));
-    let mut factors = vec![1];
-    factors.extend(options.factors.iter().copied().filter(|&f| f != 1));
-    let resolution = resolution_protocol(&model, &data[res_index], &factors, &device)?;
+    // Factor 1 is the split's own evaluation, made above; only coarser grids are new work.
+    let own = &splits[res_index].evaluation;
+    let mut resolution = vec![ResolutionPoint {
+        points: data[res_index].meta.spatial_shape[0],
+        factor: 1,
+        one_step_nrmse: own.one_step_nrmse,
+        rollout_nrmse: own.rollout_nrmse,
+        rollout_by_step: own.rollout_by_step.clone(),
+    }];
+    let coarser: Vec<usize> = options
+        .factors
+        .iter()
+        .copied()
+        .filter(|&f| f != 1)
+        .collect();
+    resolution.extend(resolution_protocol(
+        &model,
+        &data[res_index],
+        &coarser,
+        &device,
+    )?);
     bar.inc(1);
     bar.finish_and_clear();
     let evaluate_s = t.elapsed().as_secs_f64();

@@ -226,6 +226,18 @@ pub fn line_plot(path: &Path, plot: &LinePlot, width: u32, height: u32) -> Resul
     Ok(())
 }
 
+/// Checks that every panel holds `rows x cols` values; the error names the panel.
+fn check_panels(panels: &[SpaceTimeField<'_>], rows: usize, cols: usize) -> Result<()> {
+    match panels.iter().find(|p| p.values.len() != rows * cols) {
+        Some(p) => Err(EvalError::Shape {
+            what: format!("panel `{}`", p.title),
+            expected: format!("{rows} x {cols} values"),
+            got: p.values.len().to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A 1D field over space and time, `[time, x]` row-major.
 #[derive(Debug, Clone, Copy)]
 pub struct SpaceTimeField<'a> {
@@ -247,15 +259,7 @@ pub fn space_time_panels(
     ensure_font();
     let e = plot_err(path);
     let (nt, nx) = (times.len(), x.len());
-    for p in panels {
-        if p.values.len() != nt * nx {
-            return Err(EvalError::Shape {
-                what: format!("panel `{}`", p.title),
-                expected: format!("{nt} x {nx} values"),
-                got: p.values.len().to_string(),
-            });
-        }
-    }
+    check_panels(panels, nt, nx)?;
     let width = 520 * panels.len().max(1) as u32;
     let root = BitMapBackend::new(path, (width, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
@@ -384,15 +388,7 @@ pub fn snapshot_panels(
             path.display()
         )));
     }
-    for p in panels {
-        if p.values.len() != nx * ny {
-            return Err(EvalError::Shape {
-                what: format!("panel `{}`", p.title),
-                expected: format!("{nx} x {ny} values"),
-                got: p.values.len().to_string(),
-            });
-        }
-    }
+    check_panels(panels, nx, ny)?;
     let rows = panels.len().div_ceil(columns);
     let cols = columns.min(panels.len());
     let root =
