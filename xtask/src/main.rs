@@ -13,6 +13,7 @@ mod quickstart;
 mod report;
 mod spec;
 mod test;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,8 @@ enum Command {
     /// Convert, inspect, split and benchmark trajectory stores (native Zarr, PDEBench and
     /// The Well HDF5).
     Data(data::Data),
+    /// Train a 1D stepper from a spec on collections, with checkpoints (`--resume` continues).
+    Train(train::Train),
     /// Evaluate a run's model, run the protocols and write its report (or compare two runs).
     Report(report::Report),
     /// Run a saved model on a .npy array (one or several autoregressive steps).
@@ -59,5 +62,6 @@ fn main() -> anyhow::Result<()> {
         Command::Metrics(cmd) => cmd.run(),
         Command::Report(cmd) => cmd.run(),
         Command::Predict(cmd) => cmd.run(),
+        Command::Train(cmd) => cmd.run(),
     }
 }

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryCollection};
 use physfm_models::{Stepper1d, StepperConfig};
 use physfm_pde::ParamRange;
-use physfm_train::{PairDataset, TrainOptions, train_stepper};
+use physfm_train::{TrainOptions, WindowDataset, train_stepper};
 use rayon::prelude::*;
 
 use crate::report::{ReportOptions, RunInfo, write_report};
@@ -130,7 +130,7 @@ impl Quickstart {
         let t = Instant::now();
         let device = Device::flex().autodiff();
         device.seed(spec.seed);
-        let pairs = PairDataset::from_collection(&data[train_index], 1)?;
+        let pairs = WindowDataset::pairs(&data[train_index], 1)?;
         let norm = pairs.normalization(vec![true])?;
         let model = Stepper1d::new(
             StepperConfig {
@@ -150,8 +150,10 @@ impl Quickstart {
         let options = TrainOptions {
             progress: true,
             log_path: Some(out.join("train_log.jsonl")),
+            checkpoint_dir: Some(out.join("checkpoints")),
+            resume: false,
         };
-        let (model, report) = train_stepper(model, &pairs, &train_cfg, &device, &options)?;
+        let (model, report) = train_stepper(model, &pairs, None, &train_cfg, &device, &options)?;
         let train_s = t.elapsed().as_secs_f64();
         println!(
             "  trained {} steps in {train_s:.1} s ({:.1} steps/s); loss {:.3e} -> {:.3e}",

@@ -25,4 +25,4 @@ mod stepper;
 pub use channel::{ChannelLinear, ChannelMlp, SoftGating};
 pub use error::{ModelError, Result};
 pub use fno::{Fno, FnoBlock, FnoConfig, Norm, NormKind, Skip, SkipKind, SpectralLayer};
-pub use stepper::{Normalization, Stepper1d, StepperConfig};
+pub use stepper::{Normalization, Stepper1d, StepperConfig, StepperFrame};

@@ -97,65 +97,28 @@ impl Stepper1d {
         self.norm.field_mean.len()
     }
 
-    fn per_channel(v: &[f32], device: &Device) -> Tensor<3> {
-        Tensor::from_data(TensorData::new(v.to_vec(), [1, v.len(), 1]), device)
+    /// The input/output transforms of this model, without its network.
+    pub fn frame(&self) -> StepperFrame<'_> {
+        StepperFrame {
+            residual: self.config.residual,
+            norm: &self.norm,
+        }
     }
 
-    /// The network input: normalised fields followed by normalised parameter channels.
-    ///
-    /// # Shapes
-    /// - `u`: `[batch, channels, n]`; `params`: `batch * parameters` values, row-major
-    /// - output: `[batch, channels + parameters, n]`
+    /// The network input: normalised fields followed by normalised parameter channels
+    /// (see [`StepperFrame::net_input`]).
     pub fn net_input(&self, u: Tensor<3>, params: &[f64]) -> Tensor<3> {
-        let [b, _, n] = u.dims();
-        let device = u.device();
-        let un = (u - Self::per_channel(&self.norm.field_mean, &device))
-            / Self::per_channel(&self.norm.field_std, &device);
-        let p = self.norm.param_names.len();
-        if p == 0 {
-            return un;
-        }
-        assert_eq!(
-            params.len(),
-            b * p,
-            "Stepper1d: expected {b} x {p} parameter values, got {}",
-            params.len()
-        );
-        let pn: Vec<f32> = params
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let j = i % p;
-                let v = if self.norm.param_log[j] { v.ln() } else { v };
-                ((v - self.norm.param_mean[j] as f64) / self.norm.param_std[j] as f64) as f32
-            })
-            .collect();
-        let pt = Tensor::<3>::from_data(TensorData::new(pn, [b, p, 1]), &device).expand([b, p, n]);
-        Tensor::cat(vec![un, pt], 1)
+        self.frame().net_input(u, params)
     }
 
     /// The normalised training target for the pair `(u, next)`.
     pub fn net_target(&self, u: Tensor<3>, next: Tensor<3>) -> Tensor<3> {
-        let device = u.device();
-        if self.config.residual {
-            (next - u - Self::per_channel(&self.norm.delta_mean, &device))
-                / Self::per_channel(&self.norm.delta_std, &device)
-        } else {
-            (next - Self::per_channel(&self.norm.field_mean, &device))
-                / Self::per_channel(&self.norm.field_std, &device)
-        }
+        self.frame().net_target(u, next)
     }
 
     /// Maps the network output back to the next physical state.
     pub fn decode(&self, u: Tensor<3>, out: Tensor<3>) -> Tensor<3> {
-        let device = u.device();
-        if self.config.residual {
-            u + out * Self::per_channel(&self.norm.delta_std, &device)
-                + Self::per_channel(&self.norm.delta_mean, &device)
-        } else {
-            out * Self::per_channel(&self.norm.field_std, &device)
-                + Self::per_channel(&self.norm.field_mean, &device)
-        }
+        self.frame().decode(u, out)
     }
 
     /// One step: the predicted state one save interval later.
@@ -224,6 +187,80 @@ impl Stepper1d {
                 message: e.to_string(),
             })?;
         Ok(model)
+    }
+}
+
+/// The transforms around a stepper's network (normalisation, parameter channels, residual
+/// decoding), borrowed from a [`Stepper1d`] so that a training loop can own the network while
+/// still mapping data to and from its input and target.
+#[derive(Debug, Clone, Copy)]
+pub struct StepperFrame<'a> {
+    /// Whether the network predicts the increment.
+    pub residual: bool,
+    /// Normalisation statistics.
+    pub norm: &'a Normalization,
+}
+
+fn per_channel(v: &[f32], device: &Device) -> Tensor<3> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [1, v.len(), 1]), device)
+}
+
+impl StepperFrame<'_> {
+    /// The network input: normalised fields followed by normalised parameter channels.
+    ///
+    /// # Shapes
+    /// - `u`: `[batch, channels, n]`; `params`: `batch * parameters` values, row-major
+    /// - output: `[batch, channels + parameters, n]`
+    pub fn net_input(&self, u: Tensor<3>, params: &[f64]) -> Tensor<3> {
+        let [b, _, n] = u.dims();
+        let device = u.device();
+        let un = (u - per_channel(&self.norm.field_mean, &device))
+            / per_channel(&self.norm.field_std, &device);
+        let p = self.norm.param_names.len();
+        if p == 0 {
+            return un;
+        }
+        assert_eq!(
+            params.len(),
+            b * p,
+            "Stepper1d: expected {b} x {p} parameter values, got {}",
+            params.len()
+        );
+        let pn: Vec<f32> = params
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let j = i % p;
+                let v = if self.norm.param_log[j] { v.ln() } else { v };
+                ((v - self.norm.param_mean[j] as f64) / self.norm.param_std[j] as f64) as f32
+            })
+            .collect();
+        let pt = Tensor::<3>::from_data(TensorData::new(pn, [b, p, 1]), &device).expand([b, p, n]);
+        Tensor::cat(vec![un, pt], 1)
+    }
+
+    /// The normalised training target for the pair `(u, next)`.
+    pub fn net_target(&self, u: Tensor<3>, next: Tensor<3>) -> Tensor<3> {
+        let device = u.device();
+        if self.residual {
+            (next - u - per_channel(&self.norm.delta_mean, &device))
+                / per_channel(&self.norm.delta_std, &device)
+        } else {
+            (next - per_channel(&self.norm.field_mean, &device))
+                / per_channel(&self.norm.field_std, &device)
+        }
+    }
+
+    /// Maps the network output back to the next physical state.
+    pub fn decode(&self, u: Tensor<3>, out: Tensor<3>) -> Tensor<3> {
+        let device = u.device();
+        if self.residual {
+            u + out * per_channel(&self.norm.delta_std, &device)
+                + per_channel(&self.norm.delta_mean, &device)
+        } else {
+            out * per_channel(&self.norm.field_std, &device)
+                + per_channel(&self.norm.field_mean, &device)
+        }
     }
 }
 

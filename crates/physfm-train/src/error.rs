@@ -16,12 +16,20 @@ pub enum TrainError {
         reason: String,
     },
     /// The loss became NaN or infinite.
-    #[error("training diverged: loss {loss} at step {step}; lower the learning rate")]
+    #[error(
+        "training diverged: loss {loss} at step {step}; lower the learning rate{}",
+        match checkpoint {
+            Some(c) => format!(" (the last good checkpoint, {}, is kept)", c.display()),
+            None => String::new(),
+        }
+    )]
     NonFinite {
-        /// Step at which it happened.
+        /// Step (1-based) whose loss was not finite.
         step: usize,
         /// The loss value.
         loss: f64,
+        /// The last checkpoint written before it, if any.
+        checkpoint: Option<PathBuf>,
     },
     /// The data cannot feed this model.
     #[error(transparent)]

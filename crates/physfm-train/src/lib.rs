@@ -1,7 +1,12 @@
 //! # physfm-train
 //!
-//! Training of physfm surrogates: one-step pairs in model layout ([`PairDataset`]), their
-//! normalisation statistics, and the training loop ([`train_stepper`]) with AdamW, warm-up +
+//! Training of physfm surrogates: windows in model layout ([`WindowDataset`]) and their
+//! normalisation statistics; losses ([`loss`]: MSE, relative L2, H1); the generic training
+//! loop [`fit`] with atomic checkpoints, exact resumption, validation with the best checkpoint
+//! kept and a NaN guard; [`train_stepper`] with one-step, rollout and pushforward objectives;
+//! and spec-driven runs on disk ([`train_run`], also the `physfm-train` binary).
+//!
+//! The loop uses AdamW, warm-up +
 //! cosine schedule, gradient clipping, a progress bar and a JSON-lines log.
 //!
 //! ```
@@ -9,7 +14,7 @@
 //! use physfm_data::{CollectionMeta, InMemoryCollection, FORMAT_VERSION};
 //! use physfm_data::TrajectoryRecord;
 //! use physfm_models::{FnoConfig, Stepper1d, StepperConfig};
-//! use physfm_train::{PairDataset, TrainConfig, TrainOptions, train_stepper};
+//! use physfm_train::{Objective, TrainConfig, TrainOptions, WindowDataset, train_stepper};
 //!
 //! // A travelling wave u(x, t) = sin(2 pi (x - 0.1 t)) sampled at 16 points and 4 times.
 //! let n = 16;
@@ -26,26 +31,42 @@
 //!     coordinates: vec![(0..n).map(|x| x as f64 / n as f64).collect()],
 //!     records: vec![TrajectoryRecord { fields, times: vec![0.0, 1.0, 2.0, 3.0], params: vec![] }],
 //! };
-//! let pairs = PairDataset::from_collection(&data, 1)?;
+//! // Windows of one input and two target frames, for a two-step rollout loss.
+//! let windows = WindowDataset::from_collection(&data, 2, 1)?;
 //! let device = Device::flex().autodiff();
 //! let model = Stepper1d::new(
 //!     StepperConfig { fno: FnoConfig::new(1, 1, &[4], 8), residual: true },
-//!     pairs.normalization(vec![])?,
+//!     windows.normalization(vec![])?,
 //!     &device,
 //! )?;
 //! let config = TrainConfig {
-//!     steps: 20, batch_size: 3, learning_rate: 3e-3, weight_decay: 0.0, warmup_steps: 0,
-//!     min_lr_ratio: 0.1, grad_clip_norm: 1.0, seed: 0, log_every: 5,
+//!     objective: Objective::Rollout { steps: 2 },
+//!     log_every: 5,
+//!     ..TrainConfig::new(20, 2, 3e-3)
 //! };
-//! let (_model, report) = train_stepper(model, &pairs, &config, &device, &TrainOptions::default())?;
+//! let (_model, report) =
+//!     train_stepper(model, &windows, None, &config, &device, &TrainOptions::default())?;
 //! assert_eq!(report.losses.len(), 4);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod checkpoint;
+mod config;
 mod error;
-mod pairs;
+mod loss;
+mod run;
 mod trainer;
+mod windows;
 
+pub use checkpoint::Checkpoints;
+pub use config::{Objective, Schedule, TrainConfig};
 pub use error::{Result, TrainError};
-pub use pairs::{PairDataset, frame_to_model, frames_to_stored};
-pub use trainer::{TrainConfig, TrainOptions, TrainReport, train_stepper};
+pub use loss::{LossGeometry, LossKind, RELATIVE_EPS, derivative, loss};
+/// The generator [`fit`] hands to batch losses (batch sampling, noise).
+pub use rand_chacha::ChaCha8Rng;
+pub use run::{RunArgs, RunPaths, RunSpec, StepperSpec, train_run};
+pub use trainer::{
+    TrainOptions, TrainReport, Validate, fit, load_checkpoint_weights, stepper_loss,
+    stepper_validation_loss, train_stepper,
+};
+pub use windows::{WindowBatch, WindowDataset, frame_to_model, frames_to_stored};

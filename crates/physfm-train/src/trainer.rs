@@ -1,134 +1,42 @@
-//! The one-step training loop.
+//! The training loop: a generic [`fit`] over any burn module and batch loss, with AdamW,
+//! schedules, gradient clipping, a progress bar, a JSON-lines log, validation with the best
+//! checkpoint kept, atomic checkpoints and exact resumption; and [`train_stepper`], which fits
+//! a [`Stepper1d`] with the one-step, rollout or pushforward objective.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
-use physfm_models::Stepper1d;
+use physfm_models::{Fno, Stepper1d, StepperFrame};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use crate::{PairDataset, Result, TrainError};
+use crate::checkpoint::write_atomic;
+use crate::{
+    Checkpoints, LossGeometry, LossKind, Objective, Result, TrainConfig, TrainError, WindowBatch,
+    WindowDataset, loss,
+};
 
-/// Hyper-parameters of a training run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Optimiser steps.
-    pub steps: usize,
-    /// Pairs per batch.
-    pub batch_size: usize,
-    /// Peak learning rate (AdamW).
-    pub learning_rate: f64,
-    /// Decoupled weight decay.
-    #[serde(default = "default_weight_decay")]
-    pub weight_decay: f64,
-    /// Linear warm-up steps before the cosine decay.
-    #[serde(default)]
-    pub warmup_steps: usize,
-    /// Final learning rate as a fraction of the peak.
-    #[serde(default = "default_min_lr_ratio")]
-    pub min_lr_ratio: f64,
-    /// Largest gradient norm; larger gradients are rescaled.
-    #[serde(default = "default_clip")]
-    pub grad_clip_norm: f64,
-    /// Seed of batch sampling.
-    #[serde(default)]
-    pub seed: u64,
-    /// Steps between log lines.
-    #[serde(default = "default_log_every")]
-    pub log_every: usize,
-}
-
-fn default_weight_decay() -> f64 {
-    1e-4
-}
-fn default_min_lr_ratio() -> f64 {
-    0.01
-}
-fn default_clip() -> f64 {
-    1.0
-}
-fn default_log_every() -> usize {
-    25
-}
-
-impl TrainConfig {
-    /// Checks the configuration; errors name the key under `prefix`.
-    pub fn validate(&self, prefix: &str) -> Result<()> {
-        let bad = |key: &str, value: String, reason: &str| {
-            Err(TrainError::Config {
-                key: format!("{prefix}.{key}"),
-                value,
-                reason: reason.into(),
-            })
-        };
-        if self.steps == 0 {
-            return bad("steps", "0".into(), "must be at least 1");
-        }
-        if self.batch_size == 0 {
-            return bad("batch_size", "0".into(), "must be at least 1");
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return bad(
-                "learning_rate",
-                self.learning_rate.to_string(),
-                "must be positive",
-            );
-        }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad(
-                "weight_decay",
-                self.weight_decay.to_string(),
-                "must be non-negative",
-            );
-        }
-        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
-            return bad(
-                "min_lr_ratio",
-                self.min_lr_ratio.to_string(),
-                "must lie in [0, 1]",
-            );
-        }
-        if !(self.grad_clip_norm.is_finite() && self.grad_clip_norm > 0.0) {
-            return bad(
-                "grad_clip_norm",
-                self.grad_clip_norm.to_string(),
-                "must be positive",
-            );
-        }
-        if self.log_every == 0 {
-            return bad("log_every", "0".into(), "must be at least 1");
-        }
-        Ok(())
-    }
-
-    /// Learning rate at `step` (0-based): linear warm-up, then cosine decay to
-    /// `min_lr_ratio * learning_rate` at the last step.
-    pub fn learning_rate_at(&self, step: usize) -> f64 {
-        let peak = self.learning_rate;
-        if step < self.warmup_steps {
-            return peak * (step + 1) as f64 / self.warmup_steps as f64;
-        }
-        let span = (self.steps - self.warmup_steps).max(1) as f64;
-        let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
-        let floor = peak * self.min_lr_ratio;
-        floor + 0.5 * (peak - floor) * (1.0 + (std::f64::consts::PI * progress).cos())
-    }
-}
-
-/// Presentation of a run: progress bar and JSON-lines log.
+/// Presentation and persistence of a run.
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
     /// Show a progress bar on the terminal.
     pub progress: bool,
-    /// Append one JSON object per logged step to this file.
+    /// Append one JSON object per logged step (and per validation) to this file.
     pub log_path: Option<PathBuf>,
+    /// Keep checkpoints here: `last` every `checkpoint_every` steps and at the end, `best` at
+    /// each validation that improves on the previous best.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue from the `last` checkpoint in `checkpoint_dir` if there is one (a fresh start
+    /// otherwise). The configuration must equal the checkpoint's.
+    pub resume: bool,
 }
 
 /// What a run measured.
@@ -138,46 +46,249 @@ pub struct TrainReport {
     pub losses: Vec<(usize, f64)>,
     /// Loss of the first batch.
     pub initial_loss: f64,
-    /// Mean loss over the last `log_every` steps.
+    /// Mean loss over the last logging period.
     pub final_loss: f64,
-    /// Wall time in seconds.
+    /// Wall time in seconds, summed over resumed segments.
     pub seconds: f64,
     /// Optimiser steps per second.
     pub steps_per_second: f64,
+    /// `(step, validation loss)` at each validation.
+    #[serde(default)]
+    pub validation: Vec<(usize, f64)>,
+    /// Step and value of the best validation loss.
+    #[serde(default)]
+    pub best: Option<(usize, f64)>,
+    /// The step this run resumed from, if it did.
+    #[serde(default)]
+    pub resumed_from: Option<usize>,
 }
 
-/// Trains `model.net` on one-step pairs with the MSE of its normalised target, AdamW and a
-/// warm-up + cosine schedule. `device` must be an autodiff device.
-///
-/// Stops with [`TrainError::NonFinite`] at the first NaN or infinite loss.
-pub fn train_stepper(
-    mut model: Stepper1d,
-    data: &PairDataset,
-    config: &TrainConfig,
-    device: &Device,
-    options: &TrainOptions,
-) -> Result<(Stepper1d, TrainReport)> {
-    config.validate("train")?;
-    if data.is_empty() {
-        return Err(TrainError::Config {
-            key: "data".into(),
-            value: "0 pairs".into(),
-            reason: "nothing to train on".into(),
-        });
+impl TrainReport {
+    fn new() -> Self {
+        Self {
+            losses: Vec::new(),
+            initial_loss: f64::NAN,
+            final_loss: f64::NAN,
+            seconds: 0.0,
+            steps_per_second: 0.0,
+            validation: Vec::new(),
+            best: None,
+            resumed_from: None,
+        }
     }
-    let mut log = match &options.log_path {
-        Some(p) => Some(std::io::BufWriter::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| TrainError::Io {
-                    path: p.clone(),
-                    message: e.to_string(),
-                })?,
-        )),
-        None => None,
+}
+
+/// The batch sampler's generator state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RngState {
+    seed: Vec<u8>,
+    stream: u64,
+    word_pos: String,
+}
+
+impl RngState {
+    fn of(rng: &ChaCha8Rng) -> Self {
+        Self {
+            seed: rng.get_seed().to_vec(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos().to_string(),
+        }
+    }
+
+    fn restore(&self, path: &Path) -> Result<ChaCha8Rng> {
+        let bad = |what: &str| TrainError::Io {
+            path: path.to_path_buf(),
+            message: format!("bad generator state: {what}"),
+        };
+        let seed: [u8; 32] = self.seed.clone().try_into().map_err(|_| bad("seed"))?;
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(self.word_pos.parse().map_err(|_| bad("word_pos"))?);
+        Ok(rng)
+    }
+}
+
+/// Everything besides the weights and the optimiser that a resumed run needs (`state.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunState {
+    /// Steps done.
+    step: usize,
+    config: TrainConfig,
+    rng: RngState,
+    /// Loss sum and count since the last log line.
+    acc: f64,
+    acc_n: usize,
+    report: TrainReport,
+}
+
+const WEIGHTS: &str = "weights.bpk";
+const OPTIMIZER: &str = "optimizer.bpk";
+const STATE: &str = "state.json";
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
+    move |e| TrainError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn record_err(path: &Path) -> impl Fn(burn::store::RecordError) -> TrainError + '_ {
+    move |e| TrainError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Keeps the lines of a JSON-lines log whose `step` is at most `step` (the rest were written
+/// after the checkpoint a run resumes from).
+fn truncate_log(path: &Path, step: usize) -> Result<()> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(path)(e)),
     };
+    let mut kept = String::new();
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(io(path))?;
+        let at = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|v| v.get("step").and_then(|s| s.as_u64()));
+        // A torn last line (killed mid-write) has no step and is dropped.
+        if at.is_some_and(|s| s as usize <= step) {
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    }
+    write_atomic(path, kept.as_bytes())
+}
+
+/// The JSON-lines log of a run.
+struct Log {
+    path: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+impl Log {
+    fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io(path))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+        })
+    }
+
+    fn write(&mut self, line: serde_json::Value) -> Result<()> {
+        writeln!(self.file, "{line}")
+            .and_then(|_| self.file.flush())
+            .map_err(io(&self.path))
+    }
+}
+
+/// A validation function for [`fit`]: the loss of the current module (lower is better).
+pub type Validate<'a, M> = &'a mut dyn FnMut(&M) -> Result<f64>;
+
+/// Fits `module` by AdamW on the losses `batch_loss` returns, one optimiser step per call.
+///
+/// `batch_loss` receives the current module and the run's generator (for batch sampling and
+/// noise): drawing everything random from it is what makes a resumed run equal to an
+/// uninterrupted one. `validate`, if given, runs every `config.validate_every` steps and at
+/// the end; lower is better. `module` must live on an autodiff device.
+///
+/// With `options.checkpoint_dir`, the `last` checkpoint (weights, optimiser state, generator,
+/// loss accumulator and report) is published atomically every `config.checkpoint_every`
+/// steps and at the end, and `best` (weights and its validation loss) whenever validation
+/// improves. With `options.resume`, the run continues from `last`: on the CPU backend the
+/// remaining steps, log and final weights are those of an uninterrupted run.
+///
+/// A NaN or infinite loss stops the run with [`TrainError::NonFinite`], which names the last
+/// good checkpoint; nothing is written for the failed step.
+pub fn fit<M, F>(
+    module: M,
+    config: &TrainConfig,
+    options: &TrainOptions,
+    mut batch_loss: F,
+    mut validate: Option<Validate<'_, M>>,
+) -> Result<(M, TrainReport)>
+where
+    M: Module + Clone,
+    F: FnMut(&M, &mut ChaCha8Rng) -> Result<Tensor<1>>,
+{
+    config.validate("train")?;
+    let mut module = module;
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(config.weight_decay as f32)
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(
+            config.grad_clip_norm as f32,
+        )))
+        .init();
+    let checkpoints = options.checkpoint_dir.as_ref().map(Checkpoints::new);
+    let mut state = RunState {
+        step: 0,
+        config: config.clone(),
+        rng: RngState::of(&ChaCha8Rng::seed_from_u64(config.seed)),
+        acc: 0.0,
+        acc_n: 0,
+        report: TrainReport::new(),
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut last_good: Option<(PathBuf, usize)> = None;
+    if let Some(ck) = &checkpoints {
+        if options.resume {
+            if let Some((dir, _)) = ck.current("last")? {
+                let path = dir.join(STATE);
+                let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+                let saved: RunState = serde_json::from_str(&text).map_err(|e| TrainError::Io {
+                    path: path.clone(),
+                    message: format!("not a run state: {e}"),
+                })?;
+                if saved.config != *config {
+                    return Err(TrainError::Config {
+                        key: "train".into(),
+                        value: format!("{}", path.display()),
+                        reason: format!(
+                            "the checkpoint was made with a different training configuration \
+                             ({}); resume with the same one or start a new run",
+                            config_difference(&saved.config, config)
+                        ),
+                    });
+                }
+                rng = saved.rng.restore(&path)?;
+                let w = dir.join(WEIGHTS);
+                module = module.try_load_file(&w).map_err(record_err(&w))?;
+                let o = dir.join(OPTIMIZER);
+                optim = optim.load(&o).map_err(record_err(&o))?;
+                if let Some(log) = &options.log_path {
+                    truncate_log(log, saved.step)?;
+                }
+                state = saved;
+                state.report.resumed_from = Some(state.step);
+                last_good = Some((dir, state.step));
+            }
+        } else if ck.current("last")?.is_some() {
+            return Err(TrainError::Config {
+                key: "resume".into(),
+                value: ck.root().display().to_string(),
+                reason: "this directory already holds a checkpoint; resume it or choose a new \
+                         directory"
+                    .into(),
+            });
+        }
+    }
+    if let Some(p) = &options.log_path
+        && !options.resume
+    {
+        // A fresh run starts a fresh log.
+        if p.exists() {
+            std::fs::remove_file(p).map_err(io(p))?;
+        }
+    }
+    let mut log = options.log_path.as_deref().map(Log::open).transpose()?;
     let bar = if options.progress {
         ProgressBar::new(config.steps as u64)
     } else {
@@ -191,121 +302,322 @@ pub fn train_stepper(
         .progress_chars("=> "),
     );
     bar.set_prefix("train");
+    bar.set_position(state.step as u64);
+    bar.reset_eta();
 
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(config.weight_decay as f32)
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(
-            config.grad_clip_norm as f32,
-        )))
-        .init();
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let start = Instant::now();
-    let mut report = TrainReport {
-        losses: Vec::new(),
-        initial_loss: f64::NAN,
-        final_loss: f64::NAN,
-        seconds: 0.0,
-        steps_per_second: 0.0,
-    };
-    let (mut acc, mut acc_n) = (0.0, 0usize);
-    let mut indices = vec![0usize; config.batch_size];
-    for step in 0..config.steps {
-        for i in indices.iter_mut() {
-            *i = (rng.next_u64() % data.len() as u64) as usize;
-        }
-        let (x, y, p) = data.batch(&indices, device);
-        let target = model.net_target(x.clone(), y);
-        let out = model.net.forward(model.net_input(x, &p));
-        let loss = (out - target).square().mean();
+    let seconds_before = state.report.seconds;
+    let first = state.step;
+    for step in first..config.steps {
+        let loss = batch_loss(&module, &mut rng)?;
         let value: f64 = loss.clone().into_scalar::<f32>() as f64;
         if !value.is_finite() {
-            bar.abandon_with_message(format!("loss {value} at step {step}"));
-            return Err(TrainError::NonFinite { step, loss: value });
+            bar.abandon_with_message(format!("loss {value} at step {}", step + 1));
+            return Err(TrainError::NonFinite {
+                step: step + 1,
+                loss: value,
+                checkpoint: last_good.map(|(d, _)| d),
+            });
         }
         if step == 0 {
-            report.initial_loss = value;
+            state.report.initial_loss = value;
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &model.net);
+        let grads = GradientsParams::from_grads(loss.backward(), &module);
         let lr = config.learning_rate_at(step);
-        model.net = optim.step(lr, model.net, grads);
-        acc += value;
-        acc_n += 1;
+        module = optim.step(lr, module, grads);
+        state.acc += value;
+        state.acc_n += 1;
+        state.step = step + 1;
         bar.inc(1);
-        if (step + 1) % config.log_every == 0 || step + 1 == config.steps {
-            let mean = acc / acc_n as f64;
-            report.losses.push((step + 1, mean));
-            report.final_loss = mean;
+        let done = step + 1;
+        if done % config.log_every == 0 || done == config.steps {
+            let mean = state.acc / state.acc_n as f64;
+            state.report.losses.push((done, mean));
+            state.report.final_loss = mean;
             bar.set_message(format!("loss {mean:.3e} lr {lr:.2e}"));
-            if let Some(w) = log.as_mut() {
-                let line = serde_json::json!({
-                    "step": step + 1,
+            if let Some(log) = log.as_mut() {
+                log.write(serde_json::json!({
+                    "step": done,
                     "loss": mean,
                     "lr": lr,
-                    "elapsed_s": start.elapsed().as_secs_f64(),
-                });
-                let p = options.log_path.clone().unwrap_or_default();
-                writeln!(w, "{line}")
-                    .and_then(|_| w.flush())
-                    .map_err(|e| TrainError::Io {
-                        path: p,
-                        message: e.to_string(),
-                    })?;
+                    "elapsed_s": seconds_before + start.elapsed().as_secs_f64(),
+                }))?;
             }
-            acc = 0.0;
-            acc_n = 0;
+            state.acc = 0.0;
+            state.acc_n = 0;
+        }
+        if let Some(v) = validate.as_mut()
+            && config.is_due(done, config.validate_every)
+        {
+            let value = v(&module)?;
+            state.report.validation.push((done, value));
+            if let Some(log) = log.as_mut() {
+                log.write(serde_json::json!({"step": done, "valid_loss": value}))?;
+            }
+            let improved = value.is_finite() && state.report.best.is_none_or(|(_, b)| value < b);
+            if improved {
+                state.report.best = Some((done, value));
+                if let Some(ck) = &checkpoints {
+                    ck.publish("best", done, |d| {
+                        let w = d.join(WEIGHTS);
+                        module.clone().save_file(&w).map_err(record_err(&w))?;
+                        let s = d.join("best.json");
+                        std::fs::write(
+                            &s,
+                            serde_json::json!({"step": done, "valid_loss": value}).to_string(),
+                        )
+                        .map_err(io(&s))
+                    })?;
+                }
+            }
+        }
+        if let Some(ck) = &checkpoints
+            && config.is_due(done, config.checkpoint_every)
+        {
+            state.report.seconds = seconds_before + start.elapsed().as_secs_f64();
+            state.rng = RngState::of(&rng);
+            let dir = ck.publish("last", done, |d| {
+                let w = d.join(WEIGHTS);
+                module.clone().save_file(&w).map_err(record_err(&w))?;
+                let o = d.join(OPTIMIZER);
+                optim.save(&o).map_err(record_err(&o))?;
+                let s = d.join(STATE);
+                std::fs::write(
+                    &s,
+                    serde_json::to_string_pretty(&state).expect("plain data serialises"),
+                )
+                .map_err(io(&s))
+            })?;
+            last_good = Some((dir, done));
         }
     }
     bar.finish_and_clear();
-    report.seconds = start.elapsed().as_secs_f64();
-    report.steps_per_second = config.steps as f64 / report.seconds;
-    Ok((model, report))
+    state.report.seconds = seconds_before + start.elapsed().as_secs_f64();
+    state.report.steps_per_second =
+        (config.steps - first) as f64 / (start.elapsed().as_secs_f64()).max(f64::MIN_POSITIVE);
+    Ok((module, state.report))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The first top-level key where two configurations differ, for error messages.
+fn config_difference(a: &TrainConfig, b: &TrainConfig) -> String {
+    let (va, vb) = (
+        serde_json::to_value(a).expect("plain data"),
+        serde_json::to_value(b).expect("plain data"),
+    );
+    let (Some(ma), Some(mb)) = (va.as_object(), vb.as_object()) else {
+        return "?".into();
+    };
+    ma.iter()
+        .find(|(k, v)| mb.get(*k) != Some(*v))
+        .map(|(k, v)| format!("`{k}` was {v}, now {}", mb[k]))
+        .unwrap_or_else(|| "?".into())
+}
 
-    #[test]
-    fn schedule_warms_up_then_decays_to_the_floor() {
-        let c = TrainConfig {
-            steps: 100,
-            batch_size: 1,
-            learning_rate: 1e-3,
-            weight_decay: 0.0,
-            warmup_steps: 10,
-            min_lr_ratio: 0.1,
-            grad_clip_norm: 1.0,
-            seed: 0,
-            log_every: 10,
-        };
-        assert!((c.learning_rate_at(0) - 1e-4).abs() < 1e-12);
-        assert!((c.learning_rate_at(9) - 1e-3).abs() < 1e-12);
-        assert!((c.learning_rate_at(10) - 1e-3).abs() < 1e-12);
-        assert!((c.learning_rate_at(55) - 0.55e-3).abs() < 1e-12);
-        assert!((c.learning_rate_at(100) - 1e-4).abs() < 1e-12);
-        for s in 10..99 {
-            assert!(c.learning_rate_at(s + 1) <= c.learning_rate_at(s));
+/// Loads the weights of `slot` (`"last"` or `"best"`) of a checkpoint directory into `module`.
+pub fn load_checkpoint_weights<M: Module>(module: M, dir: &Path, slot: &str) -> Result<M> {
+    let (d, _) = Checkpoints::new(dir)
+        .current(slot)?
+        .ok_or_else(|| TrainError::Io {
+            path: dir.to_path_buf(),
+            message: format!("no `{slot}` checkpoint here"),
+        })?;
+    let w = d.join(WEIGHTS);
+    module.try_load_file(&w).map_err(record_err(&w))
+}
+
+/// The loss of one batch of windows for a stepper network under `objective`, in the
+/// network's target space (normalised increments or states).
+///
+/// The batch's horizon must be at least `objective.horizon()`.
+pub fn stepper_loss(
+    net: &Fno,
+    frame: StepperFrame<'_>,
+    batch: WindowBatch,
+    objective: Objective,
+    kind: LossKind,
+    geometry: &LossGeometry,
+) -> Tensor<1> {
+    let WindowBatch { x, ys, params } = batch;
+    let params = &params[..];
+    let [b, _, c, n] = ys.dims();
+    let target = |s: usize| ys.clone().narrow(1, s, 1).reshape([b, c, n]);
+    let step = |u: Tensor<3>| net.forward(frame.net_input(u, params));
+    match objective {
+        Objective::OneStep => loss(
+            kind,
+            step(x.clone()),
+            frame.net_target(x, target(0)),
+            geometry,
+        ),
+        Objective::Rollout { steps } => {
+            let mut u = x;
+            let mut total: Option<Tensor<1>> = None;
+            for s in 0..steps {
+                let out = step(u.clone());
+                let l = loss(
+                    kind,
+                    out.clone(),
+                    frame.net_target(u.clone(), target(s)),
+                    geometry,
+                );
+                total = Some(match total {
+                    Some(t) => t + l,
+                    None => l,
+                });
+                u = frame.decode(u, out);
+            }
+            total.expect("steps >= 1") / steps as f64
+        }
+        Objective::Pushforward { steps } => {
+            let mut u = x;
+            for _ in 0..steps - 1 {
+                let out = step(u.clone());
+                u = frame.decode(u, out).detach();
+            }
+            let out = step(u.clone());
+            loss(kind, out, frame.net_target(u, target(steps - 1)), geometry)
         }
     }
+}
 
-    #[test]
-    fn bad_config_names_the_key() {
-        let c = TrainConfig {
-            steps: 10,
-            batch_size: 0,
-            learning_rate: 1e-3,
-            weight_decay: 0.0,
-            warmup_steps: 0,
-            min_lr_ratio: 0.1,
-            grad_clip_norm: 1.0,
-            seed: 0,
-            log_every: 10,
-        };
-        assert!(
-            c.validate("train")
-                .unwrap_err()
-                .to_string()
-                .contains("train.batch_size")
-        );
+/// Gaussian noise of `scale` per-channel standard deviations, `[batch, channels, n]`.
+fn input_noise(
+    rng: &mut ChaCha8Rng,
+    dims: [usize; 3],
+    std: &[f32],
+    scale: f64,
+    device: &Device,
+) -> Tensor<3> {
+    let [b, c, n] = dims;
+    let mut v = Vec::with_capacity(b * c * n);
+    for _ in 0..b {
+        for s in std.iter().take(c) {
+            for _ in 0..n {
+                let z: f64 = StandardNormal.sample(rng);
+                v.push((z * scale * *s as f64) as f32);
+            }
+        }
     }
+    Tensor::from_data(TensorData::new(v, dims), device)
+}
+
+/// Mean one-step loss of a stepper over every window of `data`, without gradients.
+pub fn stepper_validation_loss(
+    model: &Stepper1d,
+    data: &WindowDataset,
+    kind: LossKind,
+    device: &Device,
+) -> f64 {
+    validation_loss(&model.net, model.frame(), data, kind, device)
+}
+
+fn validation_loss(
+    net: &Fno,
+    frame: StepperFrame<'_>,
+    data: &WindowDataset,
+    kind: LossKind,
+    device: &Device,
+) -> f64 {
+    let net = net.valid();
+    let device = device.clone().inner();
+    let chunk = 64;
+    let mut total = 0.0;
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for idx in indices.chunks(chunk) {
+        let l = stepper_loss(
+            &net,
+            frame,
+            data.batch(idx, &device),
+            Objective::OneStep,
+            kind,
+            &data.geometry,
+        );
+        total += l.into_scalar::<f32>() as f64 * idx.len() as f64;
+    }
+    total / data.len().max(1) as f64
+}
+
+/// Trains `model.net` on the windows of `data` with `config.objective` and `config.loss`,
+/// AdamW and the schedule; validates on `valid` (one-step loss) if given. `device` must be an
+/// autodiff device. See [`fit`] for checkpoints, resumption and the NaN guard.
+pub fn train_stepper(
+    model: Stepper1d,
+    data: &WindowDataset,
+    valid: Option<&WindowDataset>,
+    config: &TrainConfig,
+    device: &Device,
+    options: &TrainOptions,
+) -> Result<(Stepper1d, TrainReport)> {
+    config.validate("train")?;
+    if data.is_empty() {
+        return Err(TrainError::Config {
+            key: "data".into(),
+            value: "0 windows".into(),
+            reason: "nothing to train on".into(),
+        });
+    }
+    let need = config.objective.horizon();
+    if data.horizon < need {
+        return Err(TrainError::Config {
+            key: "train.objective".into(),
+            value: format!("{:?}", config.objective),
+            reason: format!(
+                "needs windows of {need} target frames; the data has {}",
+                data.horizon
+            ),
+        });
+    }
+    let Stepper1d {
+        config: mc,
+        norm,
+        net,
+    } = model;
+    let (net, report) = {
+        let frame = StepperFrame {
+            residual: mc.residual,
+            norm: &norm,
+        };
+        let mut indices = vec![0usize; config.batch_size];
+        let batch_loss = |net: &Fno, rng: &mut ChaCha8Rng| {
+            for i in indices.iter_mut() {
+                *i = (rng.next_u64() % data.len() as u64) as usize;
+            }
+            let mut batch = data.batch(&indices, device);
+            if config.input_noise > 0.0 {
+                let x = batch.x;
+                batch.x = x.clone()
+                    + input_noise(rng, x.dims(), &norm.field_std, config.input_noise, device);
+            }
+            Ok(stepper_loss(
+                net,
+                frame,
+                batch,
+                config.objective,
+                config.loss,
+                &data.geometry,
+            ))
+        };
+        let mut validate_fn = |net: &Fno| {
+            Ok(validation_loss(
+                net,
+                frame,
+                valid.expect("given"),
+                config.loss,
+                device,
+            ))
+        };
+        let validate: Option<Validate<'_, Fno>> = match valid {
+            Some(_) => Some(&mut validate_fn),
+            None => None,
+        };
+        fit(net, config, options, batch_loss, validate)?
+    };
+    Ok((
+        Stepper1d {
+            config: mc,
+            norm,
+            net,
+        },
+        report,
+    ))
 }

@@ -1,97 +1,63 @@
-//! A short training run on a tiny Burgers problem: the loss must fall by at least 10x.
+//! Short training runs on a tiny Burgers problem: the loss falls, each objective trains,
+//! validation keeps the best checkpoint, and the NaN guard stops a run and keeps the last
+//! good checkpoint.
 
 use burn::tensor::Device;
-use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryRecord};
+mod common;
+
+use physfm_data::InMemoryCollection;
 use physfm_models::{FnoConfig, Stepper1d, StepperConfig};
-use physfm_pde::{Burgers1dConfig, SumOfSines};
-use physfm_train::{PairDataset, TrainConfig, TrainError, TrainOptions, train_stepper};
+use physfm_train::{
+    LossKind, Objective, TrainConfig, TrainError, TrainOptions, WindowDataset, fit,
+    stepper_validation_loss, train_stepper,
+};
 
 fn tiny_burgers() -> InMemoryCollection {
-    let family = Burgers1dConfig {
-        resolution: 128,
-        stored_resolution: 32,
-        length: 1.0,
-        t_end: 0.5,
-        frames: 11,
-        initial: SumOfSines {
-            waves: 1,
-            max_wavenumber: 1,
-            amplitude: 1.0,
-        },
-    };
-    let records = [0.02, 0.05, 0.1, 0.2]
-        .iter()
-        .enumerate()
-        .map(|(i, &nu)| {
-            let t = family.generate(nu, i as u64).unwrap();
-            TrajectoryRecord {
-                fields: t.values.iter().map(|&v| v as f32).collect(),
-                times: t.times,
-                params: vec![nu],
-            }
-        })
-        .collect();
-    InMemoryCollection {
-        meta: CollectionMeta {
-            format_version: FORMAT_VERSION,
-            name: "burgers1d".into(),
-            channel_names: vec!["u".into()],
-            param_names: vec!["nu".into()],
-            axis_names: vec!["x".into()],
-            spatial_shape: vec![32],
-            domain_lengths: vec![1.0],
-            boundary: vec!["periodic".into()],
-            frames: 11,
-            trajectories: 4,
-            generator: "test".into(),
-            seed: 0,
-            provenance: serde_json::Value::Null,
-        },
-        coordinates: vec![family.stored_coordinates()],
-        records,
-    }
+    common::tiny_burgers(&[0.02, 0.05, 0.1, 0.2], 1)
 }
 
 fn config(steps: usize, lr: f64) -> TrainConfig {
     TrainConfig {
-        steps,
-        batch_size: 8,
-        learning_rate: lr,
         weight_decay: 0.0,
         warmup_steps: 10,
         min_lr_ratio: 0.05,
-        grad_clip_norm: 1.0,
         seed: 1,
         log_every: 20,
+        ..TrainConfig::new(steps, 8, lr)
     }
+}
+
+fn model(windows: &WindowDataset, width: usize, device: &Device) -> Stepper1d {
+    Stepper1d::new(
+        StepperConfig {
+            fno: FnoConfig::new(2, 1, &[8], width),
+            residual: true,
+        },
+        windows.normalization(vec![true]).unwrap(),
+        device,
+    )
+    .unwrap()
 }
 
 #[test]
 fn loss_falls_tenfold_on_a_tiny_problem() {
     let data = tiny_burgers();
-    let pairs = PairDataset::from_collection(&data, 1).unwrap();
+    let pairs = WindowDataset::pairs(&data, 1).unwrap();
     assert_eq!(pairs.len(), 40);
     let device = Device::flex().autodiff();
     device.seed(5);
-    let model = Stepper1d::new(
-        StepperConfig {
-            fno: FnoConfig::new(2, 1, &[8], 16),
-            residual: true,
-        },
-        pairs.normalization(vec![true]).unwrap(),
-        &device,
-    )
-    .unwrap();
+    let model = model(&pairs, 16, &device);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log.jsonl");
     let (_, report) = train_stepper(
         model,
         &pairs,
+        None,
         &config(300, 3e-3),
         &device,
         &TrainOptions {
-            progress: false,
             log_path: Some(log.clone()),
+            ..TrainOptions::default()
         },
     )
     .unwrap();
@@ -113,29 +79,167 @@ fn loss_falls_tenfold_on_a_tiny_problem() {
 }
 
 #[test]
-fn a_diverging_run_stops_with_a_clear_error() {
+fn rollout_and_pushforward_objectives_train_with_every_loss() {
     let data = tiny_burgers();
-    let pairs = PairDataset::from_collection(&data, 1).unwrap();
+    let windows = WindowDataset::from_collection(&data, 3, 1).unwrap();
+    assert_eq!((windows.len(), windows.horizon), (32, 3));
     let device = Device::flex().autodiff();
-    let mut model = Stepper1d::new(
-        StepperConfig {
-            fno: FnoConfig::new(2, 1, &[8], 8),
-            residual: true,
+    // Relative losses are about the square root of squared ones (a 2x fall is MSE's 4x); the
+    // pushforward loss keeps the error of the model's own unrolled input, so it falls less.
+    for (objective, kind, factor) in [
+        (Objective::Rollout { steps: 3 }, LossKind::RelL2, 2.0),
+        (Objective::Pushforward { steps: 3 }, LossKind::H1, 1.5),
+        (Objective::OneStep, LossKind::Mse, 4.0),
+    ] {
+        device.seed(2);
+        let cfg = TrainConfig {
+            objective,
+            loss: kind,
+            ..config(200, 3e-3)
+        };
+        let (_, report) = train_stepper(
+            model(&windows, 8, &device),
+            &windows,
+            None,
+            &cfg,
+            &device,
+            &TrainOptions::default(),
+        )
+        .unwrap();
+        let first = report.losses.first().unwrap().1;
+        assert!(
+            report.final_loss * factor < first,
+            "{objective:?} / {kind:?}: loss {first:.3e} -> {:.3e}",
+            report.final_loss
+        );
+    }
+    // An objective longer than the windows is refused by name.
+    let e = train_stepper(
+        model(&windows, 8, &device),
+        &windows,
+        None,
+        &TrainConfig {
+            objective: Objective::Rollout { steps: 4 },
+            ..config(5, 1e-3)
         },
-        pairs.normalization(vec![true]).unwrap(),
         &device,
+        &TrainOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("train.objective") && e.contains("3"), "{e}");
+}
+
+#[test]
+fn validation_keeps_the_best_checkpoint() {
+    let data = tiny_burgers();
+    let pairs = WindowDataset::pairs(&data, 1).unwrap();
+    let device = Device::flex().autodiff();
+    device.seed(9);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrainConfig {
+        validate_every: 20,
+        checkpoint_every: 40,
+        ..config(100, 3e-3)
+    };
+    let (trained, report) = train_stepper(
+        model(&pairs, 8, &device),
+        &pairs,
+        Some(&pairs),
+        &cfg,
+        &device,
+        &TrainOptions {
+            checkpoint_dir: Some(dir.path().to_path_buf()),
+            ..TrainOptions::default()
+        },
     )
     .unwrap();
+    assert_eq!(report.validation.len(), 5);
+    let (best_step, best) = report.best.unwrap();
+    let min = report
+        .validation
+        .iter()
+        .map(|v| v.1)
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(best, min);
+    // The kept weights give the recorded validation loss.
+    let mut reloaded = Stepper1d {
+        config: trained.config.clone(),
+        norm: trained.norm.clone(),
+        net: trained.net.clone(),
+    };
+    reloaded.net = physfm_train::load_checkpoint_weights(reloaded.net, dir.path(), "best").unwrap();
+    let again = stepper_validation_loss(&reloaded, &pairs, LossKind::Mse, &device);
+    assert!(
+        (again - best).abs() <= 1e-6 * best,
+        "best at step {best_step}: {best} vs reloaded {again}"
+    );
+    let ck = physfm_train::Checkpoints::new(dir.path());
+    assert_eq!(ck.current("last").unwrap().unwrap().1, 100);
+    assert_eq!(ck.current("best").unwrap().unwrap().1, best_step);
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_clear_error() {
+    let data = tiny_burgers();
+    let pairs = WindowDataset::pairs(&data, 1).unwrap();
+    let device = Device::flex().autodiff();
+    let mut model = model(&pairs, 8, &device);
     // A non-finite normalisation constant poisons the forward pass from the first step.
     model.norm.delta_std = vec![f32::MIN_POSITIVE / 1e30];
     let e = train_stepper(
         model,
         &pairs,
+        None,
         &config(5, 1e-3),
         &device,
         &TrainOptions::default(),
     )
     .unwrap_err();
-    assert!(matches!(e, TrainError::NonFinite { step: 0, .. }), "{e}");
-    assert!(e.to_string().contains("step 0"));
+    assert!(matches!(e, TrainError::NonFinite { step: 1, .. }), "{e}");
+    assert!(e.to_string().contains("step 1"));
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let device = Device::flex().autodiff();
+    device.seed(0);
+    let net = FnoConfig::new(1, 1, &[4], 4).init(&device);
+    let x = burn::tensor::Tensor::<3>::ones([2, 1, 16], &device);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrainConfig {
+        checkpoint_every: 5,
+        log_every: 1,
+        ..TrainConfig::new(20, 2, 1e-3)
+    };
+    let log = dir.path().join("log.jsonl");
+    let mut calls = 0;
+    let e = fit(
+        net,
+        &cfg,
+        &TrainOptions {
+            checkpoint_dir: Some(dir.path().join("ck")),
+            log_path: Some(log.clone()),
+            ..TrainOptions::default()
+        },
+        |net: &physfm_models::Fno, _rng: &mut physfm_train::ChaCha8Rng| {
+            calls += 1;
+            let l = net.forward(x.clone()).square().mean();
+            // Step 8 goes wrong.
+            Ok(if calls == 8 { l * f64::NAN } else { l })
+        },
+        None,
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, TrainError::NonFinite { step: 8, .. }), "{msg}");
+    assert!(
+        msg.contains("last good checkpoint") && msg.contains("last-000000005"),
+        "{msg}"
+    );
+    let ck = physfm_train::Checkpoints::new(dir.path().join("ck"));
+    assert_eq!(ck.current("last").unwrap().unwrap().1, 5);
+    // Nothing was logged for the failed step.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 7);
 }

@@ -35,18 +35,15 @@
 //!     records,
 //! };
 //! // 2. Model and training.
-//! let pairs = PairDataset::from_collection(&data, 1)?;
+//! let pairs = WindowDataset::pairs(&data, 1)?;
 //! let device = Device::flex().autodiff();
 //! let model = Stepper1d::new(
 //!     StepperConfig { fno: FnoConfig::new(2, 1, &[8], 8), residual: true },
 //!     pairs.normalization(vec![true])?,
 //!     &device,
 //! )?;
-//! let config = TrainConfig {
-//!     steps: 10, batch_size: 4, learning_rate: 1e-3, weight_decay: 0.0, warmup_steps: 0,
-//!     min_lr_ratio: 0.1, grad_clip_norm: 1.0, seed: 0, log_every: 5,
-//! };
-//! let (model, _) = train_stepper(model, &pairs, &config, &device, &TrainOptions::default())?;
+//! let config = TrainConfig { log_every: 5, ..TrainConfig::new(10, 4, 1e-3) };
+//! let (model, _) = train_stepper(model, &pairs, None, &config, &device, &TrainOptions::default())?;
 //! // 3. Evaluation.
 //! let scores = evaluate_stepper(&model, &data, &device)?;
 //! assert_eq!(scores.rollout_by_step.len(), 4);
@@ -76,7 +73,7 @@ pub mod prelude {
         SumOfSines, TimeSampling,
     };
     pub use physfm_spectral::{SpectralConv1d, SpectralConv1dConfig};
-    pub use physfm_train::{PairDataset, TrainConfig, TrainOptions, train_stepper};
+    pub use physfm_train::{TrainConfig, TrainOptions, WindowDataset, train_stepper};
 }
 
 /// The README's examples compile and run as doctests.

@@ -1,4 +1,4 @@
-//! One-step training pairs `(u(t), u(t + dt))`, converted from the stored layout
+//! Training windows `(u(t); u(t + dt), ..., u(t + H dt))`, converted from the stored layout
 //! `[time, x, channel]` to the model layout `[channel, x]`: the one place where that
 //! conversion happens.
 
@@ -6,17 +6,20 @@ use burn::tensor::{Device, Tensor, TensorData};
 use physfm_data::{InMemoryCollection, WindowSpec};
 use physfm_models::Normalization;
 
-use crate::{Result, TrainError};
+use crate::{LossGeometry, Result, TrainError};
 
-/// Every one-step pair of a 1D collection, in model layout.
+/// Every window of one input frame and `horizon` target frames of a 1D collection, in model
+/// layout.
 #[derive(Debug, Clone)]
-pub struct PairDataset {
-    /// Inputs `[pairs, channels, n]`.
+pub struct WindowDataset {
+    /// Inputs `[windows, channels, n]`.
     pub inputs: Vec<f32>,
-    /// Targets `[pairs, channels, n]`.
+    /// Targets `[windows, horizon, channels, n]`.
     pub targets: Vec<f32>,
-    /// Parameters `[pairs, parameters]`.
+    /// Parameters `[windows, parameters]`.
     pub params: Vec<f64>,
+    /// Target frames per window.
+    pub horizon: usize,
     /// Channels.
     pub channels: usize,
     /// Grid points.
@@ -25,6 +28,19 @@ pub struct PairDataset {
     pub n_params: usize,
     /// Parameter names.
     pub param_names: Vec<String>,
+    /// The domain (length, periodicity) for derivative-based losses.
+    pub geometry: LossGeometry,
+}
+
+/// A batch of windows.
+#[derive(Debug, Clone)]
+pub struct WindowBatch {
+    /// Inputs `[batch, channels, n]`.
+    pub x: Tensor<3>,
+    /// Targets `[batch, horizon, channels, n]`.
+    pub ys: Tensor<4>,
+    /// Parameters, `batch * parameters` values, row-major.
+    pub params: Vec<f64>,
 }
 
 /// Transposes one frame `[n, c]` (stored) into `[c, n]` (model).
@@ -48,9 +64,20 @@ pub fn frames_to_stored(model: &[f32], count: usize, c: usize, n: usize) -> Vec<
     out
 }
 
-impl PairDataset {
-    /// Pairs of consecutive frames (`stride` frames between pair starts) of a 1D collection.
-    pub fn from_collection(data: &InMemoryCollection, stride: usize) -> Result<Self> {
+impl WindowDataset {
+    /// One-step pairs of consecutive frames (`stride` frames between pair starts) of a 1D
+    /// collection.
+    pub fn pairs(data: &InMemoryCollection, stride: usize) -> Result<Self> {
+        Self::from_collection(data, 1, stride)
+    }
+
+    /// Windows of one input and `horizon` target frames (`stride` frames between window
+    /// starts) of a 1D collection.
+    pub fn from_collection(
+        data: &InMemoryCollection,
+        horizon: usize,
+        stride: usize,
+    ) -> Result<Self> {
         let meta = &data.meta;
         if meta.spatial_shape.len() != 1 {
             return Err(TrainError::Config {
@@ -64,60 +91,84 @@ impl PairDataset {
             });
         }
         let (n, c) = (meta.spatial_shape[0], meta.channel_names.len());
+        if horizon == 0 || horizon >= meta.frames {
+            return Err(TrainError::Config {
+                key: "horizon".into(),
+                value: horizon.to_string(),
+                reason: format!(
+                    "windows need 1 to {} target frames in `{}` ({} frames)",
+                    meta.frames.saturating_sub(1),
+                    meta.name,
+                    meta.frames
+                ),
+            });
+        }
         let spec = WindowSpec {
             history: 1,
-            horizon: 1,
+            horizon,
             stride,
         };
         let windows = data.windows(&spec)?;
         let mut d = Self {
             inputs: Vec::with_capacity(windows.len() * n * c),
-            targets: Vec::with_capacity(windows.len() * n * c),
+            targets: Vec::with_capacity(windows.len() * horizon * n * c),
             params: Vec::with_capacity(windows.len() * meta.param_names.len()),
             channels: c,
             n,
             n_params: meta.param_names.len(),
             param_names: meta.param_names.clone(),
+            horizon,
+            geometry: LossGeometry {
+                lengths: meta.domain_lengths.clone(),
+                periodic: meta.boundary.iter().map(|b| b == "periodic").collect(),
+            },
         };
         for at in windows {
             let w = data.window(&spec, at)?;
             frame_to_model(&w.input, n, c, &mut d.inputs);
-            frame_to_model(&w.target, n, c, &mut d.targets);
+            for h in 0..horizon {
+                frame_to_model(&w.target[h * n * c..(h + 1) * n * c], n, c, &mut d.targets);
+            }
             d.params.extend_from_slice(&w.params);
         }
         Ok(d)
     }
 
-    /// Number of pairs.
+    /// Number of windows.
     pub fn len(&self) -> usize {
         self.inputs.len() / (self.channels * self.n)
     }
 
-    /// Whether there are no pairs.
+    /// Whether there are no windows.
     pub fn is_empty(&self) -> bool {
         self.inputs.is_empty()
     }
 
-    /// The pairs at `indices` as tensors `[batch, channels, n]` and their parameters.
-    pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<3>, Tensor<3>, Vec<f64>) {
+    /// The windows at `indices` as tensors on `device`.
+    pub fn batch(&self, indices: &[usize], device: &Device) -> WindowBatch {
         let fl = self.channels * self.n;
+        let tl = fl * self.horizon;
         let mut x = Vec::with_capacity(indices.len() * fl);
-        let mut y = Vec::with_capacity(indices.len() * fl);
+        let mut y = Vec::with_capacity(indices.len() * tl);
         let mut p = Vec::with_capacity(indices.len() * self.n_params);
         for &i in indices {
             x.extend_from_slice(&self.inputs[i * fl..(i + 1) * fl]);
-            y.extend_from_slice(&self.targets[i * fl..(i + 1) * fl]);
+            y.extend_from_slice(&self.targets[i * tl..(i + 1) * tl]);
             p.extend_from_slice(&self.params[i * self.n_params..(i + 1) * self.n_params]);
         }
-        let shape = [indices.len(), self.channels, self.n];
-        (
-            Tensor::from_data(TensorData::new(x, shape), device),
-            Tensor::from_data(TensorData::new(y, shape), device),
-            p,
-        )
+        let b = indices.len();
+        WindowBatch {
+            x: Tensor::from_data(TensorData::new(x, [b, self.channels, self.n]), device),
+            ys: Tensor::from_data(
+                TensorData::new(y, [b, self.horizon, self.channels, self.n]),
+                device,
+            ),
+            params: p,
+        }
     }
 
-    /// Normalisation statistics of these pairs; `param_log[j]` log-transforms parameter `j`.
+    /// Normalisation statistics of these windows (increments from each input to its first
+    /// target); `param_log[j]` log-transforms parameter `j`.
     pub fn normalization(&self, param_log: Vec<bool>) -> Result<Normalization> {
         if param_log.len() != self.n_params {
             return Err(TrainError::Config {
@@ -128,10 +179,13 @@ impl PairDataset {
         }
         let (c, n) = (self.channels, self.n);
         let mut stats = vec![MeanVar::default(); 2 * c];
-        for (k, (x, y)) in self.inputs.iter().zip(&self.targets).enumerate() {
-            let ch = (k / n) % c;
+        let tl = c * n * self.horizon;
+        for (k, x) in self.inputs.iter().enumerate() {
+            let (w, r) = (k / (c * n), k % (c * n));
+            let y = self.targets[w * tl + r];
+            let ch = r / n;
             stats[ch].push(*x as f64);
-            stats[c + ch].push((*y - *x) as f64);
+            stats[c + ch].push((y - *x) as f64);
         }
         let mut pstats = vec![MeanVar::default(); self.n_params];
         for (k, v) in self.params.iter().enumerate() {
