@@ -1,0 +1,32 @@
+//! # physfm-adapt
+//!
+//! Adaptation of a pretrained physfm surrogate to new dynamics (a new parameter regime or a
+//! new PDE) from a few trajectories.
+//!
+//! One trait, [`Adaptation`], says what a strategy trains, what it freezes and its default
+//! learning rate; [`adapt_stepper`] runs one under a budget (a
+//! [`TrainConfig`](physfm_train::TrainConfig): steps, batch, objective, loss, schedule).
+//! Implemented:
+//!
+//! | name | trains |
+//! |---|---|
+//! | `full` | every weight |
+//! | `head` | the projection (decoder) MLP |
+//! | `encoder-decoder` | the lifting and projection MLPs |
+//! | `lora`, `lora-r<N>` | low-rank updates of the Fourier blocks' pointwise and spectral weights |
+//! | `scratch` | every weight of a fresh network (the no-pretraining baseline) |
+//!
+//! Frozen weights receive no gradient, so the optimiser leaves them bit for bit as they were
+//! (tested). Not yet implemented: CoDA, LEADS, first-order meta-learning and in-context
+//! adaptation.
+
+mod adapt;
+mod error;
+mod strategy;
+
+pub use adapt::{AdaptReport, adapt_stepper};
+pub use error::{AdaptError, Result};
+pub use strategy::{
+    Adaptation, FullFineTune, LoraStrategy, ParamCount, PartialFineTune, STRATEGIES, Scratch,
+    count_params, strategy,
+};

@@ -1,0 +1,180 @@
+//! Each adaptation strategy changes only what it says it trains: frozen weights are bit for
+//! bit those of the pretrained network; and adapting to a new viscosity lowers the error there.
+
+#[path = "../../physfm-train/tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+use physfm_adapt::{STRATEGIES, adapt_stepper, count_params, strategy};
+use physfm_models::{Fno, FnoConfig, Stepper1d, StepperConfig};
+use physfm_train::{
+    LossKind, TrainConfig, TrainOptions, WindowDataset, stepper_validation_loss, train_stepper,
+};
+
+/// Every float parameter's effective values by path.
+#[derive(Default)]
+struct Weights {
+    path: Vec<String>,
+    values: BTreeMap<String, Vec<f32>>,
+}
+
+impl ModuleVisitor for Weights {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.values.insert(
+            self.path.join("."),
+            param.val().into_data().try_to_vec::<f32>().unwrap(),
+        );
+    }
+}
+
+fn weights(net: &Fno) -> BTreeMap<String, Vec<f32>> {
+    let mut w = Weights::default();
+    net.visit(&mut w);
+    w.values
+}
+
+/// The device's generator is shared by the threads of the test harness: the tests take turns,
+/// so that each sees the same draws on every run.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn pretrained(device: &Device) -> (Stepper1d, WindowDataset) {
+    let data = common::tiny_burgers(&[0.05, 0.1, 0.2], 1);
+    let pairs = WindowDataset::pairs(&data, 1).unwrap();
+    device.seed(4);
+    let mut fno = FnoConfig::new(2, 1, &[8], 12);
+    fno.n_layers = 2;
+    let model = Stepper1d::new(
+        StepperConfig {
+            fno,
+            residual: true,
+        },
+        pairs.normalization(vec![true]).unwrap(),
+        device,
+    )
+    .unwrap();
+    let cfg = TrainConfig {
+        log_every: 50,
+        ..TrainConfig::new(150, 8, 3e-3)
+    };
+    let (model, _) =
+        train_stepper(model, &pairs, None, &cfg, device, &TrainOptions::default()).unwrap();
+    (model, pairs)
+}
+
+fn copy(m: &Stepper1d) -> Stepper1d {
+    Stepper1d {
+        config: m.config.clone(),
+        norm: m.norm.clone(),
+        net: m.net.clone(),
+    }
+}
+
+#[test]
+fn each_strategy_changes_only_what_it_trains() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex().autodiff();
+    let (model, _) = pretrained(&device);
+    let before = weights(&model.net);
+    let paths: Vec<&String> = before.keys().collect();
+    assert!(
+        paths.iter().any(|p| p.starts_with("blocks.0.spectral")),
+        "{paths:?}"
+    );
+    assert!(
+        paths.iter().any(|p| p.starts_with("projection.")),
+        "{paths:?}"
+    );
+    let target = WindowDataset::pairs(&common::tiny_burgers(&[0.01], 1), 1).unwrap();
+    for name in STRATEGIES {
+        let s = strategy(name).unwrap();
+        let budget = TrainConfig {
+            log_every: 10,
+            weight_decay: 1e-2,
+            ..TrainConfig::new(20, 4, s.learning_rate())
+        };
+        let (adapted, report) = adapt_stepper(
+            copy(&model),
+            s.as_ref(),
+            &target,
+            &budget,
+            &device,
+            &TrainOptions::default(),
+        )
+        .unwrap();
+        let after = weights(&adapted.net);
+        assert_eq!(
+            after.keys().collect::<Vec<_>>(),
+            paths,
+            "{name}: the finished network has the pretrained layout"
+        );
+        let trained = |p: &str| match name {
+            "full" | "scratch" => true,
+            "head" => p.starts_with("projection."),
+            "encoder-decoder" => p.starts_with("projection.") || p.starts_with("lifting."),
+            // LoRA adapts the blocks' matrices and spectral weights, not their biases, norms
+            // or (one-dimensional) soft gates.
+            "lora" => {
+                p.starts_with("blocks.")
+                    && p.ends_with("weight")
+                    && !p.contains("norm")
+                    && !p.contains("SoftGating")
+            }
+            _ => unreachable!(),
+        };
+        for p in &paths {
+            if trained(p) {
+                assert_ne!(before[*p], after[*p], "{name}: `{p}` should have changed");
+            } else {
+                assert_eq!(before[*p], after[*p], "{name}: `{p}` must stay frozen");
+            }
+        }
+        let all = count_params(&model.net).total;
+        match name {
+            "full" | "scratch" => assert_eq!(report.trainable_params, all),
+            _ => assert!(report.trainable_params < all / 2, "{name}: {report:?}"),
+        }
+        assert_eq!(report.strategy, s.name());
+    }
+}
+
+#[test]
+fn adapting_to_a_new_viscosity_lowers_the_error_there() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex().autodiff();
+    let (model, _) = pretrained(&device);
+    // Two trajectories at a viscosity 5x below the pretraining range; tested on a third.
+    let shots = WindowDataset::pairs(&common::tiny_burgers(&[0.01, 0.01], 2), 1).unwrap();
+    let test = WindowDataset::pairs(&common::tiny_burgers(&[0.01, 0.01, 0.01], 2), 1).unwrap();
+    let before = stepper_validation_loss(&model, &test, LossKind::Mse, &device);
+    // The head alone cannot undo what the blocks compute, so it is held to less.
+    for (name, factor) in [("full", 0.8), ("head", 0.95), ("lora", 0.8)] {
+        let s = strategy(name).unwrap();
+        let budget = TrainConfig {
+            log_every: 50,
+            ..TrainConfig::new(100, 8, s.learning_rate())
+        };
+        let (adapted, _) = adapt_stepper(
+            copy(&model),
+            s.as_ref(),
+            &shots,
+            &budget,
+            &device,
+            &TrainOptions::default(),
+        )
+        .unwrap();
+        let after = stepper_validation_loss(&adapted, &test, LossKind::Mse, &device);
+        assert!(
+            after < factor * before,
+            "{name}: one-step loss {before:.3e} -> {after:.3e}"
+        );
+    }
+}
