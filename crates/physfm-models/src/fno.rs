@@ -444,6 +444,18 @@ impl Fno {
     /// # Panics
     /// If `D` is not `2 + dims`, or the grid (after padding) is too coarse for the modes.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.forward_with(x, &mut |_, h| h)
+    }
+
+    /// [`forward`](Self::forward) with `after_block(i, h)` applied to the hidden state
+    /// `[batch, width, points]` (points flattened, on the padded grid) after block `i`: the
+    /// hook for feature-wise modulation (FiLM) by a time step, PDE parameters or an
+    /// environment's context.
+    pub fn forward_with<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        after_block: &mut dyn FnMut(usize, Tensor<3>) -> Tensor<3>,
+    ) -> Tensor<D> {
         assert_eq!(
             D,
             self.dims + 2,
@@ -479,7 +491,7 @@ impl Fno {
         }
         let last = self.blocks.len().saturating_sub(1);
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward(x, &padded, i == last);
+            x = after_block(i, block.forward(x, &padded, i == last));
         }
         if pads.iter().any(|&p| p > 0) {
             x = unpad::<D>(x, &padded, &pads);

@@ -18,11 +18,15 @@
 //! ```
 
 mod channel;
+mod epd;
 mod error;
 mod fno;
 mod stepper;
 
 pub use channel::{ChannelLinear, ChannelMlp, SoftGating};
+pub use epd::{
+    DatasetHead, DatasetSpec, EncodeProcessDecode, EpdConfig, InputNorm, resampling_matrix,
+};
 pub use error::{ModelError, Result};
 pub use fno::{Fno, FnoBlock, FnoConfig, Norm, NormKind, Skip, SkipKind, SpectralLayer};
 pub use stepper::{Normalization, Stepper1d, StepperConfig, StepperFrame};
