@@ -2,6 +2,7 @@
 //!
 //! One binary, one enum of subcommands, one file per command.
 
+mod adapt;
 mod bench;
 mod data;
 mod generate;
@@ -35,6 +36,9 @@ enum Command {
     /// Convert, inspect, split and benchmark trajectory stores (native Zarr, PDEBench and
     /// The Well HDF5).
     Data(data::Data),
+    /// Adapt a pretrained model to new dynamics from K trajectories; `--sweep` compares every
+    /// strategy for K in 1..16 against training from scratch.
+    Adapt(adapt::Adapt),
     /// Train a 1D stepper from a spec on collections, with checkpoints (`--resume` continues).
     Train(train::Train),
     /// Evaluate a run's model, run the protocols and write its report (or compare two runs).
@@ -63,5 +67,6 @@ fn main() -> anyhow::Result<()> {
         Command::Report(cmd) => cmd.run(),
         Command::Predict(cmd) => cmd.run(),
         Command::Train(cmd) => cmd.run(),
+        Command::Adapt(cmd) => cmd.run(),
     }
 }

@@ -32,6 +32,9 @@ pub enum EvalError {
     /// The data cannot be fed to this model.
     #[error(transparent)]
     Train(#[from] physfm_train::TrainError),
+    /// An adaptation failed.
+    #[error(transparent)]
+    Adapt(#[from] physfm_adapt::AdaptError),
 }
 
 /// Result alias of this crate.

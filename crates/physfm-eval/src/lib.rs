@@ -30,8 +30,9 @@ pub use evaluate::{StepperEvaluation, TrajectoryScore, evaluate_stepper, rollout
 pub use metrics::{MetricShape, nrmse, nrmse_per_sample, nrmse_per_time_channel, rmse};
 pub use plots::{LinePlot, Series, SpaceTimeField, line_plot, snapshot_panels, space_time_panels};
 pub use protocols::{
-    ParameterPoint, ParameterProtocol, Region, RegionSummary, ResolutionPoint, parameter_protocol,
-    resolution_protocol, subsample, summarise_parameter,
+    FewShotData, FewShotPoint, FewShotProtocol, ParameterPoint, ParameterProtocol, Region,
+    RegionSummary, ResolutionPoint, few_shot_protocol, parameter_protocol, resolution_protocol,
+    subsample, summarise_parameter,
 };
 pub use suite::{
     FourierBands, METRIC_NAMES, MetricGrid, MetricOptions, MetricSuite, PdebenchMetrics,

@@ -1,8 +1,10 @@
 //! Evaluation protocols over a trained one-step model and a collection:
 //! out-of-distribution error against a PDE parameter ([`parameter_protocol`]: inside the
 //! training range against below and above it) and error at resolutions other than the
-//! training one ([`resolution_protocol`]).
+//! training one ([`resolution_protocol`]); error after adapting to new dynamics from K
+//! trajectories, per strategy, against training from scratch ([`few_shot_protocol`]).
 
+use burn::module::Module;
 use burn::tensor::Device;
 use physfm_data::InMemoryCollection;
 use physfm_models::Stepper1d;
@@ -252,4 +254,129 @@ pub fn resolution_protocol(
             })
         })
         .collect()
+}
+
+/// The errors of one adapted model on the test collection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FewShotPoint {
+    /// Strategy name.
+    pub strategy: String,
+    /// Adaptation trajectories.
+    pub shots: usize,
+    /// Mean one-step nRMSE on the test collection.
+    pub one_step_nrmse: f64,
+    /// Mean rollout nRMSE over all steps.
+    pub rollout_nrmse: f64,
+    /// Rollout nRMSE at the last step.
+    pub final_nrmse: f64,
+    /// Values trained.
+    pub trainable_params: usize,
+    /// Loss of the last logging period of the adaptation.
+    pub final_loss: f64,
+    /// Wall time of the adaptation, seconds.
+    pub seconds: f64,
+}
+
+/// The few-shot protocol's results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FewShotProtocol {
+    /// The pretrained model on the test collection, without adaptation (`shots` 0).
+    pub zero_shot: FewShotPoint,
+    /// One point per strategy and shot count, in the order run.
+    pub points: Vec<FewShotPoint>,
+}
+
+fn point_of(strategy: &str, shots: usize, e: &crate::StepperEvaluation) -> FewShotPoint {
+    FewShotPoint {
+        strategy: strategy.into(),
+        shots,
+        one_step_nrmse: e.one_step_nrmse,
+        rollout_nrmse: e.rollout_nrmse,
+        final_nrmse: e.rollout_by_step.last().copied().unwrap_or(f64::NAN),
+        trainable_params: 0,
+        final_loss: f64::NAN,
+        seconds: 0.0,
+    }
+}
+
+/// The collections of the few-shot protocol, both of the new dynamics.
+#[derive(Debug, Clone, Copy)]
+pub struct FewShotData<'a> {
+    /// Adaptation trajectories; the first `k` are used for `k` shots.
+    pub pool: &'a InMemoryCollection,
+    /// Test trajectories.
+    pub test: &'a InMemoryCollection,
+}
+
+/// Adapts `model` with each strategy to the first `k` trajectories of `data.pool`, for each
+/// `k` in `shots`, under the same `budget` (steps, batch, objective, loss, schedule; the learning rate
+/// is each strategy's own), and evaluates each adapted model on `data.test`. `device` must be an
+/// autodiff device; `on_point` sees each point as it is measured (for progress output).
+///
+/// Include [`Scratch`](physfm_adapt::Scratch) among the strategies for the no-pretraining
+/// baseline: the same architecture and budget from a fresh initialisation.
+pub fn few_shot_protocol(
+    model: &Stepper1d,
+    strategies: &[Box<dyn physfm_adapt::Adaptation>],
+    data: FewShotData<'_>,
+    shots: &[usize],
+    budget: &physfm_train::TrainConfig,
+    device: &Device,
+    on_point: &mut dyn FnMut(&FewShotPoint),
+) -> Result<FewShotProtocol> {
+    let FewShotData { pool, test } = data;
+    if let Some(&k) = shots.iter().find(|&&k| k == 0 || k > pool.records.len()) {
+        return Err(EvalError::Invalid(format!(
+            "{k} shots: the adaptation pool `{}` holds {} trajectories (use 1 to {})",
+            pool.meta.name,
+            pool.records.len(),
+            pool.records.len()
+        )));
+    }
+    let eval_device = device.clone().inner();
+    let plain = |m: &Stepper1d| Stepper1d {
+        config: m.config.clone(),
+        norm: m.norm.clone(),
+        net: m.net.valid(),
+    };
+    let zero = evaluate_stepper(&plain(model), test, &eval_device)?;
+    let zero_shot = point_of("pretrained", 0, &zero);
+    let mut points = Vec::with_capacity(strategies.len() * shots.len());
+    for s in strategies {
+        for &k in shots {
+            let subset = InMemoryCollection {
+                meta: physfm_data::CollectionMeta {
+                    trajectories: k,
+                    ..pool.meta.clone()
+                },
+                coordinates: pool.coordinates.clone(),
+                records: pool.records[..k].to_vec(),
+            };
+            let windows = physfm_train::WindowDataset::from_collection(
+                &subset,
+                budget.objective.horizon(),
+                1,
+            )?;
+            let cfg = physfm_train::TrainConfig {
+                learning_rate: s.learning_rate(),
+                ..budget.clone()
+            };
+            let (adapted, report) = physfm_adapt::adapt_stepper(
+                model.clone(),
+                s.as_ref(),
+                &windows,
+                &cfg,
+                device,
+                &physfm_train::TrainOptions::default(),
+            )?;
+            let e = evaluate_stepper(&plain(&adapted), test, &eval_device)?;
+            let mut p = point_of(&s.name(), k, &e);
+            p.trainable_params = report.trainable_params;
+            p.final_loss = report.train.final_loss;
+            p.seconds = report.train.seconds;
+            on_point(&p);
+            points.push(p);
+        }
+    }
+    Ok(FewShotProtocol { zero_shot, points })
 }

@@ -132,3 +132,83 @@ fn resolution_protocol_evaluates_on_coarser_grids() {
     let e = subsample(&data, 3).unwrap_err().to_string();
     assert!(e.contains("16 points cannot be subsampled by 3"), "{e}");
 }
+
+#[test]
+fn few_shot_protocol_adapts_each_strategy_at_each_shot_count() {
+    use physfm_eval::{FewShotData, few_shot_protocol};
+    use physfm_train::{TrainConfig, WindowDataset};
+    let device = Device::flex().autodiff();
+    device.seed(1);
+    let pool = collection(&[0.3, 0.35, 0.4]);
+    let test = collection(&[0.32, 0.38]);
+    let norm = WindowDataset::pairs(&pool, 1)
+        .unwrap()
+        .normalization(vec![false])
+        .unwrap();
+    let model = Stepper1d::new(
+        StepperConfig {
+            fno: FnoConfig::new(2, 1, &[4], 8),
+            residual: true,
+        },
+        norm,
+        &device,
+    )
+    .unwrap();
+    let strategies = vec![
+        physfm_adapt::strategy("head").unwrap(),
+        physfm_adapt::strategy("scratch").unwrap(),
+    ];
+    let budget = TrainConfig {
+        log_every: 5,
+        ..TrainConfig::new(10, 4, 1e-3)
+    };
+    let mut seen = Vec::new();
+    let data = FewShotData {
+        pool: &pool,
+        test: &test,
+    };
+    let r = few_shot_protocol(
+        &model,
+        &strategies,
+        data,
+        &[1, 3],
+        &budget,
+        &device,
+        &mut |p| seen.push((p.strategy.clone(), p.shots)),
+    )
+    .unwrap();
+    let order = [("head", 1), ("head", 3), ("scratch", 1), ("scratch", 3)];
+    assert_eq!(
+        seen,
+        order.map(|(s, k)| (s.to_string(), k)).to_vec(),
+        "points are reported as they are measured"
+    );
+    assert_eq!(r.points.len(), 4);
+    assert_eq!(
+        (r.zero_shot.shots, r.zero_shot.strategy.as_str()),
+        (0, "pretrained")
+    );
+    for p in &r.points {
+        assert!(
+            p.one_step_nrmse.is_finite() && p.rollout_nrmse.is_finite(),
+            "{p:?}"
+        );
+        assert!(p.final_loss.is_finite());
+    }
+    let total = burn::module::Module::num_params(&model.net);
+    assert!(r.points[0].trainable_params < total / 2);
+    assert_eq!(r.points[2].trainable_params, total);
+    // More shots than the pool holds is refused by name.
+    let e = few_shot_protocol(
+        &model,
+        &strategies,
+        data,
+        &[4],
+        &budget,
+        &device,
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("4 shots") && e.contains("holds 3"), "{e}");
+}

@@ -74,7 +74,7 @@ const MODEL_KIND: &str = "physfm.stepper1d.fno";
 /// assert_eq!(next.dims(), [4, 1, 32]);
 /// # Ok::<(), physfm_models::ModelError>(())
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Stepper1d {
     /// Configuration.
     pub config: StepperConfig,
