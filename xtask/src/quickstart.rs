@@ -151,7 +151,7 @@ impl Quickstart {
             progress: true,
             log_path: Some(out.join("train_log.jsonl")),
             checkpoint_dir: Some(out.join("checkpoints")),
-            resume: false,
+            ..TrainOptions::default()
         };
         let (model, report) = train_stepper(model, &pairs, None, &train_cfg, &device, &options)?;
         let train_s = t.elapsed().as_secs_f64();

@@ -54,6 +54,7 @@ mod checkpoint;
 mod config;
 mod error;
 mod loss;
+mod multi;
 mod run;
 mod trainer;
 mod windows;
@@ -62,11 +63,12 @@ pub use checkpoint::Checkpoints;
 pub use config::{Objective, Schedule, TrainConfig};
 pub use error::{Result, TrainError};
 pub use loss::{LossGeometry, LossKind, RELATIVE_EPS, derivative, loss};
+pub use multi::{PhysicsData, epd_loss, train_epd};
 /// The generator [`fit`] hands to batch losses (batch sampling, noise).
 pub use rand_chacha::ChaCha8Rng;
 pub use run::{RunArgs, RunPaths, RunSpec, StepperSpec, train_run};
 pub use trainer::{
-    TrainOptions, TrainReport, Validate, fit, load_checkpoint_weights, stepper_loss,
+    GroupLoss, TrainOptions, TrainReport, Validate, fit, load_checkpoint_weights, stepper_loss,
     stepper_validation_loss, train_stepper,
 };
 pub use windows::{WindowBatch, WindowDataset, frame_to_model, frames_to_stored};

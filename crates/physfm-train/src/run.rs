@@ -221,6 +221,7 @@ pub fn train_run(
         log_path: Some(out.join("train_log.jsonl")),
         checkpoint_dir: Some(checkpoints.clone()),
         resume,
+        ..TrainOptions::default()
     };
     let (model, report) =
         train_stepper(model, &data, valid.as_ref(), &spec.train, &device, &options)?;

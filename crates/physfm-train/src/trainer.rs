@@ -24,9 +24,27 @@ use crate::{
     WindowDataset, loss,
 };
 
+/// The loss of one batch and the group (dataset) it came from, for per-group logs.
+#[derive(Debug, Clone)]
+pub struct GroupLoss {
+    /// The loss.
+    pub loss: Tensor<1>,
+    /// Index into [`TrainOptions::groups`].
+    pub group: usize,
+}
+
+impl From<Tensor<1>> for GroupLoss {
+    fn from(loss: Tensor<1>) -> Self {
+        Self { loss, group: 0 }
+    }
+}
+
 /// Presentation and persistence of a run.
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
+    /// Names of the groups (datasets) batches come from; with more than one, each log line
+    /// also holds `loss_<name>`, the mean loss of that group's batches in the period.
+    pub groups: Vec<String>,
     /// Show a progress bar on the terminal.
     pub progress: bool,
     /// Append one JSON object per logged step (and per validation) to this file.
@@ -61,6 +79,10 @@ pub struct TrainReport {
     /// The step this run resumed from, if it did.
     #[serde(default)]
     pub resumed_from: Option<usize>,
+    /// Per group (with several groups): `(step, mean loss)` at each logged step that had
+    /// batches of it.
+    #[serde(default)]
+    pub group_losses: std::collections::BTreeMap<String, Vec<(usize, f64)>>,
 }
 
 impl TrainReport {
@@ -74,6 +96,7 @@ impl TrainReport {
             validation: Vec::new(),
             best: None,
             resumed_from: None,
+            group_losses: Default::default(),
         }
     }
 }
@@ -120,6 +143,9 @@ struct RunState {
     /// Loss sum and count since the last log line.
     acc: f64,
     acc_n: usize,
+    /// Per-group loss sums and counts since the last log line.
+    #[serde(default)]
+    group_acc: Vec<(f64, usize)>,
     report: TrainReport,
 }
 
@@ -208,7 +234,7 @@ pub type Validate<'a, M> = &'a mut dyn FnMut(&M) -> Result<f64>;
 ///
 /// A NaN or infinite loss stops the run with [`TrainError::NonFinite`], which names the last
 /// good checkpoint; nothing is written for the failed step.
-pub fn fit<M, F>(
+pub fn fit<M, F, L>(
     module: M,
     config: &TrainConfig,
     options: &TrainOptions,
@@ -217,7 +243,8 @@ pub fn fit<M, F>(
 ) -> Result<(M, TrainReport)>
 where
     M: Module + Clone,
-    F: FnMut(&M, &mut ChaCha8Rng) -> Result<Tensor<1>>,
+    F: FnMut(&M, &mut ChaCha8Rng) -> Result<L>,
+    L: Into<GroupLoss>,
 {
     config.validate("train")?;
     let mut module = module;
@@ -234,6 +261,7 @@ where
         rng: RngState::of(&ChaCha8Rng::seed_from_u64(config.seed)),
         acc: 0.0,
         acc_n: 0,
+        group_acc: vec![(0.0, 0); options.groups.len()],
         report: TrainReport::new(),
     };
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -309,7 +337,7 @@ where
     let seconds_before = state.report.seconds;
     let first = state.step;
     for step in first..config.steps {
-        let loss = batch_loss(&module, &mut rng)?;
+        let GroupLoss { loss, group } = batch_loss(&module, &mut rng)?.into();
         let value: f64 = loss.clone().into_scalar::<f32>() as f64;
         if !value.is_finite() {
             bar.abandon_with_message(format!("loss {value} at step {}", step + 1));
@@ -327,6 +355,10 @@ where
         module = optim.step(lr, module, grads);
         state.acc += value;
         state.acc_n += 1;
+        if let Some(g) = state.group_acc.get_mut(group) {
+            g.0 += value;
+            g.1 += 1;
+        }
         state.step = step + 1;
         bar.inc(1);
         let done = step + 1;
@@ -335,13 +367,29 @@ where
             state.report.losses.push((done, mean));
             state.report.final_loss = mean;
             bar.set_message(format!("loss {mean:.3e} lr {lr:.2e}"));
+            let mut line = serde_json::json!({
+                "step": done,
+                "loss": mean,
+                "lr": lr,
+                "elapsed_s": seconds_before + start.elapsed().as_secs_f64(),
+            });
+            if options.groups.len() > 1 {
+                for (name, g) in options.groups.iter().zip(state.group_acc.iter_mut()) {
+                    if g.1 > 0 {
+                        let m = g.0 / g.1 as f64;
+                        line[format!("loss_{name}")] = m.into();
+                        state
+                            .report
+                            .group_losses
+                            .entry(name.clone())
+                            .or_default()
+                            .push((done, m));
+                    }
+                    *g = (0.0, 0);
+                }
+            }
             if let Some(log) = log.as_mut() {
-                log.write(serde_json::json!({
-                    "step": done,
-                    "loss": mean,
-                    "lr": lr,
-                    "elapsed_s": seconds_before + start.elapsed().as_secs_f64(),
-                }))?;
+                log.write(line)?;
             }
             state.acc = 0.0;
             state.acc_n = 0;
@@ -437,7 +485,7 @@ pub fn stepper_loss(
     kind: LossKind,
     geometry: &LossGeometry,
 ) -> Tensor<1> {
-    let WindowBatch { x, ys, params } = batch;
+    let WindowBatch { x, ys, params, .. } = batch;
     let params = &params[..];
     let [b, _, c, n] = ys.dims();
     let target = |s: usize| ys.clone().narrow(1, s, 1).reshape([b, c, n]);
@@ -554,6 +602,13 @@ pub fn train_stepper(
             key: "data".into(),
             value: "0 windows".into(),
             reason: "nothing to train on".into(),
+        });
+    }
+    if data.spatial_shape.len() != 1 {
+        return Err(TrainError::Config {
+            key: "data".into(),
+            value: format!("{}-dimensional windows", data.spatial_shape.len()),
+            reason: "the 1D stepper trains on 1D collections".into(),
         });
     }
     let need = config.objective.horizon();

@@ -8,8 +8,8 @@ use physfm_models::Normalization;
 
 use crate::{LossGeometry, Result, TrainError};
 
-/// Every window of one input frame and `horizon` target frames of a 1D collection, in model
-/// layout.
+/// Every window of one input frame and `horizon` target frames of a collection, in model
+/// layout (spatial axes flattened into `n` points, row-major).
 #[derive(Debug, Clone)]
 pub struct WindowDataset {
     /// Inputs `[windows, channels, n]`.
@@ -22,8 +22,12 @@ pub struct WindowDataset {
     pub horizon: usize,
     /// Channels.
     pub channels: usize,
-    /// Grid points.
+    /// Grid points (all spatial axes together).
     pub n: usize,
+    /// Points per spatial axis.
+    pub spatial_shape: Vec<usize>,
+    /// Time from each window's input frame to its first target frame.
+    pub dts: Vec<f64>,
     /// Parameters per pair.
     pub n_params: usize,
     /// Parameter names.
@@ -41,6 +45,8 @@ pub struct WindowBatch {
     pub ys: Tensor<4>,
     /// Parameters, `batch * parameters` values, row-major.
     pub params: Vec<f64>,
+    /// Time step of each window.
+    pub dt: Vec<f64>,
 }
 
 /// Transposes one frame `[n, c]` (stored) into `[c, n]` (model).
@@ -65,32 +71,23 @@ pub fn frames_to_stored(model: &[f32], count: usize, c: usize, n: usize) -> Vec<
 }
 
 impl WindowDataset {
-    /// One-step pairs of consecutive frames (`stride` frames between pair starts) of a 1D
-    /// collection.
+    /// One-step pairs of consecutive frames (`stride` frames between pair starts).
     pub fn pairs(data: &InMemoryCollection, stride: usize) -> Result<Self> {
         Self::from_collection(data, 1, stride)
     }
 
     /// Windows of one input and `horizon` target frames (`stride` frames between window
-    /// starts) of a 1D collection.
+    /// starts) of a collection of any dimension.
     pub fn from_collection(
         data: &InMemoryCollection,
         horizon: usize,
         stride: usize,
     ) -> Result<Self> {
         let meta = &data.meta;
-        if meta.spatial_shape.len() != 1 {
-            return Err(TrainError::Config {
-                key: "data".into(),
-                value: format!(
-                    "{}-dimensional collection `{}`",
-                    meta.spatial_shape.len(),
-                    meta.name
-                ),
-                reason: "one-step 1D training needs a 1D collection".into(),
-            });
-        }
-        let (n, c) = (meta.spatial_shape[0], meta.channel_names.len());
+        let (n, c) = (
+            meta.spatial_shape.iter().product::<usize>(),
+            meta.channel_names.len(),
+        );
         if horizon == 0 || horizon >= meta.frames {
             return Err(TrainError::Config {
                 key: "horizon".into(),
@@ -118,6 +115,8 @@ impl WindowDataset {
             n_params: meta.param_names.len(),
             param_names: meta.param_names.clone(),
             horizon,
+            spatial_shape: meta.spatial_shape.clone(),
+            dts: Vec::with_capacity(windows.len()),
             geometry: LossGeometry {
                 lengths: meta.domain_lengths.clone(),
                 periodic: meta.boundary.iter().map(|b| b == "periodic").collect(),
@@ -130,6 +129,8 @@ impl WindowDataset {
                 frame_to_model(&w.target[h * n * c..(h + 1) * n * c], n, c, &mut d.targets);
             }
             d.params.extend_from_slice(&w.params);
+            d.dts
+                .push(w.target_times[0] - w.input_times[w.input_times.len() - 1]);
         }
         Ok(d)
     }
@@ -151,7 +152,9 @@ impl WindowDataset {
         let mut x = Vec::with_capacity(indices.len() * fl);
         let mut y = Vec::with_capacity(indices.len() * tl);
         let mut p = Vec::with_capacity(indices.len() * self.n_params);
+        let mut dt = Vec::with_capacity(indices.len());
         for &i in indices {
+            dt.push(self.dts[i]);
             x.extend_from_slice(&self.inputs[i * fl..(i + 1) * fl]);
             y.extend_from_slice(&self.targets[i * tl..(i + 1) * tl]);
             p.extend_from_slice(&self.params[i * self.n_params..(i + 1) * self.n_params]);
@@ -164,6 +167,7 @@ impl WindowDataset {
                 device,
             ),
             params: p,
+            dt,
         }
     }
 
