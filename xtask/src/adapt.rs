@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
-use physfm_adapt::{Adaptation, STRATEGIES, strategy};
+use physfm_adapt::{Adaptation, STRATEGIES, WithLearningRate, strategy};
 use physfm_data::{InMemoryCollection, TrajectoryCollection};
 use physfm_eval::{FewShotData, FewShotPoint, LinePlot, Series, few_shot_protocol, line_plot};
 use physfm_models::Stepper1d;
-use physfm_train::TrainConfig;
+use physfm_train::{Objective, TrainConfig};
 
 use crate::generate::{generate_split, load_preset};
 use crate::quickstart::{workspace_root, write_atomic};
@@ -41,6 +41,12 @@ pub(crate) struct Adapt {
     /// Windows per batch.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
+    /// Peak learning rate for every strategy (default: each strategy's own).
+    #[arg(long)]
+    learning_rate: Option<f64>,
+    /// Training objective: `one-step`, `rollout:K` or `pushforward:K`.
+    #[arg(long, default_value = "one-step", value_parser = parse_objective)]
+    objective: Objective,
     /// Seed of batch sampling (and of the fresh weights of `scratch`).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -51,6 +57,23 @@ pub(crate) struct Adapt {
     /// Output directory; default runs/adapt/<target>.
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+fn parse_objective(s: &str) -> Result<Objective, String> {
+    let steps = |v: &str| {
+        v.parse::<usize>()
+            .ok()
+            .filter(|&k| k > 0)
+            .ok_or_else(|| format!("`{v}` is not a positive step count"))
+    };
+    match s.split_once(':') {
+        None if s == "one-step" => Ok(Objective::OneStep),
+        Some(("rollout", k)) => Ok(Objective::Rollout { steps: steps(k)? }),
+        Some(("pushforward", k)) => Ok(Objective::Pushforward { steps: steps(k)? }),
+        _ => Err(format!(
+            "`{s}`: expected one-step, rollout:K or pushforward:K"
+        )),
+    }
 }
 
 /// The sweep's shot counts.
@@ -109,6 +132,16 @@ impl Adapt {
             .iter()
             .map(|n| strategy(n))
             .collect::<Result<_, _>>()?;
+        let strategies: Vec<Box<dyn Adaptation>> = match self.learning_rate {
+            Some(lr) if !(lr.is_finite() && lr > 0.0) => {
+                bail!("--learning-rate must be positive, got {lr}")
+            }
+            Some(rate) => strategies
+                .into_iter()
+                .map(|inner| Box::new(WithLearningRate { inner, rate }) as Box<dyn Adaptation>)
+                .collect(),
+            None => strategies,
+        };
         let (preset, _) = load_preset(&self.target)?;
         for split in ["adapt", "adapt_test"] {
             if !preset.splits.contains_key(split) {
@@ -156,6 +189,7 @@ impl Adapt {
         check_target(&model, pool)?;
         let budget = TrainConfig {
             seed: self.seed,
+            objective: self.objective,
             log_every: self.steps.clamp(1, 50),
             ..TrainConfig::new(self.steps, self.batch_size, 1e-3)
         };
@@ -195,7 +229,7 @@ impl Adapt {
         show(&result.zero_shot);
 
         let command = format!(
-            "cargo xtask adapt --model {} --target {} --shots {} --strategy {} --steps {} --batch-size {} --seed {}",
+            "cargo xtask adapt --model {} --target {} --shots {} --strategy {} --steps {} --batch-size {} --seed {} --objective {}{}",
             self.model.display(),
             preset.name,
             shots
@@ -206,7 +240,15 @@ impl Adapt {
             names.join(","),
             self.steps,
             self.batch_size,
-            self.seed
+            self.seed,
+            match self.objective {
+                Objective::OneStep => "one-step".to_string(),
+                Objective::Rollout { steps } => format!("rollout:{steps}"),
+                Objective::Pushforward { steps } => format!("pushforward:{steps}"),
+            },
+            self.learning_rate
+                .map(|lr| format!(" --learning-rate {lr}"))
+                .unwrap_or_default()
         );
         let json = serde_json::json!({
             "command": command,

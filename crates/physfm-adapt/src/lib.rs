@@ -17,16 +17,23 @@
 //! | `scratch` | every weight of a fresh network (the no-pretraining baseline) |
 //!
 //! Frozen weights receive no gradient, so the optimiser leaves them bit for bit as they were
-//! (tested). Not yet implemented: CoDA, LEADS, first-order meta-learning and in-context
-//! adaptation.
+//! (tested).
+//!
+//! LEADS ([`train_leads`], [`adapt_leads`]): a shared network plus a penalised residual
+//! network per environment ([`split_environments`] groups trajectories by parameter values);
+//! a new environment trains a new residual alone.
+//!
+//! Not yet implemented: CoDA, first-order meta-learning and in-context adaptation.
 
 mod adapt;
 mod error;
+mod leads;
 mod strategy;
 
 pub use adapt::{AdaptReport, adapt_stepper};
 pub use error::{AdaptError, Result};
+pub use leads::{Leads, LeadsConfig, adapt_leads, leads_loss, split_environments, train_leads};
 pub use strategy::{
     Adaptation, FullFineTune, LoraStrategy, ParamCount, PartialFineTune, STRATEGIES, Scratch,
-    count_params, strategy,
+    WithLearningRate, count_params, strategy,
 };

@@ -231,6 +231,33 @@ impl Adaptation for Scratch {
     }
 }
 
+/// A strategy with another learning rate than its default.
+#[derive(Debug)]
+pub struct WithLearningRate {
+    /// The strategy.
+    pub inner: Box<dyn Adaptation>,
+    /// Its peak learning rate.
+    pub rate: f64,
+}
+
+impl Adaptation for WithLearningRate {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn trains(&self) -> String {
+        self.inner.trains()
+    }
+    fn prepare(&self, net: Fno, config: &FnoConfig, device: &Device) -> Fno {
+        self.inner.prepare(net, config, device)
+    }
+    fn finish(&self, net: Fno) -> Fno {
+        self.inner.finish(net)
+    }
+    fn learning_rate(&self) -> f64 {
+        self.rate
+    }
+}
+
 /// The strategies by command-line name: `full`, `head`, `encoder-decoder`, `lora` (rank 4)
 /// or `lora-r<N>`, `scratch`.
 pub fn strategy(name: &str) -> Result<Box<dyn Adaptation>> {

@@ -178,3 +178,101 @@ fn adapting_to_a_new_viscosity_lowers_the_error_there() {
         );
     }
 }
+
+#[test]
+fn leads_adapts_a_new_environment_with_a_new_residual_alone() {
+    use physfm_adapt::{LeadsConfig, adapt_leads, leads_loss, split_environments, train_leads};
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex().autodiff();
+    let (model, _) = pretrained(&device);
+    let data = common::tiny_burgers(&[0.05, 0.1, 0.2, 0.05, 0.1, 0.2], 1);
+    let envs = split_environments(&data);
+    assert_eq!(envs.len(), 3);
+    assert_eq!(envs[0].0, vec![0.05]);
+    assert_eq!(envs[0].1.records.len(), 2);
+    let windows: Vec<WindowDataset> = envs
+        .iter()
+        .map(|(_, c)| WindowDataset::pairs(c, 1).unwrap())
+        .collect();
+    let mut residual = FnoConfig::new(2, 1, &[6], 6);
+    residual.n_layers = 1;
+    let cfg = LeadsConfig {
+        residual,
+        penalty: 1e-2,
+    };
+    let train = TrainConfig {
+        log_every: 20,
+        ..TrainConfig::new(60, 8, 1e-3)
+    };
+    let (leads, report) = train_leads(
+        &model,
+        &cfg,
+        &windows,
+        &train,
+        &device,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(leads.residuals.len(), 3);
+    assert_eq!(
+        report.group_losses.len(),
+        3,
+        "{:?}",
+        report.group_losses.keys()
+    );
+
+    // A new environment, 5x below the range, from two trajectories.
+    let new = WindowDataset::pairs(&common::tiny_burgers(&[0.01, 0.01], 2), 1).unwrap();
+    let test = WindowDataset::pairs(&common::tiny_burgers(&[0.01, 0.01, 0.01], 2), 1).unwrap();
+    let all: Vec<usize> = (0..test.len()).collect();
+    let frame = model.frame();
+    let shared_alone = {
+        let b = test.batch(&all, &device);
+        let [n, _, c, p] = b.ys.dims();
+        let y = b.ys.clone().narrow(1, 0, 1).reshape([n, c, p]);
+        let out = leads
+            .shared
+            .forward(frame.net_input(b.x.clone(), &b.params));
+        physfm_train::loss(LossKind::Mse, out, frame.net_target(b.x, y), &test.geometry)
+            .into_scalar::<f32>()
+    };
+    let before_shared = weights(&leads.shared);
+    let before_old: Vec<_> = leads.residuals.iter().map(weights).collect();
+    let adapt = TrainConfig {
+        log_every: 50,
+        ..TrainConfig::new(300, 8, 3e-3)
+    };
+    let (adapted, _) = adapt_leads(
+        &model,
+        leads,
+        &cfg,
+        &new,
+        &adapt,
+        &device,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(adapted.residuals.len(), 4);
+    assert_eq!(
+        weights(&adapted.shared),
+        before_shared,
+        "the shared network is frozen"
+    );
+    for (i, w) in before_old.iter().enumerate() {
+        assert_eq!(&weights(&adapted.residuals[i]), w, "residual {i} is frozen");
+    }
+    let after: f32 = leads_loss(
+        &adapted,
+        frame,
+        3,
+        test.batch(&all, &device),
+        LossKind::Mse,
+        0.0,
+        &test,
+    )
+    .into_scalar::<f32>();
+    assert!(
+        after < 0.7 * shared_alone,
+        "new environment: shared alone {shared_alone:.3e}, with its residual {after:.3e}"
+    );
+}

@@ -138,7 +138,6 @@ pub fn train_epd<const D: usize>(
     if options.groups.is_empty() {
         options.groups = config.datasets.iter().map(|d| d.name.clone()).collect();
     }
-    let mut indices = vec![0usize; train.batch_size];
     let batch_loss = |m: &EncodeProcessDecode, rng: &mut crate::ChaCha8Rng| {
         let mut r = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
         let mut k = data.len() - 1;
@@ -150,15 +149,12 @@ pub fn train_epd<const D: usize>(
             r -= d.weight;
         }
         let w = &data[k].windows;
-        for i in indices.iter_mut() {
-            *i = (rng.next_u64() % w.len() as u64) as usize;
-        }
         let l = epd_loss::<D>(
             m,
             config,
             k,
             w,
-            w.batch(&indices, device),
+            w.sample(train.batch_size, rng, device),
             train.objective,
             train.loss,
         );

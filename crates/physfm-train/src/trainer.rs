@@ -13,7 +13,7 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use physfm_models::{Fno, Stepper1d, StepperFrame};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -632,12 +632,8 @@ pub fn train_stepper(
             residual: mc.residual,
             norm: &norm,
         };
-        let mut indices = vec![0usize; config.batch_size];
         let batch_loss = |net: &Fno, rng: &mut ChaCha8Rng| {
-            for i in indices.iter_mut() {
-                *i = (rng.next_u64() % data.len() as u64) as usize;
-            }
-            let mut batch = data.batch(&indices, device);
+            let mut batch = data.sample(config.batch_size, rng, device);
             if config.input_noise > 0.0 {
                 let x = batch.x;
                 batch.x = x.clone()

@@ -145,6 +145,20 @@ impl WindowDataset {
         self.inputs.is_empty()
     }
 
+    /// A batch of `size` windows drawn uniformly (with replacement) with `rng`.
+    pub fn sample(
+        &self,
+        size: usize,
+        rng: &mut rand_chacha::ChaCha8Rng,
+        device: &Device,
+    ) -> WindowBatch {
+        use rand::Rng;
+        let indices: Vec<usize> = (0..size)
+            .map(|_| (rng.next_u64() % self.len() as u64) as usize)
+            .collect();
+        self.batch(&indices, device)
+    }
+
     /// The windows at `indices` as tensors on `device`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> WindowBatch {
         let fl = self.channels * self.n;
