@@ -23,16 +23,20 @@
 //! network per environment ([`split_environments`] groups trajectories by parameter values);
 //! a new environment trains a new residual alone.
 //!
-//! Not yet implemented: CoDA, first-order meta-learning and in-context adaptation.
+//! Reptile ([`reptile`]): first-order meta-learning of an initialisation over environments.
+//!
+//! Not yet implemented: CoDA and in-context adaptation.
 
 mod adapt;
 mod error;
 mod leads;
+mod reptile;
 mod strategy;
 
 pub use adapt::{AdaptReport, adapt_stepper};
 pub use error::{AdaptError, Result};
 pub use leads::{Leads, LeadsConfig, adapt_leads, leads_loss, split_environments, train_leads};
+pub use reptile::{ReptileConfig, ReptileReport, reptile};
 pub use strategy::{
     Adaptation, FullFineTune, LoraStrategy, ParamCount, PartialFineTune, STRATEGIES, Scratch,
     WithLearningRate, count_params, strategy,

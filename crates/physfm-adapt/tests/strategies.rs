@@ -276,3 +276,66 @@ fn leads_adapts_a_new_environment_with_a_new_residual_alone() {
         "new environment: shared alone {shared_alone:.3e}, with its residual {after:.3e}"
     );
 }
+
+#[test]
+fn reptile_meta_trains_an_initialisation_over_environments() {
+    use physfm_adapt::{ReptileConfig, reptile, split_environments};
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex().autodiff();
+    let (model, _) = pretrained(&device);
+    let envs: Vec<WindowDataset> = split_environments(&common::tiny_burgers(
+        &[0.005, 0.01, 0.02, 0.005, 0.01, 0.02],
+        2,
+    ))
+    .iter()
+    .map(|(_, c)| WindowDataset::pairs(c, 1).unwrap())
+    .collect();
+    let mean_loss = |m: &Stepper1d| {
+        envs.iter()
+            .map(|w| stepper_validation_loss(m, w, LossKind::Mse, &device))
+            .sum::<f64>()
+            / envs.len() as f64
+    };
+    let cfg = ReptileConfig {
+        meta_steps: 40,
+        meta_lr: 0.5,
+        inner_steps: 5,
+        inner_lr: 1e-3,
+        batch_size: 8,
+        loss: LossKind::Mse,
+        seed: 0,
+    };
+    // eps = 0 leaves the initialisation bit for bit as it was.
+    let (same, _) = reptile(
+        copy(&model),
+        &envs,
+        &ReptileConfig {
+            meta_lr: 0.0,
+            meta_steps: 2,
+            ..cfg.clone()
+        },
+        &device,
+    )
+    .unwrap();
+    assert_eq!(weights(&same.net), weights(&model.net));
+    let before = mean_loss(&model);
+    let (meta, report) = reptile(copy(&model), &envs, &cfg, &device).unwrap();
+    assert_eq!(report.losses.len(), 4);
+    let after = mean_loss(&meta);
+    assert!(
+        after < 0.8 * before,
+        "mean one-step loss over the environments {before:.3e} -> {after:.3e}"
+    );
+    let bad = reptile(
+        copy(&model),
+        &envs,
+        &ReptileConfig {
+            meta_lr: 1.5,
+            ..cfg
+        },
+        &device,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bad.contains("reptile.meta_lr"), "{bad}");
+}
