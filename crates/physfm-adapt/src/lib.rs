@@ -25,15 +25,20 @@
 //!
 //! Reptile ([`reptile`]): first-order meta-learning of an initialisation over environments.
 //!
-//! Not yet implemented: CoDA and in-context adaptation.
+//! CoDA ([`train_coda`], [`adapt_coda`]): weights `theta_c + W xi_e` from a per-environment
+//! context through a linear hypernetwork; a new environment fits only its context.
+//!
+//! Not yet implemented: in-context adaptation.
 
 mod adapt;
+mod coda;
 mod error;
 mod leads;
 mod reptile;
 mod strategy;
 
 pub use adapt::{AdaptReport, adapt_stepper};
+pub use coda::{Coda, CodaAdapted, CodaConfig, adapt_coda, train_coda};
 pub use error::{AdaptError, Result};
 pub use leads::{Leads, LeadsConfig, adapt_leads, leads_loss, split_environments, train_leads};
 pub use reptile::{ReptileConfig, ReptileReport, reptile};

@@ -226,16 +226,7 @@ fn leads_adapts_a_new_environment_with_a_new_residual_alone() {
     let test = WindowDataset::pairs(&common::tiny_burgers(&[0.01, 0.01, 0.01], 2), 1).unwrap();
     let all: Vec<usize> = (0..test.len()).collect();
     let frame = model.frame();
-    let shared_alone = {
-        let b = test.batch(&all, &device);
-        let [n, _, c, p] = b.ys.dims();
-        let y = b.ys.clone().narrow(1, 0, 1).reshape([n, c, p]);
-        let out = leads
-            .shared
-            .forward(frame.net_input(b.x.clone(), &b.params));
-        physfm_train::loss(LossKind::Mse, out, frame.net_target(b.x, y), &test.geometry)
-            .into_scalar::<f32>()
-    };
+    let shared_alone = one_step_error(&leads.shared, frame, &test, &device);
     let before_shared = weights(&leads.shared);
     let before_old: Vec<_> = leads.residuals.iter().map(weights).collect();
     let adapt = TrainConfig {
@@ -338,4 +329,121 @@ fn reptile_meta_trains_an_initialisation_over_environments() {
     .unwrap_err()
     .to_string();
     assert!(bad.contains("reptile.meta_lr"), "{bad}");
+}
+
+/// The one-step MSE (in the network's target space) of `net` over every window of `test`.
+fn one_step_error(
+    net: &Fno,
+    frame: physfm_models::StepperFrame<'_>,
+    test: &WindowDataset,
+    device: &Device,
+) -> f32 {
+    let all: Vec<usize> = (0..test.len()).collect();
+    physfm_train::stepper_loss(
+        net,
+        frame,
+        test.batch(&all, device),
+        physfm_train::Objective::OneStep,
+        LossKind::Mse,
+        &test.geometry,
+    )
+    .into_scalar::<f32>()
+}
+
+/// The collection without its parameters: environments differ only in what the model does
+/// not see, as in CoDA's setting.
+fn unlabelled(c: &physfm_data::InMemoryCollection) -> physfm_data::InMemoryCollection {
+    let mut c = c.clone();
+    c.meta.param_names.clear();
+    for r in &mut c.records {
+        r.params.clear();
+    }
+    c
+}
+
+#[test]
+fn a_coda_context_fitted_on_a_new_environment_lowers_its_error() {
+    use physfm_adapt::{CodaConfig, adapt_coda, split_environments, train_coda};
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex().autodiff();
+    device.seed(11);
+    let envs: Vec<WindowDataset> = split_environments(&common::tiny_burgers(
+        &[0.005, 0.02, 0.08, 0.005, 0.02, 0.08],
+        2,
+    ))
+    .iter()
+    .map(|(_, c)| WindowDataset::pairs(&unlabelled(c), 1).unwrap())
+    .collect();
+    let pooled = WindowDataset::pairs(
+        &unlabelled(&common::tiny_burgers(&[0.005, 0.02, 0.08], 2)),
+        1,
+    )
+    .unwrap();
+    let mut fno = FnoConfig::new(1, 1, &[8], 12);
+    fno.n_layers = 2;
+    let model = Stepper1d::new(
+        StepperConfig {
+            fno,
+            residual: true,
+        },
+        pooled.normalization(vec![]).unwrap(),
+        &device,
+    )
+    .unwrap();
+    let cfg = CodaConfig {
+        context_dim: 2,
+        lambda_xi: 1e-4,
+        lambda_w: 1e-6,
+    };
+    let train = TrainConfig {
+        log_every: 50,
+        weight_decay: 0.0,
+        ..TrainConfig::new(400, 8, 3e-3)
+    };
+    let (coda, report) = train_coda(
+        &model,
+        &cfg,
+        &envs,
+        &train,
+        &device,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.group_losses.len(), 3);
+
+    // A new environment between the training ones, from one trajectory.
+    let new = WindowDataset::pairs(&unlabelled(&common::tiny_burgers(&[0.04], 2)), 1).unwrap();
+    let test =
+        WindowDataset::pairs(&unlabelled(&common::tiny_burgers(&[0.04, 0.04], 3)), 1).unwrap();
+    let frame = model.frame();
+    let error = |net: &Fno| one_step_error(net, frame, &test, &device);
+    let zero = burn::tensor::Tensor::<2>::zeros([1, 2], &device);
+    let before = error(&coda.network(zero));
+    let frozen = (weights(&coda.base), coda.contexts.val().into_data());
+    let adapt = TrainConfig {
+        log_every: 50,
+        weight_decay: 0.0,
+        ..TrainConfig::new(150, 8, 3e-2)
+    };
+    let (adapted, _) = adapt_coda(
+        &model,
+        coda,
+        &cfg,
+        &new,
+        &adapt,
+        &device,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(weights(&adapted.coda.base), frozen.0, "theta_c is frozen");
+    assert_eq!(
+        adapted.coda.contexts.val().into_data(),
+        frozen.1,
+        "training contexts are frozen"
+    );
+    let after = error(&adapted.coda.network(adapted.context.val()));
+    assert!(
+        after < 0.85 * before,
+        "new environment: context 0 {before:.3e}, fitted context {after:.3e}"
+    );
 }
