@@ -19,6 +19,25 @@
 //! Frozen weights receive no gradient, so the optimiser leaves them bit for bit as they were
 //! (tested).
 //!
+//! ```
+//! use burn::tensor::Device;
+//! use physfm_adapt::{count_params, strategy};
+//! use physfm_models::FnoConfig;
+//! let device = Device::flex().autodiff();
+//! let config = FnoConfig::new(2, 1, &[16], 32);
+//! let pretrained = config.init(&device);
+//! let total = count_params(&pretrained).total;
+//! for name in ["full", "head", "lora"] {
+//!     let s = strategy(name)?;
+//!     let prepared = s.prepare(pretrained.clone(), &config, &device);
+//!     let n = count_params(&prepared);
+//!     println!("{}: trains {} values ({})", s.name(), n.trainable, s.trains());
+//! }
+//! let head = strategy("head")?.prepare(pretrained, &config, &device);
+//! assert!(count_params(&head).trainable < total / 10);
+//! # Ok::<(), physfm_adapt::AdaptError>(())
+//! ```
+//!
 //! LEADS ([`train_leads`], [`adapt_leads`]): a shared network plus a penalised residual
 //! network per environment ([`split_environments`] groups trajectories by parameter values);
 //! a new environment trains a new residual alone.
