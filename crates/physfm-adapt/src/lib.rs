@@ -47,11 +47,14 @@
 //! CoDA ([`train_coda`], [`adapt_coda`]): weights `theta_c + W xi_e` from a per-environment
 //! context through a linear hypernetwork; a new environment fits only its context.
 //!
-//! Not yet implemented: in-context adaptation.
+//! In-context adaptation ([`Demonstrations`]): a frozen model's predictions corrected at
+//! prediction time by the nearest demonstration points of the new dynamics, without
+//! gradient steps (Chen et al., NeurIPS 2024).
 
 mod adapt;
 mod coda;
 mod error;
+mod icl;
 mod leads;
 mod reptile;
 mod strategy;
@@ -59,6 +62,7 @@ mod strategy;
 pub use adapt::{AdaptReport, adapt_stepper};
 pub use coda::{Coda, CodaAdapted, CodaConfig, adapt_coda, train_coda};
 pub use error::{AdaptError, Result};
+pub use icl::{Demonstrations, IclConfig};
 pub use leads::{Leads, LeadsConfig, adapt_leads, leads_loss, split_environments, train_leads};
 pub use reptile::{ReptileConfig, ReptileReport, reptile};
 pub use strategy::{

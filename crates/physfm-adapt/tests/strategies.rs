@@ -447,3 +447,83 @@ fn a_coda_context_fitted_on_a_new_environment_lowers_its_error() {
         "new environment: context 0 {before:.3e}, fitted context {after:.3e}"
     );
 }
+
+/// A stepper that predicts persistence exactly: its network's output is scaled to nothing.
+fn persistence(device: &Device) -> Stepper1d {
+    let norm = physfm_models::Normalization {
+        field_mean: vec![0.0],
+        field_std: vec![1.0],
+        delta_mean: vec![0.0],
+        delta_std: vec![f32::MIN_POSITIVE],
+        param_names: vec![],
+        param_log: vec![],
+        param_mean: vec![],
+        param_std: vec![],
+    };
+    let cfg = StepperConfig {
+        fno: FnoConfig::new(1, 1, &[4], 4),
+        residual: true,
+    };
+    Stepper1d::new(cfg, norm, device).unwrap()
+}
+
+/// Trajectories of `u(t+1) = u(t)^2 / 2` from `u(0) = 1 + 0.5 sin(2 pi (x + phase))`.
+fn squaring(phases: &[f64]) -> physfm_data::InMemoryCollection {
+    let n = 32;
+    let mut c = unlabelled(&common::tiny_burgers(&vec![0.1; phases.len()], 1));
+    c.meta.frames = 4;
+    for (r, &ph) in c.records.iter_mut().zip(phases) {
+        let mut u: Vec<f32> = (0..n)
+            .map(|j| {
+                (1.0 + 0.5 * (std::f64::consts::TAU * (j as f64 / n as f64 + ph)).sin()) as f32
+            })
+            .collect();
+        r.fields.clear();
+        for _ in 0..4 {
+            r.fields.extend_from_slice(&u);
+            u = u.iter().map(|v| v * v / 2.0).collect();
+        }
+        r.times = vec![0.0, 1.0, 2.0, 3.0];
+    }
+    c
+}
+
+#[test]
+fn in_context_demonstrations_correct_a_frozen_model_without_training() {
+    use physfm_adapt::{Demonstrations, IclConfig};
+    let device = Device::flex();
+    let model = persistence(&device);
+    let demos = WindowDataset::pairs(&squaring(&[0.0, 0.37]), 1).unwrap();
+    let query = WindowDataset::pairs(&squaring(&[0.71]), 1).unwrap();
+    let all: Vec<usize> = (0..query.len()).collect();
+    let b = query.batch(&all, &device);
+    let [q, _, c, n] = b.ys.dims();
+    let truth = b.ys.clone().narrow(1, 0, 1).reshape([q, c, n]);
+    let rel = |p: Tensor<3>| {
+        let e = (p - truth.clone()).square().sum().into_scalar::<f32>();
+        (e / truth.clone().square().sum().into_scalar::<f32>()).sqrt()
+    };
+    let alone = rel(model.step(b.x.clone(), &b.params));
+    // The gate keeps the model's value where the neighbours disagree, so it corrects less.
+    for (gate, factor) in [(true, 0.4), (false, 0.2)] {
+        let icl = Demonstrations::new(
+            &model,
+            &demos,
+            2,
+            &IclConfig {
+                neighbours: 20.0,
+                gate,
+            },
+            &device,
+        )
+        .unwrap();
+        assert_eq!(icl.neighbours(), 28);
+        let with = rel(icl.step(&model, b.x.clone(), &b.params));
+        assert!(
+            with < factor * alone,
+            "gate {gate}: relative error alone {alone:.3e}, with demonstrations {with:.3e}"
+        );
+    }
+    let empty = WindowDataset::pairs(&squaring(&[0.0]), 1).unwrap();
+    assert!(Demonstrations::new(&model, &empty, 0, &IclConfig::default(), &device).is_err());
+}

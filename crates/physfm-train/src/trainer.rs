@@ -309,12 +309,13 @@ where
         }
     }
     if let Some(p) = &options.log_path
-        && !options.resume
+        && state.step == 0
+        && p.exists()
     {
-        // A fresh run starts a fresh log.
-        if p.exists() {
-            std::fs::remove_file(p).map_err(io(p))?;
-        }
+        // A run from step 0 starts a fresh log; an old one is kept beside it, not lost.
+        let mut old = p.as_os_str().to_owned();
+        old.push(".previous");
+        std::fs::rename(p, &old).map_err(io(p))?;
     }
     let mut log = options.log_path.as_deref().map(Log::open).transpose()?;
     let bar = if options.progress {

@@ -243,3 +243,37 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text.lines().count(), 7);
 }
+
+#[test]
+fn a_fresh_run_keeps_an_old_log_beside_its_own() {
+    let device = Device::flex().autodiff();
+    let net = FnoConfig::new(1, 1, &[4], 4).init(&device);
+    let x = burn::tensor::Tensor::<3>::ones([2, 1, 16], &device);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.jsonl");
+    let cfg = TrainConfig {
+        log_every: 1,
+        ..TrainConfig::new(3, 2, 1e-3)
+    };
+    let options = TrainOptions {
+        log_path: Some(log.clone()),
+        ..TrainOptions::default()
+    };
+    let run = |net| {
+        fit(
+            net,
+            &cfg,
+            &options,
+            |n: &physfm_models::Fno, _: &mut physfm_train::ChaCha8Rng| {
+                Ok(n.forward(x.clone()).square().mean())
+            },
+            None,
+        )
+        .unwrap()
+    };
+    let (net, _) = run(net);
+    run(net);
+    let lines = |p: &std::path::Path| std::fs::read_to_string(p).unwrap().lines().count();
+    assert_eq!(lines(&log), 3);
+    assert_eq!(lines(&dir.path().join("log.jsonl.previous")), 3);
+}
