@@ -180,13 +180,7 @@ pub fn train_coda(
     options: &TrainOptions,
 ) -> Result<(Coda, TrainReport)> {
     check(config)?;
-    if environments.is_empty() || environments.iter().any(WindowDataset::is_empty) {
-        return Err(AdaptError::Train(physfm_train::TrainError::Config {
-            key: "environments".into(),
-            value: format!("{} environments", environments.len()),
-            reason: "every environment needs windows".into(),
-        }));
-    }
+    crate::leads::check_environments("environments", environments)?;
     let frame = model.frame();
     let coda = Coda::new(model.net.clone(), environments.len(), config, device);
     let mut options = options.clone();

@@ -71,6 +71,18 @@ pub fn split_environments(data: &InMemoryCollection) -> Vec<(Vec<f64>, InMemoryC
     envs
 }
 
+/// Refuses an empty list of environments or an environment without windows, naming `key`.
+pub(crate) fn check_environments(key: &str, environments: &[WindowDataset]) -> Result<()> {
+    if environments.is_empty() || environments.iter().any(WindowDataset::is_empty) {
+        return Err(AdaptError::Train(physfm_train::TrainError::Config {
+            key: key.into(),
+            value: format!("{} environments", environments.len()),
+            reason: "every environment needs windows".into(),
+        }));
+    }
+    Ok(())
+}
+
 /// The one-step loss of environment `env` on a batch (task loss plus the residual penalty).
 pub fn leads_loss(
     model: &Leads,
@@ -133,13 +145,7 @@ pub fn train_leads(
 ) -> Result<(Leads, TrainReport)> {
     let frame = model.frame();
     check(config, &frame)?;
-    if environments.is_empty() || environments.iter().any(WindowDataset::is_empty) {
-        return Err(AdaptError::Train(physfm_train::TrainError::Config {
-            key: "environments".into(),
-            value: format!("{} environments", environments.len()),
-            reason: "every environment needs windows".into(),
-        }));
-    }
+    check_environments("environments", environments)?;
     let net = Leads {
         shared: model.net.clone(),
         residuals: environments

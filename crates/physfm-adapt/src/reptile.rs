@@ -91,13 +91,7 @@ pub fn reptile(
             reason: reason.into(),
         }))
     };
-    if environments.is_empty() || environments.iter().any(WindowDataset::is_empty) {
-        return bad(
-            "environments",
-            environments.len().to_string(),
-            "every environment needs windows",
-        );
-    }
+    crate::leads::check_environments("reptile.environments", environments)?;
     if !(0.0..=1.0).contains(&config.meta_lr) {
         return bad("meta_lr", config.meta_lr.to_string(), "must lie in [0, 1]");
     }

@@ -255,16 +255,16 @@ where
         )))
         .init();
     let checkpoints = options.checkpoint_dir.as_ref().map(Checkpoints::new);
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut state = RunState {
         step: 0,
         config: config.clone(),
-        rng: RngState::of(&ChaCha8Rng::seed_from_u64(config.seed)),
+        rng: RngState::of(&rng),
         acc: 0.0,
         acc_n: 0,
         group_acc: vec![(0.0, 0); options.groups.len()],
         report: TrainReport::new(),
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut last_good: Option<(PathBuf, usize)> = None;
     if let Some(ck) = &checkpoints {
         if options.resume {
