@@ -7,6 +7,7 @@ mod bench;
 mod data;
 mod generate;
 mod hygiene;
+mod import;
 mod metrics;
 mod parity;
 mod predict;
@@ -45,6 +46,8 @@ enum Command {
     Report(report::Report),
     /// Run a saved model on a .npy array (one or several autoregressive steps).
     Predict(predict::Predict),
+    /// Convert a checkpoint of another library (neuraloperator's FNO) into a physfm model.
+    Import(import::Import),
     /// Every metric of the suite for a prediction and a target stored as .npy arrays.
     Metrics(metrics::Metrics),
     /// Compare physfm with reference Python libraries (in a virtual environment).
@@ -66,6 +69,7 @@ fn main() -> anyhow::Result<()> {
         Command::Metrics(cmd) => cmd.run(),
         Command::Report(cmd) => cmd.run(),
         Command::Predict(cmd) => cmd.run(),
+        Command::Import(cmd) => cmd.run(),
         Command::Train(cmd) => cmd.run(),
         Command::Adapt(cmd) => cmd.run(),
     }

@@ -36,10 +36,65 @@ enum ParityWhat {
     /// fixture `crates/physfm-spectral/tests/fixtures/neuralop_spectral_conv.json`, and check
     /// physfm against it.
     Spectral(SpectralParity),
+    /// Build neuraloperator FNOs (four configurations), save their checkpoints (`.pt` and
+    /// safetensors) and outputs as the committed fixtures under
+    /// `crates/physfm-models/tests/fixtures/neuralop/`, and check physfm's import against
+    /// them.
+    Import(ImportParity),
     /// Compute the metric suite with PDEBench's, The Well's and neuraloperator's own code on
     /// generated arrays, rewrite the committed fixture
     /// `crates/physfm-eval/tests/fixtures/metric_reference.json`, and compare physfm with it.
     Metrics(crate::metrics::MetricsParity),
+}
+
+#[derive(Debug, clap::Args)]
+struct ImportParity {
+    /// Python interpreter used to create the virtual environment.
+    #[arg(long, default_value = "python3")]
+    python: String,
+}
+
+impl ImportParity {
+    fn run(self) -> anyhow::Result<()> {
+        let fixtures = workspace_root().join("crates/physfm-models/tests/fixtures/neuralop");
+        fixture_then_test(
+            &self.python,
+            &["neuralop_import.py".as_ref(), fixtures.as_os_str()],
+            ("physfm-models", "neuralop_import"),
+            "physfm's import differs from neuraloperator",
+        )?;
+        println!("every converted neuraloperator checkpoint gives PyTorch's outputs");
+        Ok(())
+    }
+}
+
+/// Runs `script args..` (under xtask/parity/, in the torch virtual environment) to rewrite
+/// a committed fixture, then the Rust test `(package, test)` that checks physfm against it.
+fn fixture_then_test(
+    python: &str,
+    script_and_args: &[&std::ffi::OsStr],
+    (package, test): (&str, &str),
+    failure: &str,
+) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let parity = root.join("xtask").join("parity");
+    let py = ensure_venv(python, &parity.join("requirements-torch.txt"))?;
+    let (script, args) = script_and_args.split_first().expect("a script");
+    let s = Command::new(&py)
+        .arg(parity.join(script))
+        .args(args)
+        .status()?;
+    if !s.success() {
+        bail!("{} failed", script.to_string_lossy());
+    }
+    let s = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .args(["test", "-p", package, "--test", test, "--", "--nocapture"])
+        .status()?;
+    if !s.success() {
+        bail!("{failure} (see the test output above)");
+    }
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,27 +106,19 @@ struct SpectralParity {
 
 impl SpectralParity {
     fn run(self) -> anyhow::Result<()> {
-        let root = workspace_root();
-        let parity = root.join("xtask").join("parity");
-        let py = ensure_venv(&self.python, &parity.join("requirements-torch.txt"))?;
-        let fixture = root
+        let fixture = workspace_root()
             .join("crates/physfm-spectral/tests/fixtures")
             .join("neuralop_spectral_conv.json");
-        let s = Command::new(&py)
-            .arg(parity.join("spectral.py"))
-            .arg("fixture")
-            .arg(&fixture)
-            .status()?;
-        if !s.success() {
-            bail!("spectral.py fixture failed");
-        }
-        let s = Command::new(env!("CARGO"))
-            .current_dir(&root)
-            .args(["test", "-p", "physfm-spectral", "--test", "neuralop_parity"])
-            .status()?;
-        if !s.success() {
-            bail!("physfm differs from neuraloperator (see the test output above)");
-        }
+        fixture_then_test(
+            &self.python,
+            &[
+                "spectral.py".as_ref(),
+                "fixture".as_ref(),
+                fixture.as_os_str(),
+            ],
+            ("physfm-spectral", "neuralop_parity"),
+            "physfm differs from neuraloperator",
+        )?;
         println!(
             "physfm's spectral convolution matches neuraloperator's SpectralConv on every fixture case"
         );
@@ -98,6 +145,7 @@ impl Parity {
             ParityWhat::Pde(p) => p.run(),
             ParityWhat::Data(p) => p.run(),
             ParityWhat::Spectral(p) => p.run(),
+            ParityWhat::Import(p) => p.run(),
             ParityWhat::Metrics(p) => p.run(),
         }
     }

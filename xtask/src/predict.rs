@@ -1,10 +1,14 @@
 //! `cargo xtask predict --model DIR --input X.npy --output Y.npy`: runs a saved physfm model
 //! on a NumPy array, so that a trained model serves any language that writes `.npy`.
 //!
-//! Layouts (physfm's, channel last): the input is one state per sample,
-//! `[batch, *space, channel]`; the parameters `[batch, parameters]` (`--params P.npy`) or
-//! one value per name for every sample (`--param nu=0.05`); the output holds `--steps K`
-//! autoregressive steps, `[batch, K, *space, channel]`.
+//! Layouts (physfm's, channel last): for a stepper (`physfm.stepper1d.fno`), the input is
+//! one state per sample, `[batch, *space, channel]`; the parameters `[batch, parameters]`
+//! (`--params P.npy`) or one value per name for every sample (`--param nu=0.05`); the output
+//! holds `--steps K` autoregressive steps, `[batch, K, *space, channel]`. For a bare FNO
+//! (`physfm.fno`, e.g. one imported from neuraloperator), the input is
+//! `[batch, *space, in_channels]` and the output `[batch, *space, out_channels]`, or both
+//! channel first (`[batch, channel, *space]`, neuraloperator's layout) with
+//! `--channels-first`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,11 +16,11 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use burn::tensor::{Device, Tensor, TensorData};
 use physfm_data::{read_npy, write_npy};
-use physfm_models::Stepper1d;
+use physfm_models::{FNO_KIND, Fno, Stepper1d, model_kind};
 use physfm_train::{frame_to_model, frames_to_stored};
 
 /// Runs a saved model on a `.npy` array.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Predict {
     /// Model directory (`model.json` + `weights.bpk`, as `cargo xtask quickstart` saves it).
     #[arg(long)]
@@ -36,6 +40,9 @@ pub(crate) struct Predict {
     /// Autoregressive steps to predict.
     #[arg(long, default_value_t = 1)]
     steps: usize,
+    /// Input and output channel first, `[batch, channel, *space]` (bare FNO models only).
+    #[arg(long)]
+    channels_first: bool,
 }
 
 /// Samples per forward pass.
@@ -43,6 +50,14 @@ const CHUNK: usize = 64;
 
 impl Predict {
     pub(crate) fn run(self) -> anyhow::Result<()> {
+        let kind = model_kind(&self.model)
+            .with_context(|| format!("reading the model in {}", self.model.display()))?;
+        if kind == FNO_KIND {
+            return self.run_fno();
+        }
+        if self.channels_first {
+            bail!("--channels-first is for bare FNO models; this model is `{kind}`");
+        }
         let device = Device::flex();
         let model = Stepper1d::load(&self.model, &device)
             .with_context(|| format!("loading the model in {}", self.model.display()))?;
@@ -56,13 +71,7 @@ impl Predict {
                 x.shape
             );
         }
-        if let Some(i) = x.data.iter().position(|v| !v.is_finite()) {
-            bail!(
-                "{}: value {} at flat index {i} is not finite",
-                self.input.display(),
-                x.data[i]
-            );
-        }
+        finite(&self.input, &x.data)?;
         if self.steps == 0 {
             bail!("--steps must be at least 1");
         }
@@ -101,6 +110,41 @@ impl Predict {
             self.output.display(),
             self.steps
         );
+        Ok(())
+    }
+
+    /// A bare FNO (`physfm.fno`): one application per sample.
+    fn run_fno(&self) -> anyhow::Result<()> {
+        let device = Device::flex();
+        let (config, fno) = Fno::load(&self.model, &device)
+            .with_context(|| format!("loading the model in {}", self.model.display()))?;
+        if self.steps != 1 || self.params.is_some() || !self.param.is_empty() {
+            bail!("a bare FNO takes no --steps, --param or --params: it maps input to output once");
+        }
+        let x = read_npy(&self.input)?;
+        let dims = config.n_modes.len();
+        let (cin, cout) = (config.in_channels, config.out_channels);
+        let c_axis = if self.channels_first { 1 } else { dims + 1 };
+        if x.shape.len() != dims + 2 || x.shape[c_axis] != cin {
+            let layout = if self.channels_first {
+                format!("[batch, {cin}, {}]", vec!["n"; dims].join(", "))
+            } else {
+                format!("[batch, {}, {cin}]", vec!["n"; dims].join(", "))
+            };
+            bail!(
+                "{}: shape {:?}; this model ({dims}D, {cin} input channel(s)) takes {layout}",
+                self.input.display(),
+                x.shape
+            );
+        }
+        finite(&self.input, &x.data)?;
+        let (y, shape) = match dims {
+            1 => fno_apply::<3>(&fno, &x.data, &x.shape, self.channels_first, cout, &device),
+            2 => fno_apply::<4>(&fno, &x.data, &x.shape, self.channels_first, cout, &device),
+            _ => fno_apply::<5>(&fno, &x.data, &x.shape, self.channels_first, cout, &device),
+        };
+        write_npy(&self.output, &shape, &y)?;
+        println!("wrote {} ({shape:?})", self.output.display());
         Ok(())
     }
 
@@ -145,6 +189,73 @@ impl Predict {
     }
 }
 
+/// Refuses an input with a NaN or infinite value, naming its flat index.
+fn finite(path: &std::path::Path, data: &[f32]) -> anyhow::Result<()> {
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "{}: value {} at flat index {i} is not finite",
+            path.display(),
+            data[i]
+        );
+    }
+    Ok(())
+}
+
+/// Runs `fno` on `data` of `shape` (channel first or last), `CHUNK` samples at a time;
+/// returns the output and its shape in the same layout.
+fn fno_apply<const D: usize>(
+    fno: &Fno,
+    data: &[f32],
+    shape: &[usize],
+    channels_first: bool,
+    cout: usize,
+    device: &Device,
+) -> (Vec<f32>, Vec<usize>) {
+    let b = shape[0];
+    let per: usize = shape[1..].iter().product();
+    // Channel last <-> first.
+    let mut to_first = [0usize; D];
+    let mut to_last = [0usize; D];
+    for (k, (f, l)) in to_first.iter_mut().zip(to_last.iter_mut()).enumerate() {
+        *f = match k {
+            0 => 0,
+            1 => D - 1,
+            _ => k - 1,
+        };
+        *l = match k {
+            0 => 0,
+            k if k == D - 1 => 1,
+            _ => k + 1,
+        };
+    }
+    let mut out =
+        Vec::with_capacity(b * per / shape[if channels_first { 1 } else { D - 1 }] * cout);
+    let mut out_shape = shape.to_vec();
+    out_shape[if channels_first { 1 } else { D - 1 }] = cout;
+    for start in (0..b).step_by(CHUNK) {
+        let end = (start + CHUNK).min(b);
+        let mut s = shape.to_vec();
+        s[0] = end - start;
+        let x = Tensor::<D>::from_data(
+            TensorData::new(data[start * per..end * per].to_vec(), s),
+            device,
+        );
+        let x = if channels_first {
+            x
+        } else {
+            x.permute(to_first)
+        };
+        let y = fno.forward(x);
+        let y = if channels_first {
+            y
+        } else {
+            y.permute(to_last)
+        };
+        out.extend(y.into_data().try_to_vec::<f32>().expect("f32 output"));
+    }
+    (out, out_shape)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,7 +291,65 @@ mod tests {
             params: None,
             param: vec!["nu=0.05".into()],
             steps: 2,
+            channels_first: false,
         }
+    }
+
+    #[test]
+    fn a_bare_fno_runs_in_either_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Device::flex();
+        device.seed(7);
+        let config = FnoConfig::new(2, 3, &[4, 4], 6);
+        let fno = config.init(&device);
+        fno.save(&config, &dir.path().join("model")).unwrap();
+        let (b, h, w) = (2, 9, 8);
+        // Channel first, as neuraloperator takes it.
+        let x: Vec<f32> = (0..b * 2 * h * w)
+            .map(|i| (i as f32 * 0.11).cos())
+            .collect();
+        write_npy(&dir.path().join("xf.npy"), &[b, 2, h, w], &x).unwrap();
+        let mut a = args(dir.path());
+        a.input = dir.path().join("xf.npy");
+        a.param.clear();
+        a.steps = 1;
+        a.channels_first = true;
+        a.clone().run().unwrap();
+        let y = read_npy(&dir.path().join("y.npy")).unwrap();
+        assert_eq!(y.shape, vec![b, 3, h, w]);
+        let direct = fno
+            .forward(Tensor::<4>::from_data(
+                TensorData::new(x.clone(), [b, 2, h, w]),
+                &device,
+            ))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(y.data, direct);
+        // Channel last: the same numbers, transposed.
+        let mut xl = vec![0.0f32; x.len()];
+        for (i, v) in x.iter().enumerate() {
+            let (s, c, p) = (i / (2 * h * w), (i / (h * w)) % 2, i % (h * w));
+            xl[(s * h * w + p) * 2 + c] = *v;
+        }
+        write_npy(&dir.path().join("xl.npy"), &[b, h, w, 2], &xl).unwrap();
+        a.input = dir.path().join("xl.npy");
+        a.channels_first = false;
+        a.clone().run().unwrap();
+        let yl = read_npy(&dir.path().join("y.npy")).unwrap();
+        assert_eq!(yl.shape, vec![b, h, w, 3]);
+        for (i, v) in direct.iter().enumerate() {
+            let (s, c, p) = (i / (3 * h * w), (i / (h * w)) % 3, i % (h * w));
+            assert_eq!(yl.data[(s * h * w + p) * 3 + c], *v);
+        }
+        // A wrong channel count names the layout; steps are refused.
+        a.input = dir.path().join("xf.npy");
+        let e = a.clone().run().unwrap_err().to_string();
+        assert!(e.contains("[batch, n, n, 2]"), "{e}");
+        a.channels_first = true;
+        a.steps = 2;
+        let e = a.clone().run().unwrap_err().to_string();
+        assert!(e.contains("no --steps"), "{e}");
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub struct FnoConfig {
     #[serde(default = "default_norm")]
     pub norm: NormKind,
     /// Zero padding on both sides of every axis after the lifting, as a fraction of the
-    /// grid (`round(fraction * n)` points each side, removed before the projection), for
+    /// grid (`round(fraction * n)` points each side, ties to even as Python rounds, removed before the projection), for
     /// non-periodic problems. A fraction, not a point count, so that other resolutions
     /// keep working.
     #[serde(default)]
@@ -211,7 +211,9 @@ impl FnoConfig {
         let w = self.width;
         let dims = self.n_modes.len();
         let lift_in = self.in_channels + if self.positional_embedding { dims } else { 0 };
-        let hidden = |r: f64| ((w as f64 * r).round() as usize).max(1);
+        // As neuraloperator: `int(ratio * width)` for the lifting and projection,
+        // `round(width * expansion)` (ties to even, as Python) for the channel MLP.
+        let hidden = |r: f64| ((r * w as f64) as usize).max(1);
         let skip = |kind: SkipKind| match kind {
             SkipKind::Linear => Some(Skip::Linear(ChannelLinear::new(w, w, false, device))),
             SkipKind::SoftGating => Some(Skip::SoftGating(SoftGating::new(w, device))),
@@ -236,7 +238,7 @@ impl FnoConfig {
                         SpectralConv3dConfig::new(w, w, [m[0], m[1], m[2]]).init(device),
                     ),
                 };
-                let mlp_hidden = (w as f64 * self.channel_mlp_expansion).round() as usize;
+                let mlp_hidden = (w as f64 * self.channel_mlp_expansion).round_ties_even() as usize;
                 FnoBlock {
                     spectral,
                     skip: skip(self.fno_skip),
@@ -366,7 +368,8 @@ impl Norm {
 
 /// One Fourier block, as neuraloperator's `FNOBlocks` (post-activation):
 /// `y = act(norm(spectral(x)) + skip(x))`, then, with a channel MLP,
-/// `y = act(norm(mlp(y) + mlp_skip(x)))`; the last block skips the activations.
+/// `y = act(norm(mlp(y) + mlp_skip(x)))`, without one `y = act(norm(y))` (neuraloperator
+/// keeps that second norm and activation); the last block skips the activations.
 #[derive(Module, Debug)]
 pub struct FnoBlock {
     /// The spectral convolution.
@@ -399,7 +402,9 @@ impl FnoBlock {
         let z = act(norm(&self.norm_spectral, self.spectral.forward(x, space)) + fno_skip);
         match (&self.mlp, y) {
             (Some(mlp), Some(mlp_skip)) => act(norm(&self.norm_mlp, mlp.forward(z) + mlp_skip)),
-            _ => z,
+            // Without a channel MLP, neuraloperator still applies the block's second norm and
+            // activation.
+            _ => act(norm(&self.norm_mlp, z)),
         }
     }
 }
@@ -483,7 +488,7 @@ impl Fno {
         let mut x = self.lifting.forward(x);
         let pads: Vec<usize> = space
             .iter()
-            .map(|&s| (self.domain_padding * s as f64).round() as usize)
+            .map(|&s| (self.domain_padding * s as f64).round_ties_even() as usize)
             .collect();
         let padded: Vec<usize> = space.iter().zip(&pads).map(|(s, p)| s + 2 * p).collect();
         if pads.iter().any(|&p| p > 0) {
@@ -501,6 +506,53 @@ impl Fno {
         let mut out = shape;
         out[1] = co;
         y.reshape(out)
+    }
+}
+
+/// `model.json` of a bare FNO's model directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FnoFile {
+    kind: String,
+    config: FnoConfig,
+}
+
+/// The `kind` of a bare FNO's model directory.
+pub const FNO_KIND: &str = "physfm.fno";
+
+impl Fno {
+    /// Saves the model as a model directory (`model.json` with `config`, `weights.bpk`),
+    /// atomically; `config` must be the one the model was built from.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use physfm_models::{Fno, FnoConfig};
+    /// let device = Device::flex();
+    /// let config = FnoConfig::new(1, 1, &[6, 6], 8);
+    /// let fno = config.init(&device);
+    /// let dir = std::env::temp_dir().join(format!("physfm-fno-doc-{}", std::process::id()));
+    /// fno.save(&config, &dir)?;
+    /// let (back, loaded) = Fno::load(&dir, &device)?;
+    /// assert_eq!(back, config);
+    /// let x = Tensor::<4>::ones([1, 1, 12, 12], &device);
+    /// assert_eq!(fno.forward(x.clone()).into_data(), loaded.forward(x).into_data());
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), physfm_models::ModelError>(())
+    /// ```
+    pub fn save(&self, config: &FnoConfig, dir: &std::path::Path) -> Result<()> {
+        let file = FnoFile {
+            kind: FNO_KIND.into(),
+            config: config.clone(),
+        };
+        crate::modeldir::save(dir, &file, self)
+    }
+
+    /// Loads a model directory written by [`Fno::save`].
+    pub fn load(dir: &std::path::Path, device: &Device) -> Result<(FnoConfig, Fno)> {
+        let file: FnoFile = crate::modeldir::description(dir, FNO_KIND)?;
+        file.config.validate("config")?;
+        let fno = crate::modeldir::weights(dir, file.config.init(device))?;
+        Ok((file.config, fno))
     }
 }
 

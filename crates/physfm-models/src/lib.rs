@@ -7,6 +7,8 @@
 //!   options ([`FnoConfig`]).
 //! - [`Stepper1d`]: a one-step surrogate around it, with normalisation, parameter
 //!   conditioning and residual prediction, saved as a model directory.
+//! - [`import_neuralop_fno`]: neuraloperator `FNO` checkpoints (`torch.save` state dicts or
+//!   safetensors) converted to [`Fno`], read without Python by [`Checkpoint`].
 //!
 //! ```
 //! use burn::tensor::{Device, Tensor};
@@ -21,12 +23,18 @@ mod channel;
 mod epd;
 mod error;
 mod fno;
+mod modeldir;
+mod neuralop;
 mod stepper;
+pub mod torch;
 
 pub use channel::{ChannelLinear, ChannelMlp, SoftGating};
 pub use epd::{
     DatasetHead, DatasetSpec, EncodeProcessDecode, EpdConfig, InputNorm, resampling_matrix,
 };
 pub use error::{ModelError, Result};
-pub use fno::{Fno, FnoBlock, FnoConfig, Norm, NormKind, Skip, SkipKind, SpectralLayer};
+pub use fno::{FNO_KIND, Fno, FnoBlock, FnoConfig, Norm, NormKind, Skip, SkipKind, SpectralLayer};
+pub use modeldir::model_kind;
+pub use neuralop::{config_from_metadata, import_neuralop_fno};
 pub use stepper::{Normalization, Stepper1d, StepperConfig, StepperFrame};
+pub use torch::Checkpoint;

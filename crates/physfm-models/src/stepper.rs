@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -134,58 +133,19 @@ impl Stepper1d {
     /// Saves `model.json` and `weights.bpk` into `dir` (created if needed), each written to a
     /// temporary name and renamed, so a crash never leaves a half-written model.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let io = |e: std::io::Error| ModelError::Io {
-            path: dir.to_path_buf(),
-            message: e.to_string(),
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
         let file = ModelFile {
             kind: MODEL_KIND.into(),
             config: self.config.clone(),
             normalization: self.norm.clone(),
         };
-        let json = serde_json::to_string_pretty(&file).expect("plain data serialises");
-        let tmp = dir.join("model.json.tmp");
-        std::fs::write(&tmp, json).map_err(io)?;
-        let wtmp = dir.join("weights.bpk.tmp");
-        self.net
-            .clone()
-            .save_file(&wtmp)
-            .map_err(|e| ModelError::Io {
-                path: wtmp.clone(),
-                message: e.to_string(),
-            })?;
-        std::fs::rename(&wtmp, dir.join("weights.bpk")).map_err(io)?;
-        std::fs::rename(&tmp, dir.join("model.json")).map_err(io)?;
-        Ok(())
+        crate::modeldir::save(dir, &file, &self.net)
     }
 
     /// Loads a model saved by [`Stepper1d::save`].
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let path = dir.join("model.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| ModelError::Io {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        let file: ModelFile = serde_json::from_str(&text).map_err(|e| ModelError::Io {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        if file.kind != MODEL_KIND {
-            return Err(ModelError::Io {
-                path,
-                message: format!("kind `{}`, expected `{MODEL_KIND}`", file.kind),
-            });
-        }
+        let file: ModelFile = crate::modeldir::description(dir, MODEL_KIND)?;
         let mut model = Self::new(file.config, file.normalization, device)?;
-        let wpath = dir.join("weights.bpk");
-        model.net = model
-            .net
-            .try_load_file(&wpath)
-            .map_err(|e| ModelError::Io {
-                path: wpath,
-                message: e.to_string(),
-            })?;
+        model.net = crate::modeldir::weights(dir, model.net)?;
         Ok(model)
     }
 }
