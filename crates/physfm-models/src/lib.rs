@@ -7,6 +7,7 @@
 //!   options ([`FnoConfig`]).
 //! - [`Stepper1d`]: a one-step surrogate around it, with normalisation, parameter
 //!   conditioning and residual prediction, saved as a model directory.
+//! - [`UNet`]: PDEArena's modern U-Net in 1D and 2D, conditioned on scalars.
 //! - [`import_neuralop_fno`]: neuraloperator `FNO` checkpoints (`torch.save` state dicts or
 //!   safetensors) converted to [`Fno`], read without Python by [`Checkpoint`].
 //!
@@ -27,6 +28,7 @@ mod modeldir;
 mod neuralop;
 mod stepper;
 pub mod torch;
+mod unet;
 
 pub use channel::{ChannelLinear, ChannelMlp, SoftGating};
 pub use epd::{
@@ -38,3 +40,4 @@ pub use modeldir::model_kind;
 pub use neuralop::{config_from_metadata, import_neuralop_fno};
 pub use stepper::{Normalization, Stepper1d, StepperConfig, StepperFrame};
 pub use torch::Checkpoint;
+pub use unet::{CondEmbedding, DownLevel, ResBlock, UNet, UNetConfig, UpLevel};
