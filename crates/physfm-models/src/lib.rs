@@ -8,6 +8,7 @@
 //! - [`Stepper1d`]: a one-step surrogate around it, with normalisation, parameter
 //!   conditioning and residual prediction, saved as a model directory.
 //! - [`UNet`]: PDEArena's modern U-Net in 1D and 2D, conditioned on scalars.
+//! - [`AViT`]: MPP's axial-attention vision transformer on a history of frames.
 //! - [`import_neuralop_fno`]: neuraloperator `FNO` checkpoints (`torch.save` state dicts or
 //!   safetensors) converted to [`Fno`], read without Python by [`Checkpoint`].
 //!
@@ -20,6 +21,7 @@
 //! assert_eq!(y.dims(), [2, 1, 100]);
 //! ```
 
+mod avit;
 mod channel;
 mod epd;
 mod error;
@@ -30,6 +32,7 @@ mod stepper;
 pub mod torch;
 mod unet;
 
+pub use avit::{AViT, AViTConfig, AxialAttention, RmsInstanceNorm, SpaceTimeBlock};
 pub use channel::{ChannelLinear, ChannelMlp, SoftGating};
 pub use epd::{
     DatasetHead, DatasetSpec, EncodeProcessDecode, EpdConfig, InputNorm, resampling_matrix,
