@@ -59,6 +59,25 @@ CASES = [
         [3, 1, 33],
     ),
     (
+        "tfno2d_tucker",
+        dict(
+            n_modes=(8, 6),
+            hidden_channels=8,
+            in_channels=1,
+            out_channels=1,
+            n_layers=2,
+            factorization="tucker",
+            rank=0.3,
+            fixed_rank_modes=True,
+        ),
+        [2, 1, 16, 12],
+    ),
+    (
+        "tfno1d_cp",
+        dict(n_modes=(10,), hidden_channels=8, in_channels=1, out_channels=1, n_layers=2, factorization="cp", rank=0.5),
+        [2, 1, 24],
+    ),
+    (
         "fno3d",
         dict(n_modes=(4, 4, 4), hidden_channels=4, in_channels=1, out_channels=1, n_layers=2),
         [1, 1, 8, 8, 6],

@@ -11,6 +11,7 @@ use physfm_spectral::{
 use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelLinear, ChannelMlp, SoftGating};
+use crate::factorized::{Factorization, FactorizedSpectral};
 use crate::{ModelError, Result};
 
 fn default_width() -> usize {
@@ -119,6 +120,22 @@ pub struct FnoConfig {
     /// keep working.
     #[serde(default)]
     pub domain_padding: f64,
+    /// How the spectral weights are stored: `dense`, or factorised as `tucker` or `cp`
+    /// (TFNO).
+    #[serde(default)]
+    pub factorization: Factorization,
+    /// Fraction of the dense weight's parameters a factorised weight keeps (tensorly's
+    /// rank rule); ignored for dense weights.
+    #[serde(default = "default_rank")]
+    pub rank: f64,
+    /// Keep the full rank on the input-channel mode of a Tucker weight (neuraloperator's
+    /// `fixed_rank_modes`).
+    #[serde(default)]
+    pub fixed_rank_modes: bool,
+}
+
+fn default_rank() -> f64 {
+    1.0
 }
 
 fn default_fno_skip() -> SkipKind {
@@ -148,6 +165,9 @@ impl FnoConfig {
             channel_mlp_skip: default_mlp_skip(),
             norm: default_norm(),
             domain_padding: 0.0,
+            factorization: Factorization::Dense,
+            rank: default_rank(),
+            fixed_rank_modes: false,
         }
     }
 
@@ -192,6 +212,13 @@ impl FnoConfig {
                 "must be non-negative",
             );
         }
+        if !(self.rank.is_finite() && self.rank > 0.0) {
+            return bad(
+                "rank",
+                self.rank.to_string(),
+                "a positive fraction of the parameters",
+            );
+        }
         if !(self.domain_padding.is_finite() && (0.0..=1.0).contains(&self.domain_padding)) {
             return bad(
                 "domain_padding",
@@ -230,6 +257,18 @@ impl FnoConfig {
             .map(|_| {
                 let m = &self.n_modes;
                 let spectral = match dims {
+                    _ if self.factorization != Factorization::Dense => {
+                        let mut shape = vec![w, w];
+                        shape.extend(&m[..dims - 1]);
+                        shape.push(m[dims - 1] / 2 + 1);
+                        SpectralLayer::Factorized(FactorizedSpectral::new(
+                            &shape,
+                            self.factorization,
+                            self.rank,
+                            self.fixed_rank_modes,
+                            device,
+                        ))
+                    }
                     1 => SpectralLayer::D1(SpectralConv1dConfig::new(w, w, m[0]).init(device)),
                     2 => SpectralLayer::D2(
                         SpectralConv2dConfig::new(w, w, [m[0], m[1]]).init(device),
@@ -278,6 +317,8 @@ pub enum SpectralLayer {
     D2(SpectralConv2d),
     /// 3D.
     D3(SpectralConv3d),
+    /// Factorised weights (TFNO), any dimension.
+    Factorized(FactorizedSpectral),
 }
 
 impl SpectralLayer {
@@ -296,6 +337,7 @@ impl SpectralLayer {
                 let co = y.dims()[1];
                 y.reshape([b, co, n])
             }
+            Self::Factorized(l) => l.forward(x, space),
         }
     }
 }

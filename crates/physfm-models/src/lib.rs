@@ -25,6 +25,7 @@ mod avit;
 mod channel;
 mod epd;
 mod error;
+mod factorized;
 mod fno;
 mod modeldir;
 mod neuralop;
@@ -38,6 +39,7 @@ pub use epd::{
     DatasetHead, DatasetSpec, EncodeProcessDecode, EpdConfig, InputNorm, resampling_matrix,
 };
 pub use error::{ModelError, Result};
+pub use factorized::{Factorization, FactorizedSpectral, cp_rank, tucker_ranks};
 pub use fno::{FNO_KIND, Fno, FnoBlock, FnoConfig, Norm, NormKind, Skip, SkipKind, SpectralLayer};
 pub use modeldir::model_kind;
 pub use neuralop::{config_from_metadata, import_neuralop_fno};

@@ -4,8 +4,8 @@
 //! `model.save_checkpoint(...)` (its `*_state_dict.pt`), or a safetensors file, and builds the
 //! [`Fno`] that computes the same function. The configuration comes from the `_metadata`
 //! entry that neuraloperator's models keep in their state dict (their constructor
-//! arguments), or is given. Options physfm's FNO does not implement (factorised weights,
-//! AdaIN or batch norm, a `tanh` stabiliser, preactivation, resolution scaling, no skip) are
+//! arguments), or is given. Dense and factorised (TFNO: Tucker or CP) spectral weights are
+//! read. Options physfm's FNO does not implement (tensor-train weights, AdaIN or batch norm, a `tanh` stabiliser, preactivation, resolution scaling, no skip) are
 //! refused by name, as is any tensor the model would not use, so a conversion either gives
 //! the same outputs or fails.
 //!
@@ -22,7 +22,10 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::fno::{Skip, SpectralLayer};
 use crate::torch::{Checkpoint, PyValue};
-use crate::{ChannelLinear, ChannelMlp, Fno, FnoConfig, ModelError, NormKind, Result, SkipKind};
+use crate::{
+    ChannelLinear, ChannelMlp, Factorization, Fno, FnoConfig, ModelError, NormKind, Result,
+    SkipKind,
+};
 
 /// Reads a neuraloperator `FNO` checkpoint and converts it.
 ///
@@ -100,7 +103,11 @@ pub fn config_from_metadata(meta: &PyValue) -> std::result::Result<FnoConfig, St
         seen.insert(key.as_str());
         match key.as_str() {
             "_name" => match v {
-                PyValue::Str(s) if s == "FNO" || s == "FNO1d" || s == "FNO2d" || s == "FNO3d" => {}
+                PyValue::Str(s)
+                    if [
+                        "FNO", "FNO1d", "FNO2d", "FNO3d", "TFNO", "TFNO1d", "TFNO2d", "TFNO3d",
+                    ]
+                    .contains(&s.as_str()) => {}
                 _ => {
                     return Err(format!(
                         "the checkpoint is a neuraloperator {} model, not an FNO",
@@ -171,22 +178,27 @@ pub fn config_from_metadata(meta: &PyValue) -> std::result::Result<FnoConfig, St
                 PyValue::Str(s) if s == "symmetric" => {}
                 _ => return Err(unsupported(key, v)),
             },
-            "complex_data" | "separable" | "preactivation" | "fixed_rank_modes" => {
-                // fixed_rank_modes only matters for a factorised weight, refused below.
-                if matches!(v, PyValue::Bool(true)) && key != "fixed_rank_modes" {
+            "complex_data" | "separable" | "preactivation" => {
+                if matches!(v, PyValue::Bool(true)) {
                     return Err(unsupported(key, v));
                 }
             }
+            "fixed_rank_modes" => cfg.fixed_rank_modes = matches!(v, PyValue::Bool(true)),
+            "rank" => cfg.rank = num(key, v)?,
             "resolution_scaling_factor" | "stabilizer" | "decomposition_kwargs" => {
                 if !matches!(v, PyValue::None) {
                     return Err(unsupported(key, v));
                 }
             }
-            "factorization" => match v {
-                PyValue::None => {}
-                PyValue::Str(s) if s.eq_ignore_ascii_case("dense") => {}
-                _ => return Err(unsupported(key, v)),
-            },
+            "factorization" => {
+                cfg.factorization = match v {
+                    PyValue::None => Factorization::Dense,
+                    PyValue::Str(s) if s.eq_ignore_ascii_case("dense") => Factorization::Dense,
+                    PyValue::Str(s) if s.eq_ignore_ascii_case("tucker") => Factorization::Tucker,
+                    PyValue::Str(s) if s.eq_ignore_ascii_case("cp") => Factorization::Cp,
+                    _ => return Err(unsupported(key, v)),
+                }
+            }
             "max_n_modes" => {
                 if !matches!(v, PyValue::None) {
                     // Accepted only when it equals n_modes (checked after the loop).
@@ -198,10 +210,11 @@ pub fn config_from_metadata(meta: &PyValue) -> std::result::Result<FnoConfig, St
                 _ => return Err(unsupported(key, v)),
             },
             // Numerics or training-time only: the weights are the same. Dropout is off at
-            // inference; physfm runs in f32 whatever `fno_block_precision` trained with.
+            // inference; physfm runs in f32 whatever `fno_block_precision` trained with;
+            // `implementation` (factorised or reconstructed contraction) computes the same
+            // product.
             "channel_mlp_dropout"
             | "fno_block_precision"
-            | "rank"
             | "implementation"
             | "_version"
             | "args"
@@ -388,6 +401,26 @@ fn convert(
             SpectralLayer::D1(l) => spectral!(l, 4),
             SpectralLayer::D2(l) => spectral!(l, 5),
             SpectralLayer::D3(l) => spectral!(l, 6),
+            SpectralLayer::Factorized(l) => {
+                let ranks = l.ranks();
+                let shape = l.shape.clone();
+                let w = format!("{conv}.weight");
+                if l.core.is_some() {
+                    let core = src.complex(&[format!("{w}.core")], &ranks)?;
+                    l.core = Some(param(core, [ranks.iter().product(), 2], device));
+                } else {
+                    let r = ranks[0];
+                    let weights = src.complex(&[format!("{w}.weights")], &[r])?;
+                    l.cp_weights = Some(param(weights, [r, 2], device));
+                }
+                for (k, f) in l.factors.iter_mut().enumerate() {
+                    let (n, r) = (shape[k], ranks[k]);
+                    let v = src.complex(&[format!("{w}.factors.factor_{k}")], &[n, r])?;
+                    *f = param(v, [n, r, 2], device);
+                }
+                let o = shape[1];
+                l.bias = Some(param(src.real(&format!("{conv}.bias"), &[o])?, [o], device));
+            }
         }
         skip(
             &mut src,

@@ -66,7 +66,7 @@ fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
 fn converted_checkpoints_give_pytorchs_outputs() {
     let device = Device::flex();
     let cases = cases();
-    assert_eq!(cases.len(), 5);
+    assert_eq!(cases.len(), 7);
     for c in &cases {
         let path = fixtures().join(&c.checkpoint);
         let (config, fno) = import_neuralop_fno(&path, c.config.clone(), &device)

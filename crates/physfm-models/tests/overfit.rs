@@ -2,9 +2,14 @@
 
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
-use physfm_models::{FnoConfig, NormKind, SkipKind};
+use physfm_models::{Factorization, FnoConfig, NormKind, SkipKind};
+
+/// The device's random generator is shared by the test threads: tests that seed it and draw
+/// from it run one at a time so that each sees the draws of its own seed.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn overfit<const D: usize>(config: FnoConfig, shape: [usize; D], steps: usize) -> (f64, f64) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex().autodiff();
     device.seed(11);
     let mut model = config.init(&device);
@@ -46,4 +51,15 @@ fn fno_1d_and_3d_overfit() {
     c.norm = NormKind::Instance;
     let (first, last) = overfit(c, [1, 1, 4, 4, 4], 300);
     assert!(last < first / 100.0, "3D loss {first} -> {last}");
+}
+
+#[test]
+fn tfno_with_tucker_and_cp_weights_overfits() {
+    for kind in [Factorization::Tucker, Factorization::Cp] {
+        let mut c = FnoConfig::new(1, 1, &[8, 8], 16);
+        c.factorization = kind;
+        c.rank = 0.2;
+        let (first, last) = overfit(c, [2, 1, 8, 8], 300);
+        assert!(last < first / 100.0, "{kind:?} loss {first} -> {last}");
+    }
 }

@@ -6,6 +6,10 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use physfm_models::{UNet, UNetConfig};
 
+/// The device's random generator is shared by the test threads: tests that seed it and draw
+/// from it run one at a time so that each sees the draws of its own seed.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn small(dims: usize, cond: usize) -> UNetConfig {
     let mut c = UNetConfig::new(2, 1, dims);
     c.hidden = 8;
@@ -91,6 +95,7 @@ fn parameter_counts_follow_the_documented_architecture() {
 
 #[test]
 fn any_grid_size_keeps_its_shape_and_conditioning_acts_per_sample() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex();
     device.seed(3);
     let u1 = small(1, 0).init(&device);
@@ -144,6 +149,7 @@ fn invalid_configurations_name_the_key() {
 
 #[test]
 fn a_unet_overfits_a_tiny_batch() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex().autodiff();
     device.seed(5);
     let cfg = small(2, 1);
@@ -170,6 +176,7 @@ fn a_unet_overfits_a_tiny_batch() {
 
 #[test]
 fn weights_round_trip_bit_for_bit() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex();
     device.seed(9);
     let cfg = small(1, 2);
