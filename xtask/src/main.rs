@@ -11,6 +11,7 @@ mod import;
 mod metrics;
 mod parity;
 mod predict;
+mod pretrain;
 mod quickstart;
 mod report;
 mod spec;
@@ -40,6 +41,11 @@ enum Command {
     /// Adapt a pretrained model to new dynamics from K trajectories; `--sweep` compares every
     /// strategy for K in 1..16 against training from scratch.
     Adapt(adapt::Adapt),
+    /// Pretrain the Encode-Process-Decode model on several dataset presets at once.
+    Pretrain(pretrain::Pretrain),
+    /// Transfer a pretrained Encode-Process-Decode model to a held-out family from K
+    /// trajectories, against training from scratch: table and plot of error against K.
+    Transfer(pretrain::Transfer),
     /// Train a 1D stepper from a spec on collections, with checkpoints (`--resume` continues).
     Train(train::Train),
     /// Evaluate a run's model, run the protocols and write its report (or compare two runs).
@@ -70,6 +76,8 @@ fn main() -> anyhow::Result<()> {
         Command::Report(cmd) => cmd.run(),
         Command::Predict(cmd) => cmd.run(),
         Command::Import(cmd) => cmd.run(),
+        Command::Pretrain(cmd) => cmd.run(),
+        Command::Transfer(cmd) => cmd.run(),
         Command::Train(cmd) => cmd.run(),
         Command::Adapt(cmd) => cmd.run(),
     }

@@ -485,3 +485,76 @@ mod tests {
         assert_eq!(resampling_matrix(7, 7, false)[8], 1.0);
     }
 }
+
+/// `model.json` of an Encode-Process-Decode model directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EpdFile {
+    kind: String,
+    config: EpdConfig,
+}
+
+/// The `kind` of an Encode-Process-Decode model directory.
+pub const EPD_KIND: &str = "physfm.epd";
+
+impl EncodeProcessDecode {
+    /// Saves the model as a model directory (`model.json` with `config`, `weights.bpk`),
+    /// atomically; `config` must be the one the model was built from.
+    pub fn save(&self, config: &EpdConfig, dir: &std::path::Path) -> Result<()> {
+        let file = EpdFile {
+            kind: EPD_KIND.into(),
+            config: config.clone(),
+        };
+        crate::modeldir::save(dir, &file, self)
+    }
+
+    /// Loads a model directory written by [`EncodeProcessDecode::save`].
+    pub fn load(dir: &std::path::Path, device: &Device) -> Result<(EpdConfig, Self)> {
+        let file: EpdFile = crate::modeldir::description(dir, EPD_KIND)?;
+        file.config.validate()?;
+        let model = crate::modeldir::weights(dir, file.config.init(device))?;
+        Ok((file.config, model))
+    }
+
+    /// A model for the datasets of `config` that shares this model's processor, time
+    /// embedding and FiLM layers (the pretrained dynamics) with new, freshly initialised
+    /// encoders, decoders and parameter embeddings: the starting point of transfer to new
+    /// physics. `config` must have the same latent grid, channels, processor and
+    /// conditioning size as this model's, and no environments.
+    ///
+    /// ```
+    /// use burn::module::Module;
+    /// use burn::tensor::Device;
+    /// use physfm_models::{DatasetSpec, EpdConfig};
+    /// let device = Device::flex();
+    /// let spec = |name: &str, channels| DatasetSpec { name: name.into(), channels, params: 1, periodic: vec![true] };
+    /// let pre = EpdConfig::new(vec![spec("a", 1), spec("b", 2)], &[32], 8, &[8], 16);
+    /// let model = pre.init(&device);
+    /// let mut target = pre.clone();
+    /// target.datasets = vec![spec("new", 3)];
+    /// let moved = model.transfer(&pre, &target, &device)?;
+    /// assert_eq!(moved.heads.len(), 1);
+    /// assert_eq!(moved.processor.num_params(), model.processor.num_params());
+    /// # Ok::<(), physfm_models::ModelError>(())
+    /// ```
+    pub fn transfer(&self, own: &EpdConfig, target: &EpdConfig, device: &Device) -> Result<Self> {
+        target.validate()?;
+        let same = own.latent_grid == target.latent_grid
+            && own.latent_channels == target.latent_channels
+            && own.processor == target.processor
+            && own.cond_dim == target.cond_dim;
+        if !same || target.environments > 0 {
+            return Err(ModelError::Config {
+                key: "model".into(),
+                value: "target configuration".into(),
+                reason: "a transfer keeps the latent grid, latent channels, processor and                          conditioning size, and has no environments"
+                    .into(),
+            });
+        }
+        let mut model = target.init(device);
+        model.processor = self.processor.clone();
+        model.time = self.time.clone();
+        model.film = self.film.clone();
+        Ok(model)
+    }
+}

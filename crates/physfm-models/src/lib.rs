@@ -29,6 +29,7 @@ mod factorized;
 mod fno;
 mod modeldir;
 mod neuralop;
+mod presets;
 mod stepper;
 pub mod torch;
 mod unet;
@@ -36,13 +37,15 @@ mod unet;
 pub use avit::{AViT, AViTConfig, AxialAttention, RmsInstanceNorm, SpaceTimeBlock};
 pub use channel::{ChannelLinear, ChannelMlp, SoftGating};
 pub use epd::{
-    DatasetHead, DatasetSpec, EncodeProcessDecode, EpdConfig, InputNorm, resampling_matrix,
+    DatasetHead, DatasetSpec, EPD_KIND, EncodeProcessDecode, EpdConfig, InputNorm,
+    resampling_matrix,
 };
 pub use error::{ModelError, Result};
 pub use factorized::{Factorization, FactorizedSpectral, cp_rank, tucker_ranks};
 pub use fno::{FNO_KIND, Fno, FnoBlock, FnoConfig, Norm, NormKind, Skip, SkipKind, SpectralLayer};
 pub use modeldir::model_kind;
 pub use neuralop::{config_from_metadata, import_neuralop_fno};
+pub use presets::{ModelPreset, PRESETS, preset};
 pub use stepper::{Normalization, Stepper1d, StepperConfig, StepperFrame};
 pub use torch::Checkpoint;
 pub use unet::{CondEmbedding, DownLevel, ResBlock, UNet, UNetConfig, UpLevel};

@@ -42,7 +42,7 @@ fn expected_params(c: &AViTConfig) -> usize {
     let attention = e * 3 * e + 3 * e + e * e + e + c.heads * 32;
     let norms = 3 * 2 * e;
     let mlp = e * 4 * e + 4 * e + 4 * e * e + e;
-    total + c.blocks * (attention * (1 + c.dims) + norms + mlp)
+    total + c.blocks * (attention * 2 + norms + mlp)
 }
 
 #[test]

@@ -1,0 +1,779 @@
+//! `cargo xtask pretrain` and `cargo xtask transfer`: multi-physics pretraining of the
+//! Encode-Process-Decode model on several dataset presets, then transfer to a held-out
+//! family from K trajectories, against training the same model from scratch on them.
+//!
+//! Data: each preset's collections under data/<preset>/ (generated if missing), every
+//! `frame_stride`-th stored frame, at most `max_trajectories` per dataset. PDE parameters
+//! enter the model as their natural logarithm (the presets' parameters are positive;
+//! others are refused by name).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use physfm_data::{InMemoryCollection, TrajectoryCollection};
+use physfm_eval::{LinePlot, MetricOptions, Series, line_plot, metric_suite};
+use physfm_models::{DatasetSpec, EncodeProcessDecode, EpdConfig, FnoConfig, InputNorm};
+use physfm_train::{
+    PhysicsData, TrainConfig, TrainOptions, WindowDataset, frame_to_model, frames_to_stored,
+    train_epd,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::generate::{generate_split, load_preset};
+use crate::quickstart::{workspace_root, write_atomic};
+
+fn default_split() -> String {
+    "train".into()
+}
+fn default_weight() -> f64 {
+    1.0
+}
+fn default_stride() -> usize {
+    1
+}
+
+/// One pretraining dataset of a spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DatasetEntry {
+    /// Preset name (datasets/<preset>.toml).
+    preset: String,
+    /// Split to train on.
+    #[serde(default = "default_split")]
+    split: String,
+    /// Relative sampling weight.
+    #[serde(default = "default_weight")]
+    weight: f64,
+}
+
+/// The shared part of the model (everything but the datasets, which come from the data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ModelSpec {
+    latent_grid: Vec<usize>,
+    latent_channels: usize,
+    processor: FnoConfig,
+    #[serde(default = "default_cond")]
+    cond_dim: usize,
+    #[serde(default)]
+    input_norm: InputNorm,
+}
+
+fn default_cond() -> usize {
+    32
+}
+
+/// A pretraining run (`cargo xtask pretrain --spec FILE`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PretrainSpec {
+    /// Keep every `frame_stride`-th stored frame.
+    #[serde(default = "default_stride")]
+    frame_stride: usize,
+    /// At most this many trajectories per dataset (0: all).
+    #[serde(default)]
+    max_trajectories: usize,
+    datasets: Vec<DatasetEntry>,
+    model: ModelSpec,
+    train: TrainConfig,
+}
+
+/// Pretrain the Encode-Process-Decode model on several presets.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Pretrain {
+    /// The run's spec (TOML: frame_stride, max_trajectories, [[datasets]], [model], [train]).
+    #[arg(long)]
+    spec: PathBuf,
+    /// Output directory (model/, checkpoints/, train.jsonl, report.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue from the last checkpoint in OUT.
+    #[arg(long)]
+    resume: bool,
+    /// Where the presets' collections are (generated there if missing); default data/.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+fn data_root(data: &Option<PathBuf>) -> PathBuf {
+    data.clone()
+        .unwrap_or_else(|| workspace_root().join("data"))
+}
+
+/// A dataset ready for training and evaluation.
+struct Prepared {
+    spec: DatasetSpec,
+    train: InMemoryCollection,
+    test: InMemoryCollection,
+}
+
+/// The collection of `preset`'s `split` under `root` (generated if missing), subsampled in
+/// time, with at most `max` trajectories.
+fn collection(
+    root: &Path,
+    preset: &str,
+    split: &str,
+    stride: usize,
+    max: usize,
+) -> anyhow::Result<InMemoryCollection> {
+    let (p, _) = load_preset(preset)?;
+    let path = root.join(preset).join(format!("{split}.zarr"));
+    if !path.join("zarr.json").exists() {
+        generate_split(&p, split, &path, true)?;
+    }
+    let c =
+        TrajectoryCollection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let mut data = InMemoryCollection::load(&c)?;
+    if max > 0 && data.records.len() > max {
+        data.records.truncate(max);
+        data.meta.trajectories = max;
+    }
+    subsample(&mut data, stride);
+    for (i, r) in data.records.iter().enumerate() {
+        if let Some(v) = r.params.iter().find(|v| **v <= 0.0) {
+            bail!(
+                "{preset}/{split} trajectory {i}: parameter value {v} is not positive; \
+                 parameters enter the model as logarithms"
+            );
+        }
+    }
+    Ok(data)
+}
+
+/// Keeps every `stride`-th frame.
+fn subsample(data: &mut InMemoryCollection, stride: usize) {
+    if stride <= 1 {
+        return;
+    }
+    let per: usize =
+        data.meta.spatial_shape.iter().product::<usize>() * data.meta.channel_names.len();
+    let frames = data.meta.frames.div_ceil(stride);
+    for r in &mut data.records {
+        let keep: Vec<usize> = (0..data.meta.frames).step_by(stride).collect();
+        r.fields = keep
+            .iter()
+            .flat_map(|&f| r.fields[f * per..(f + 1) * per].to_vec())
+            .collect();
+        r.times = keep.iter().map(|&f| r.times[f]).collect();
+    }
+    data.meta.frames = frames;
+}
+
+fn spec_of(name: &str, data: &InMemoryCollection) -> DatasetSpec {
+    DatasetSpec {
+        name: name.to_string(),
+        channels: data.meta.channel_names.len(),
+        params: data.meta.param_names.len(),
+        periodic: data.meta.boundary.iter().map(|b| b == "periodic").collect(),
+    }
+}
+
+/// One-step windows with log parameters.
+fn windows(data: &InMemoryCollection) -> anyhow::Result<WindowDataset> {
+    let mut w = WindowDataset::pairs(data, 1)?;
+    for p in &mut w.params {
+        *p = p.ln();
+    }
+    Ok(w)
+}
+
+fn epd_config(model: &ModelSpec, datasets: Vec<DatasetSpec>) -> EpdConfig {
+    EpdConfig {
+        datasets,
+        latent_grid: model.latent_grid.clone(),
+        latent_channels: model.latent_channels,
+        processor: model.processor.clone(),
+        cond_dim: model.cond_dim,
+        environments: 0,
+        context_dim: 8,
+        input_norm: model.input_norm,
+    }
+}
+
+/// One-step and rollout nRMSE (PDEBench's definition, mean over trajectories, channels and
+/// steps) of dataset `k` of the model on `test`, whose trajectories all start at frame 0.
+pub(crate) fn evaluate(
+    model: &EncodeProcessDecode,
+    config: &EpdConfig,
+    k: usize,
+    test: &InMemoryCollection,
+    device: &Device,
+) -> anyhow::Result<(f64, f64)> {
+    match config.latent_grid.len() {
+        1 => evaluate_d::<3>(model, config, k, test, device),
+        2 => evaluate_d::<4>(model, config, k, test, device),
+        d => bail!("{d}D latent grids are not evaluated here"),
+    }
+}
+
+fn evaluate_d<const D: usize>(
+    model: &EncodeProcessDecode,
+    config: &EpdConfig,
+    k: usize,
+    test: &InMemoryCollection,
+    device: &Device,
+) -> anyhow::Result<(f64, f64)> {
+    let meta = &test.meta;
+    let (b, t) = (test.records.len(), meta.frames);
+    let n: usize = meta.spatial_shape.iter().product();
+    let c = meta.channel_names.len();
+    let mut shape = [0usize; D];
+    shape[0] = b;
+    shape[1] = c;
+    shape[2..].copy_from_slice(&meta.spatial_shape);
+    let params: Vec<f64> = test
+        .records
+        .iter()
+        .flat_map(|r| r.params.iter().map(|p| p.ln()))
+        .collect();
+    let frame = |f: usize| {
+        let mut v = Vec::with_capacity(b * c * n);
+        for r in &test.records {
+            frame_to_model(&r.fields[f * n * c..(f + 1) * n * c], n, c, &mut v);
+        }
+        Tensor::<D>::from_data(TensorData::new(v, shape), device)
+    };
+    let dts = |f: usize| -> Vec<f64> {
+        test.records
+            .iter()
+            .map(|r| r.times[f + 1] - r.times[f])
+            .collect()
+    };
+    // [b, t-1, n, c] arrays of predictions and targets, stored layout.
+    let mut one = vec![0.0f32; b * (t - 1) * n * c];
+    let mut roll = one.clone();
+    let mut target = one.clone();
+    let mut u = frame(0);
+    for f in 0..t - 1 {
+        let next = model.step::<D>(config, k, frame(f), &dts(f), &params, None);
+        u = model.step::<D>(config, k, u, &dts(f), &params, None);
+        let truth = frame(f + 1);
+        for (dst, src) in [
+            (&mut one, next),
+            (&mut roll, u.clone()),
+            (&mut target, truth),
+        ] {
+            let v = frames_to_stored(&src.into_data().try_to_vec::<f32>()?, b, c, n);
+            for s in 0..b {
+                let at = (s * (t - 1) + f) * n * c;
+                dst[at..at + n * c].copy_from_slice(&v[s * n * c..(s + 1) * n * c]);
+            }
+        }
+    }
+    let mut dims = vec![b, t - 1];
+    dims.extend(&meta.spatial_shape);
+    dims.push(c);
+    let options = MetricOptions::unit(meta.spatial_shape.len())
+        .with_lengths(&meta.domain_lengths)
+        .with_periodic(
+            &meta
+                .boundary
+                .iter()
+                .map(|x| x == "periodic")
+                .collect::<Vec<_>>(),
+        );
+    let one = metric_suite(&one, &target, &dims, &options)?.nrmse.mean();
+    let roll = metric_suite(&roll, &target, &dims, &options)?.nrmse.mean();
+    Ok((one, roll))
+}
+
+#[derive(Debug, Serialize)]
+struct PretrainReport {
+    spec: PretrainSpec,
+    parameters: usize,
+    seconds: f64,
+    steps_per_second: f64,
+    initial_loss: f64,
+    final_loss: f64,
+    /// Per dataset: (name, one-step nRMSE, rollout nRMSE) on its test_interp split.
+    evaluation: Vec<(String, f64, f64)>,
+}
+
+impl Pretrain {
+    pub(crate) fn run(self) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(&self.spec)
+            .with_context(|| format!("reading {}", self.spec.display()))?;
+        let spec: PretrainSpec =
+            toml::from_str(&text).with_context(|| format!("{}", self.spec.display()))?;
+        if spec.datasets.is_empty() {
+            bail!("{}: no [[datasets]]", self.spec.display());
+        }
+        let device = Device::flex();
+        let root = data_root(&self.data);
+        let prepared = spec
+            .datasets
+            .iter()
+            .map(|d| {
+                let train = collection(
+                    &root,
+                    &d.preset,
+                    &d.split,
+                    spec.frame_stride,
+                    spec.max_trajectories,
+                )?;
+                let test = collection(&root, &d.preset, "test_interp", spec.frame_stride, 0)?;
+                Ok(Prepared {
+                    spec: spec_of(&d.preset, &train),
+                    train,
+                    test,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let config = epd_config(
+            &spec.model,
+            prepared.iter().map(|p| p.spec.clone()).collect(),
+        );
+        config.validate()?;
+        let data = prepared
+            .iter()
+            .zip(&spec.datasets)
+            .map(|(p, d)| {
+                Ok(PhysicsData {
+                    windows: windows(&p.train)?,
+                    weight: d.weight,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for (p, d) in prepared.iter().zip(&data) {
+            println!(
+                "{}: {} trajectories, {} frames, {} one-step windows, {:?} grid, {} channel(s), {} parameter(s)",
+                p.spec.name,
+                p.train.records.len(),
+                p.train.meta.frames,
+                d.windows.len(),
+                p.train.meta.spatial_shape,
+                p.spec.channels,
+                p.spec.params
+            );
+        }
+        std::fs::create_dir_all(&self.out)?;
+        write_atomic(&self.out.join("spec.toml"), text.as_bytes())?;
+        device.seed(spec.train.seed);
+        let model = config.init(&device.clone().autodiff());
+        let options = TrainOptions {
+            groups: Vec::new(),
+            progress: true,
+            log_path: Some(self.out.join("train.jsonl")),
+            checkpoint_dir: Some(self.out.join("checkpoints")),
+            resume: self.resume,
+        };
+        let (model, report) = match config.latent_grid.len() {
+            1 => train_epd::<3>(
+                model,
+                &config,
+                &data,
+                &spec.train,
+                &device.clone().autodiff(),
+                &options,
+            )?,
+            2 => train_epd::<4>(
+                model,
+                &config,
+                &data,
+                &spec.train,
+                &device.clone().autodiff(),
+                &options,
+            )?,
+            d => bail!("{d}D latent grids are not supported by this command"),
+        };
+        let model = model.valid();
+        model.save(&config, &self.out.join("model"))?;
+        let mut evaluation = Vec::new();
+        for (k, p) in prepared.iter().enumerate() {
+            let (one, roll) = evaluate(&model, &config, k, &p.test, &device)?;
+            println!(
+                "{}: test_interp one-step nRMSE {one:.4}, rollout ({} steps) {roll:.4}",
+                p.spec.name,
+                p.test.meta.frames - 1
+            );
+            evaluation.push((p.spec.name.clone(), one, roll));
+        }
+        let out = PretrainReport {
+            parameters: model.num_params(),
+            seconds: report.seconds,
+            steps_per_second: report.steps_per_second,
+            initial_loss: report.initial_loss,
+            final_loss: report.final_loss,
+            evaluation,
+            spec,
+        };
+        write_atomic(
+            &self.out.join("report.json"),
+            serde_json::to_string_pretty(&out)?.as_bytes(),
+        )?;
+        println!(
+            "pretrained {} parameters in {:.0} s ({:.1} steps/s); model in {}",
+            out.parameters,
+            out.seconds,
+            out.steps_per_second,
+            self.out.join("model").display()
+        );
+        Ok(())
+    }
+}
+
+/// Transfer a pretrained Encode-Process-Decode model to a held-out family.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Transfer {
+    /// A `cargo xtask pretrain` output directory.
+    #[arg(long)]
+    pretrained: PathBuf,
+    /// The held-out preset: K trajectories of its train split adapt, its test_interp split
+    /// measures.
+    #[arg(long)]
+    target: String,
+    /// Trajectory counts K.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    shots: Vec<usize>,
+    /// Strategies: `full` (new encoder/decoder, every weight trained), `heads` (new
+    /// encoder/decoder only; processor, time embedding and FiLM frozen), `scratch` (the
+    /// same model freshly initialised, every weight trained).
+    #[arg(long, value_delimiter = ',', default_value = "full,heads,scratch")]
+    strategy: Vec<String>,
+    /// Optimiser steps per run (the same budget for every strategy and K).
+    #[arg(long, default_value_t = 500)]
+    steps: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    learning_rate: f64,
+    /// Random K-subsets of the train split per K (seeds 0..repeats); the table gives their
+    /// mean and range.
+    #[arg(long, default_value_t = 1)]
+    repeats: usize,
+    /// Output directory (default runs/transfer/<target>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where the presets' collections are (generated there if missing); default data/.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct TransferPoint {
+    strategy: String,
+    shots: usize,
+    repeat: usize,
+    one_step_nrmse: f64,
+    rollout_nrmse: f64,
+    seconds: f64,
+}
+
+/// A K-subset of `pool`'s trajectories, drawn with a splitmix64 stream from `seed` (seed 0:
+/// the first K).
+fn subset(pool: &InMemoryCollection, k: usize, seed: u64) -> InMemoryCollection {
+    let mut idx: Vec<usize> = (0..pool.records.len()).collect();
+    if seed > 0 {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        for i in (1..idx.len()).rev() {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            idx.swap(i, (z % (i as u64 + 1)) as usize);
+        }
+    }
+    let mut out = InMemoryCollection {
+        meta: pool.meta.clone(),
+        coordinates: pool.coordinates.clone(),
+        records: idx[..k].iter().map(|&i| pool.records[i].clone()).collect(),
+    };
+    out.meta.trajectories = k;
+    out
+}
+
+impl Transfer {
+    pub(crate) fn run(self) -> anyhow::Result<()> {
+        let device = Device::flex();
+        let ad = device.clone().autodiff();
+        let spec_text = std::fs::read_to_string(self.pretrained.join("spec.toml"))
+            .with_context(|| format!("{} is not a pretrain run", self.pretrained.display()))?;
+        let spec: PretrainSpec = toml::from_str(&spec_text)?;
+        let (pre_config, pre) = EncodeProcessDecode::load(&self.pretrained.join("model"), &ad)?;
+        for s in &self.strategy {
+            if !["full", "heads", "scratch"].contains(&s.as_str()) {
+                bail!("--strategy {s}: expected full, heads or scratch");
+            }
+        }
+        if spec.datasets.iter().any(|d| d.preset == self.target) {
+            bail!(
+                "{} was a pretraining dataset; transfer is to a held-out family",
+                self.target
+            );
+        }
+        let root = data_root(&self.data);
+        let pool = collection(&root, &self.target, "train", spec.frame_stride, 0)?;
+        let test = collection(&root, &self.target, "test_interp", spec.frame_stride, 0)?;
+        if let Some(&k) = self
+            .shots
+            .iter()
+            .find(|&&k| k == 0 || k > pool.records.len())
+        {
+            bail!(
+                "--shots {k}: the train split has {} trajectories",
+                pool.records.len()
+            );
+        }
+        let target_cfg = epd_config(&spec.model, vec![spec_of(&self.target, &pool)]);
+        let out = self
+            .out
+            .clone()
+            .unwrap_or_else(|| workspace_root().join("runs/transfer").join(&self.target));
+        std::fs::create_dir_all(&out)?;
+        let mut points = Vec::new();
+        for &k in &self.shots {
+            for repeat in 0..self.repeats {
+                let shots = subset(&pool, k, repeat as u64);
+                let w = windows(&shots)?;
+                for strategy in &self.strategy {
+                    device.seed(1000 + repeat as u64);
+                    let mut model = match strategy.as_str() {
+                        "scratch" => target_cfg.init(&ad),
+                        _ => pre.transfer(&pre_config, &target_cfg, &ad)?,
+                    };
+                    if strategy == "heads" {
+                        model.processor = model.processor.freeze();
+                        model.time = model.time.freeze();
+                        model.film = model.film.into_iter().map(Module::freeze).collect();
+                    }
+                    let mut train = spec.train.clone();
+                    train.steps = self.steps;
+                    train.learning_rate = self.learning_rate;
+                    train.warmup_steps = train.warmup_steps.min(self.steps / 10);
+                    train.checkpoint_every = 0;
+                    train.validate_every = 0;
+                    train.log_every = self.steps.max(1);
+                    train.seed = repeat as u64;
+                    let data = [PhysicsData {
+                        windows: w.clone(),
+                        weight: 1.0,
+                    }];
+                    let options = TrainOptions {
+                        groups: Vec::new(),
+                        progress: false,
+                        log_path: None,
+                        checkpoint_dir: None,
+                        resume: false,
+                    };
+                    let (model, report) = match target_cfg.latent_grid.len() {
+                        1 => train_epd::<3>(model, &target_cfg, &data, &train, &ad, &options)?,
+                        _ => train_epd::<4>(model, &target_cfg, &data, &train, &ad, &options)?,
+                    };
+                    let (one, roll) = evaluate(&model.valid(), &target_cfg, 0, &test, &device)?;
+                    println!(
+                        "K = {k:2} (subset {repeat}) {strategy:8}: one-step nRMSE {one:.4}, rollout {roll:.4} ({:.0} s)",
+                        report.seconds
+                    );
+                    points.push(TransferPoint {
+                        strategy: strategy.clone(),
+                        shots: k,
+                        repeat,
+                        one_step_nrmse: one,
+                        rollout_nrmse: roll,
+                        seconds: report.seconds,
+                    });
+                }
+            }
+        }
+        let md = table(&self, &points, &test);
+        write_atomic(&out.join("transfer.md"), md.as_bytes())?;
+        write_atomic(
+            &out.join("transfer.json"),
+            serde_json::to_string_pretty(&serde_json::json!({
+                "pretrained": self.pretrained,
+                "target": self.target,
+                "steps": self.steps,
+                "learning_rate": self.learning_rate,
+                "points": points,
+            }))?
+            .as_bytes(),
+        )?;
+        let series = self
+            .strategy
+            .iter()
+            .map(|s| Series {
+                name: s.clone(),
+                points: self
+                    .shots
+                    .iter()
+                    .map(|&k| (k as f64, mean(&points, s, k, |p| p.rollout_nrmse).0))
+                    .collect(),
+                markers: false,
+            })
+            .collect();
+        line_plot(
+            &out.join("transfer.png"),
+            &LinePlot {
+                title: format!(
+                    "Transfer to {} after multi-physics pretraining",
+                    self.target
+                ),
+                x_label: "target trajectories K".into(),
+                y_label: "rollout nRMSE on test_interp".into(),
+                series,
+                log_x: true,
+                log_y: true,
+                shade: None,
+            },
+            900,
+            560,
+        )?;
+        println!("{md}\nwrote {}", out.display());
+        Ok(())
+    }
+}
+
+/// Mean, min and max over the repeats of strategy `s` at K = `k`.
+fn mean(
+    points: &[TransferPoint],
+    s: &str,
+    k: usize,
+    f: impl Fn(&TransferPoint) -> f64,
+) -> (f64, f64, f64) {
+    let v: Vec<f64> = points
+        .iter()
+        .filter(|p| p.strategy == s && p.shots == k)
+        .map(f)
+        .collect();
+    let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    (m, lo, hi)
+}
+
+fn table(cmd: &Transfer, points: &[TransferPoint], test: &InMemoryCollection) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# Transfer to {} ({} test trajectories, {} frames; {} steps, lr {}, {} subset(s) per K)\n",
+        cmd.target,
+        test.records.len(),
+        test.meta.frames,
+        cmd.steps,
+        cmd.learning_rate,
+        cmd.repeats
+    );
+    for (what, f) in [
+        (
+            "Rollout nRMSE",
+            (|p: &TransferPoint| p.rollout_nrmse) as fn(&TransferPoint) -> f64,
+        ),
+        ("One-step nRMSE", |p: &TransferPoint| p.one_step_nrmse),
+    ] {
+        let _ = writeln!(md, "## {what} (mean [min, max] over subsets)\n");
+        let _ = write!(md, "| K |");
+        for s in &cmd.strategy {
+            let _ = write!(md, " {s} |");
+        }
+        let _ = writeln!(md, "\n|---|{}", "---|".repeat(cmd.strategy.len()));
+        for &k in &cmd.shots {
+            let _ = write!(md, "| {k} |");
+            for s in &cmd.strategy {
+                let (m, lo, hi) = mean(points, s, k, f);
+                if cmd.repeats > 1 {
+                    let _ = write!(md, " {m:.4} [{lo:.4}, {hi:.4}] |");
+                } else {
+                    let _ = write!(md, " {m:.4} |");
+                }
+            }
+            let _ = writeln!(md);
+        }
+        let _ = writeln!(md);
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subsampling_keeps_every_kth_frame_and_subsets_are_reproducible() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = collection(dir.path(), "physfm_kdv1d", "test_interp", 1, 0).unwrap();
+        let sub = collection(dir.path(), "physfm_kdv1d", "test_interp", 5, 3).unwrap();
+        assert_eq!((full.meta.frames, sub.meta.frames), (101, 21));
+        assert_eq!(sub.records.len(), 3);
+        let per = 256;
+        let (a, b) = (&full.records[2], &sub.records[2]);
+        assert_eq!(b.times[4], a.times[20]);
+        assert_eq!(b.fields[4 * per..5 * per], a.fields[20 * per..21 * per]);
+        let first = subset(&full, 4, 0);
+        assert_eq!(first.records[3].params, full.records[3].params);
+        let x = subset(&full, 4, 7);
+        let y = subset(&full, 4, 7);
+        assert_eq!(
+            x.records.iter().map(|r| r.params[0]).collect::<Vec<_>>(),
+            y.records.iter().map(|r| r.params[0]).collect::<Vec<_>>()
+        );
+        assert_ne!(
+            x.records.iter().map(|r| r.params[0]).collect::<Vec<_>>(),
+            first
+                .records
+                .iter()
+                .map(|r| r.params[0])
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn pretraining_then_transfer_writes_a_model_and_a_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("spec.toml");
+        std::fs::write(
+            &spec,
+            "frame_stride = 10\nmax_trajectories = 4\n[[datasets]]\npreset = \"physfm_kdv1d\"\n\
+             [model]\nlatent_grid = [32]\nlatent_channels = 4\ninput_norm = \"per-sample\"\n\
+             [model.processor]\nin_channels = 4\nout_channels = 4\nn_modes = [8]\nwidth = 8\nn_layers = 2\n\
+             [train]\nsteps = 4\nbatch_size = 4\nlearning_rate = 1e-3\nloss = \"rel-l2\"\nlog_every = 2\ncheckpoint_every = 2\n",
+        )
+        .unwrap();
+        let run = dir.path().join("run");
+        Pretrain {
+            spec: spec.clone(),
+            out: run.clone(),
+            resume: false,
+            data: Some(dir.path().join("data")),
+        }
+        .run()
+        .unwrap();
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(report["evaluation"].as_array().unwrap().len(), 1);
+        let t = Transfer {
+            pretrained: run.clone(),
+            target: "physfm_kuramoto_sivashinsky1d".into(),
+            shots: vec![1, 2],
+            strategy: vec!["full".into(), "heads".into(), "scratch".into()],
+            steps: 3,
+            learning_rate: 1e-3,
+            repeats: 1,
+            out: Some(dir.path().join("transfer")),
+            data: Some(dir.path().join("data")),
+        };
+        t.clone().run().unwrap();
+        let md = std::fs::read_to_string(dir.path().join("transfer/transfer.md")).unwrap();
+        assert!(md.contains("| 2 |") && md.contains("scratch"), "{md}");
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("transfer/transfer.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(json["points"].as_array().unwrap().len(), 6);
+        assert!(dir.path().join("transfer/transfer.png").exists());
+        // The pretraining family is refused as a target; a bad strategy is named.
+        let mut bad = Transfer {
+            target: "physfm_kdv1d".into(),
+            ..t
+        };
+        let e = bad.clone().run().unwrap_err().to_string();
+        assert!(e.contains("held-out"), "{e}");
+        bad.target = "physfm_kuramoto_sivashinsky1d".into();
+        bad.strategy = vec!["lora".into()];
+        let e = bad.run().unwrap_err().to_string();
+        assert!(e.contains("--strategy lora"), "{e}");
+    }
+}
