@@ -46,6 +46,9 @@ enum Command {
     /// Transfer a pretrained Encode-Process-Decode model to a held-out family from K
     /// trajectories, against training from scratch: table and plot of error against K.
     Transfer(pretrain::Transfer),
+    /// Downstream transfer error against the amount of pretraining data (families and
+    /// trajectories per family).
+    Scaling(pretrain::Scaling),
     /// Train a 1D stepper from a spec on collections, with checkpoints (`--resume` continues).
     Train(train::Train),
     /// Evaluate a run's model, run the protocols and write its report (or compare two runs).
@@ -78,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         Command::Import(cmd) => cmd.run(),
         Command::Pretrain(cmd) => cmd.run(),
         Command::Transfer(cmd) => cmd.run(),
+        Command::Scaling(cmd) => cmd.run(),
         Command::Train(cmd) => cmd.run(),
         Command::Adapt(cmd) => cmd.run(),
     }

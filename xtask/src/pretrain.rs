@@ -329,6 +329,17 @@ impl Pretrain {
             .with_context(|| format!("reading {}", self.spec.display()))?;
         let spec: PretrainSpec =
             toml::from_str(&text).with_context(|| format!("{}", self.spec.display()))?;
+        self.run_spec(spec, &text)?;
+        Ok(())
+    }
+
+    /// Pretrains (or, with `evaluate_only`, loads) the model of `spec` (whose TOML is
+    /// `text`, copied into OUT) and evaluates it on every dataset.
+    fn run_spec(
+        &self,
+        spec: PretrainSpec,
+        text: &str,
+    ) -> anyhow::Result<(EpdConfig, EncodeProcessDecode)> {
         if spec.datasets.is_empty() {
             bail!("{}: no [[datasets]]", self.spec.display());
         }
@@ -428,7 +439,7 @@ impl Pretrain {
             serde_json::to_string_pretty(&evaluation)?.as_bytes(),
         )?;
         let Some(report) = report else {
-            return Ok(());
+            return Ok((config, model));
         };
         let out = PretrainReport {
             parameters: model.num_params(),
@@ -450,7 +461,7 @@ impl Pretrain {
             out.steps_per_second,
             self.out.join("model").display()
         );
-        Ok(())
+        Ok((config, model))
     }
 }
 
@@ -524,7 +535,66 @@ fn subset(pool: &InMemoryCollection, k: usize, seed: u64) -> InMemoryCollection 
     out
 }
 
+/// The training budget of one adaptation: the pretraining run's settings with `steps`
+/// optimiser steps at peak rate `lr`, no checkpoints or validation, generator `seed`.
+fn adaptation_budget(base: &TrainConfig, steps: usize, lr: f64, seed: u64) -> TrainConfig {
+    let mut train = base.clone();
+    train.steps = steps;
+    train.learning_rate = lr;
+    train.warmup_steps = train.warmup_steps.min(steps / 10);
+    train.checkpoint_every = 0;
+    train.validate_every = 0;
+    train.log_every = steps.max(1);
+    train.seed = seed;
+    train
+}
+
+/// Trains one model for the single dataset of `target_cfg` on `windows` and evaluates it on
+/// `test`: from the pretrained model `pre` (strategy `full`: every weight; `heads`:
+/// encoder, decoder and parameter embedding only) or, without `pre`, from fresh weights.
+/// Returns the one-step and rollout relative L2 errors and the training seconds.
+fn transfer_once(
+    pre: Option<(&EncodeProcessDecode, &EpdConfig)>,
+    target_cfg: &EpdConfig,
+    windows: &WindowDataset,
+    test: &InMemoryCollection,
+    strategy: &str,
+    budget: &TrainConfig,
+    seed: u64,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    device.seed(1000 + seed);
+    let mut model = match pre {
+        None => target_cfg.init(&ad),
+        Some((m, c)) => m.transfer(c, target_cfg, &ad)?,
+    };
+    if strategy == "heads" {
+        model.processor = model.processor.freeze();
+        model.time = model.time.freeze();
+        model.film = model.film.into_iter().map(Module::freeze).collect();
+    }
+    let data = [PhysicsData {
+        windows: windows.clone(),
+        weight: 1.0,
+    }];
+    let options = TrainOptions {
+        groups: Vec::new(),
+        progress: false,
+        log_path: None,
+        checkpoint_dir: None,
+        resume: false,
+    };
+    let (model, report) = train_any(model, target_cfg, &data, budget, &ad, &options)?;
+    let (one, roll) = evaluate(&model.valid(), target_cfg, 0, test, &device)?;
+    Ok((one, roll, report.seconds))
+}
+
 impl Transfer {
+    fn budget(&self, base: &TrainConfig, seed: u64) -> TrainConfig {
+        adaptation_budget(base, self.steps, self.learning_rate, seed)
+    }
+
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let device = Device::flex();
         let ad = device.clone().autodiff();
@@ -568,41 +638,18 @@ impl Transfer {
                 let shots = subset(&pool, k, repeat as u64);
                 let w = windows(&shots)?;
                 for strategy in &self.strategy {
-                    device.seed(1000 + repeat as u64);
-                    let mut model = match strategy.as_str() {
-                        "scratch" => target_cfg.init(&ad),
-                        _ => pre.transfer(&pre_config, &target_cfg, &ad)?,
-                    };
-                    if strategy == "heads" {
-                        model.processor = model.processor.freeze();
-                        model.time = model.time.freeze();
-                        model.film = model.film.into_iter().map(Module::freeze).collect();
-                    }
-                    let mut train = spec.train.clone();
-                    train.steps = self.steps;
-                    train.learning_rate = self.learning_rate;
-                    train.warmup_steps = train.warmup_steps.min(self.steps / 10);
-                    train.checkpoint_every = 0;
-                    train.validate_every = 0;
-                    train.log_every = self.steps.max(1);
-                    train.seed = repeat as u64;
-                    let data = [PhysicsData {
-                        windows: w.clone(),
-                        weight: 1.0,
-                    }];
-                    let options = TrainOptions {
-                        groups: Vec::new(),
-                        progress: false,
-                        log_path: None,
-                        checkpoint_dir: None,
-                        resume: false,
-                    };
-                    let (model, report) =
-                        train_any(model, &target_cfg, &data, &train, &ad, &options)?;
-                    let (one, roll) = evaluate(&model.valid(), &target_cfg, 0, &test, &device)?;
+                    let pre = (strategy != "scratch").then_some((&pre, &pre_config));
+                    let (one, roll, seconds) = transfer_once(
+                        pre,
+                        &target_cfg,
+                        &w,
+                        &test,
+                        strategy,
+                        &self.budget(&spec.train, repeat as u64),
+                        repeat as u64,
+                    )?;
                     println!(
-                        "K = {k:2} (subset {repeat}) {strategy:8}: one-step rel. L2 {one:.4}, rollout {roll:.4} ({:.0} s)",
-                        report.seconds
+                        "K = {k:2} (subset {repeat}) {strategy:8}: one-step rel. L2 {one:.4}, rollout {roll:.4} ({seconds:.0} s)"
                     );
                     points.push(TransferPoint {
                         strategy: strategy.clone(),
@@ -610,7 +657,7 @@ impl Transfer {
                         repeat,
                         one_step_rel_l2: one,
                         rollout_rel_l2: roll,
-                        seconds: report.seconds,
+                        seconds,
                     });
                 }
             }
@@ -725,6 +772,266 @@ fn table(cmd: &Transfer, points: &[TransferPoint], test: &InMemoryCollection) ->
     md
 }
 
+/// Downstream error against the amount of pretraining data (Subramanian et al. 2023): the
+/// base spec pretrained on its first F datasets with at most N trajectories each, for every
+/// F and N, each then transferred (`full`) to the held-out target from K trajectories,
+/// against training from scratch on the same K.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Scaling {
+    /// The base pretraining spec (its datasets in the order families are added).
+    #[arg(long)]
+    spec: PathBuf,
+    /// The held-out target preset.
+    #[arg(long)]
+    target: String,
+    /// Numbers of pretraining families F (the spec's first F datasets).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    families: Vec<usize>,
+    /// Trajectories per pretraining dataset N.
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    trajectories: Vec<usize>,
+    /// Target trajectories K for the transfer.
+    #[arg(long, default_value_t = 4)]
+    shots: usize,
+    /// Optimiser steps of each pretraining run.
+    #[arg(long, default_value_t = 1000)]
+    pretrain_steps: usize,
+    /// Optimiser steps of each transfer (and of scratch).
+    #[arg(long, default_value_t = 300)]
+    steps: usize,
+    /// Peak learning rate of the transfers.
+    #[arg(long, default_value_t = 1e-3)]
+    learning_rate: f64,
+    /// Random K-subsets per point.
+    #[arg(long, default_value_t = 2)]
+    repeats: usize,
+    /// Output directory (default runs/scaling/<target>); each pretraining run in
+    /// OUT/f<F>_n<N>, reused when its spec is unchanged.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where the presets' collections are (generated there if missing); default data/.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ScalingPoint {
+    families: usize,
+    trajectories_per_family: usize,
+    pretraining_trajectories: usize,
+    rollout_rel_l2: Vec<f64>,
+    one_step_rel_l2: Vec<f64>,
+}
+
+impl Scaling {
+    pub(crate) fn run(self) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(&self.spec)
+            .with_context(|| format!("reading {}", self.spec.display()))?;
+        let base: PretrainSpec =
+            toml::from_str(&text).with_context(|| format!("{}", self.spec.display()))?;
+        if let Some(&f) = self
+            .families
+            .iter()
+            .find(|&&f| f == 0 || f > base.datasets.len())
+        {
+            bail!(
+                "--families {f}: the spec has {} datasets",
+                base.datasets.len()
+            );
+        }
+        if base.datasets.iter().any(|d| d.preset == self.target) {
+            bail!(
+                "{} is a pretraining dataset of the spec; the target must be held out",
+                self.target
+            );
+        }
+        let out = self
+            .out
+            .clone()
+            .unwrap_or_else(|| workspace_root().join("runs/scaling").join(&self.target));
+        std::fs::create_dir_all(&out)?;
+        let root = data_root(&self.data);
+        let pool = collection(&root, &self.target, "train", base.frame_stride, 0)?;
+        let test = collection(&root, &self.target, "test_interp", base.frame_stride, 0)?;
+        if self.shots == 0 || self.shots > pool.records.len() {
+            bail!(
+                "--shots {}: the train split has {} trajectories",
+                self.shots,
+                pool.records.len()
+            );
+        }
+        let target_cfg = epd_config(&base.model, vec![spec_of(&self.target, &pool)]);
+        let shots: Vec<WindowDataset> = (0..self.repeats)
+            .map(|r| windows(&subset(&pool, self.shots, r as u64)))
+            .collect::<anyhow::Result<_>>()?;
+        let budget = |seed| adaptation_budget(&base.train, self.steps, self.learning_rate, seed);
+        let mut scratch = Vec::new();
+        for (r, w) in shots.iter().enumerate() {
+            let (_, roll, _) = transfer_once(
+                None,
+                &target_cfg,
+                w,
+                &test,
+                "scratch",
+                &budget(r as u64),
+                r as u64,
+            )?;
+            println!(
+                "scratch, K = {} (subset {r}): rollout rel. L2 {roll:.4}",
+                self.shots
+            );
+            scratch.push(roll);
+        }
+        let mut points = Vec::new();
+        for &f in &self.families {
+            for &n in &self.trajectories {
+                let mut spec = base.clone();
+                spec.datasets.truncate(f);
+                spec.max_trajectories = n;
+                spec.train.steps = self.pretrain_steps;
+                let spec_text = toml::to_string(&spec)?;
+                let dir = out.join(format!("f{f}_n{n}"));
+                let reuse = dir.join("model/model.json").exists()
+                    && std::fs::read_to_string(dir.join("spec.toml"))
+                        .ok()
+                        .as_deref()
+                        == Some(spec_text.as_str());
+                println!(
+                    "pretraining on {f} famil{} x {n} trajectories{}",
+                    if f == 1 { "y" } else { "ies" },
+                    if reuse {
+                        " (reusing the saved model)"
+                    } else {
+                        ""
+                    }
+                );
+                if dir.exists() && !reuse {
+                    std::fs::remove_dir_all(&dir)?;
+                }
+                let run = Pretrain {
+                    spec: self.spec.clone(),
+                    out: dir.clone(),
+                    resume: false,
+                    data: self.data.clone(),
+                    evaluate_only: reuse,
+                };
+                let (pre_config, pre) = run.run_spec(spec.clone(), &spec_text)?;
+                let (mut rolls, mut ones) = (Vec::new(), Vec::new());
+                for (r, w) in shots.iter().enumerate() {
+                    let (one, roll, _) = transfer_once(
+                        Some((&pre, &pre_config)),
+                        &target_cfg,
+                        w,
+                        &test,
+                        "full",
+                        &budget(r as u64),
+                        r as u64,
+                    )?;
+                    println!(
+                        "  transfer, K = {} (subset {r}): rollout rel. L2 {roll:.4}",
+                        self.shots
+                    );
+                    rolls.push(roll);
+                    ones.push(one);
+                }
+                let total = spec.datasets.len() * n;
+                points.push(ScalingPoint {
+                    families: f,
+                    trajectories_per_family: n,
+                    pretraining_trajectories: total,
+                    rollout_rel_l2: rolls,
+                    one_step_rel_l2: ones,
+                });
+            }
+        }
+        let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let mut md = String::new();
+        let _ = writeln!(
+            md,
+            "# Transfer to {} against pretraining data\n\nRollout relative L2 error on test_interp after \
+             transfer (`full`, {} steps, lr {}) from K = {} trajectories, mean over {} subset(s); \
+             pretraining {} steps per run. From scratch on the same K: {:.4}.\n",
+            self.target,
+            self.steps,
+            self.learning_rate,
+            self.shots,
+            self.repeats,
+            self.pretrain_steps,
+            avg(&scratch)
+        );
+        let _ = write!(md, "| families \\ trajectories per family |");
+        for n in &self.trajectories {
+            let _ = write!(md, " {n} |");
+        }
+        let _ = writeln!(md, "\n|---|{}", "---|".repeat(self.trajectories.len()));
+        for &f in &self.families {
+            let _ = write!(md, "| {f} |");
+            for &n in &self.trajectories {
+                let p = points
+                    .iter()
+                    .find(|p| p.families == f && p.trajectories_per_family == n)
+                    .expect("every point ran");
+                let _ = write!(md, " {:.4} |", avg(&p.rollout_rel_l2));
+            }
+            let _ = writeln!(md);
+        }
+        write_atomic(&out.join("scaling.md"), md.as_bytes())?;
+        write_atomic(
+            &out.join("scaling.json"),
+            serde_json::to_string_pretty(&serde_json::json!({
+                "target": self.target,
+                "shots": self.shots,
+                "steps": self.steps,
+                "pretrain_steps": self.pretrain_steps,
+                "scratch_rollout_rel_l2": scratch,
+                "points": points,
+            }))?
+            .as_bytes(),
+        )?;
+        let mut series: Vec<Series> = self
+            .families
+            .iter()
+            .map(|&f| Series {
+                name: format!("{f} pretraining famil{}", if f == 1 { "y" } else { "ies" }),
+                points: points
+                    .iter()
+                    .filter(|p| p.families == f)
+                    .map(|p| (p.pretraining_trajectories as f64, avg(&p.rollout_rel_l2)))
+                    .collect(),
+                markers: false,
+            })
+            .collect();
+        let xs: Vec<f64> = points
+            .iter()
+            .map(|p| p.pretraining_trajectories as f64)
+            .collect();
+        let (lo, hi) = xs
+            .iter()
+            .fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+        series.push(Series {
+            name: format!("scratch on K = {}", self.shots),
+            points: vec![(lo, avg(&scratch)), (hi, avg(&scratch))],
+            markers: false,
+        });
+        line_plot(
+            &out.join("scaling.png"),
+            &LinePlot {
+                title: format!("Transfer to {} against pretraining data", self.target),
+                x_label: "pretraining trajectories (families x trajectories per family)".into(),
+                y_label: "rollout relative L2 error on test_interp".into(),
+                series,
+                log_x: true,
+                log_y: true,
+                shade: None,
+            },
+            900,
+            560,
+        )?;
+        println!("{md}\nwrote {}", out.display());
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -822,5 +1129,54 @@ mod tests {
         bad.strategy = vec!["lora".into()];
         let e = bad.run().unwrap_err().to_string();
         assert!(e.contains("--strategy lora"), "{e}");
+    }
+
+    #[test]
+    fn scaling_pretrains_per_point_reuses_finished_runs_and_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("spec.toml");
+        std::fs::write(
+            &spec,
+            "frame_stride = 10\nmax_trajectories = 4\n[[datasets]]\npreset = \"physfm_kdv1d\"\n\
+             [[datasets]]\npreset = \"physfm_kuramoto_sivashinsky1d\"\n\
+             [model]\nlatent_grid = [32]\nlatent_channels = 4\ninput_norm = \"per-sample\"\n\
+             [model.processor]\nin_channels = 4\nout_channels = 4\nn_modes = [8]\nwidth = 8\nn_layers = 2\n\
+             [train]\nsteps = 4\nbatch_size = 4\nlearning_rate = 1e-3\nloss = \"rel-l2\"\nlog_every = 2\ncheckpoint_every = 2\n",
+        )
+        .unwrap();
+        let cmd = Scaling {
+            spec,
+            target: "physfm_advection1d".into(),
+            families: vec![1, 2],
+            trajectories: vec![2, 3],
+            shots: 1,
+            pretrain_steps: 3,
+            steps: 2,
+            learning_rate: 1e-3,
+            repeats: 1,
+            out: Some(dir.path().join("scaling")),
+            data: Some(dir.path().join("data")),
+        };
+        cmd.clone().run().unwrap();
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("scaling/scaling.json")).unwrap(),
+        )
+        .unwrap();
+        let points = json["points"].as_array().unwrap();
+        assert_eq!(points.len(), 4);
+        assert_eq!(points[3]["pretraining_trajectories"], 6);
+        let weights = dir.path().join("scaling/f2_n3/model/weights.bpk");
+        let before = std::fs::metadata(&weights).unwrap().modified().unwrap();
+        cmd.clone().run().unwrap();
+        assert_eq!(
+            std::fs::metadata(&weights).unwrap().modified().unwrap(),
+            before
+        );
+        let md = std::fs::read_to_string(dir.path().join("scaling/scaling.md")).unwrap();
+        assert!(md.contains("| 2 |") && md.contains("From scratch"), "{md}");
+        let mut bad = cmd;
+        bad.families = vec![3];
+        let e = bad.run().unwrap_err().to_string();
+        assert!(e.contains("--families 3"), "{e}");
     }
 }
