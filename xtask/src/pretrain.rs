@@ -15,7 +15,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use physfm_data::{InMemoryCollection, TrajectoryCollection};
 use physfm_eval::{LinePlot, Series, line_plot};
-use physfm_models::{DatasetSpec, EncodeProcessDecode, EpdConfig, FnoConfig, InputNorm};
+use physfm_models::{DatasetSpec, EncodeProcessDecode, EpdConfig, InputNorm, ProcessorConfig};
 use physfm_train::{
     PhysicsData, TrainConfig, TrainOptions, WindowDataset, frame_to_model, frames_to_stored,
     train_epd,
@@ -55,7 +55,7 @@ pub(crate) struct DatasetEntry {
 pub(crate) struct ModelSpec {
     latent_grid: Vec<usize>,
     latent_channels: usize,
-    processor: FnoConfig,
+    processor: ProcessorConfig,
     #[serde(default = "default_cond")]
     cond_dim: usize,
     #[serde(default)]

@@ -388,18 +388,69 @@ impl AViT {
         );
         let shape = x.dims();
         let (b, t, c) = (shape[0], shape[1], shape[2]);
-        let (hh, ww) = if self.dims == 1 {
-            (1, shape[3])
-        } else {
-            (shape[3], shape[4])
-        };
+        let space = &shape[3..];
+        let y = self.frames(
+            x.reshape([b * t, c, self.rows(space), space[space.len() - 1]]),
+            b,
+            t,
+            &mut |_, h| h,
+        );
+        let mut out = [0usize; O];
+        out[0] = b;
+        out[1] = y.dims()[1];
+        out[2..].copy_from_slice(space);
+        y.reshape(out)
+    }
+
+    /// One frame per sample, `[batch, channels, *space]` with `D = 2 + dims` axes, to the
+    /// next frame of the same shape (the processor of an Encode-Process-Decode model), with
+    /// `after_block(i, h)` applied to the tokens `[batch, embed_dim, tokens]` after block
+    /// `i`: the hook for feature-wise modulation.
+    pub fn forward_frame_with<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        after_block: &mut dyn FnMut(usize, Tensor<3>) -> Tensor<3>,
+    ) -> Tensor<D> {
+        assert_eq!(
+            D,
+            self.dims + 2,
+            "AViT::forward_frame_with: a {}D model takes [batch, channels, *space]",
+            self.dims
+        );
+        let shape = x.dims();
+        let (b, c) = (shape[0], shape[1]);
+        let space = &shape[2..];
+        let y = self.frames(
+            x.reshape([b, c, self.rows(space), space[space.len() - 1]]),
+            b,
+            1,
+            after_block,
+        );
+        let mut out = shape;
+        out[1] = y.dims()[1];
+        y.reshape(out)
+    }
+
+    fn rows(&self, space: &[usize]) -> usize {
+        if self.dims == 1 { 1 } else { space[0] }
+    }
+
+    /// `[b * t, c, hh, ww]` frames to `[b, out, hh, ww]`.
+    fn frames(
+        &self,
+        f: Tensor<4>,
+        b: usize,
+        t: usize,
+        after_block: &mut dyn FnMut(usize, Tensor<3>) -> Tensor<3>,
+    ) -> Tensor<4> {
+        let [_, _, hh, ww] = f.dims();
         let up_to = |n: usize| n.div_ceil(self.patch) * self.patch;
         let (ph, pw) = if self.dims == 1 {
             (1, up_to(ww))
         } else {
             (up_to(hh), up_to(ww))
         };
-        let mut f = x.reshape([b * t, c, hh, ww]);
+        let mut f = f;
         if (ph, pw) != (hh, ww) {
             f = f.pad(
                 (0, pw - ww, 0, ph - hh),
@@ -415,8 +466,12 @@ impl AViT {
         }
         let [_, e, th, tw] = f.dims();
         let mut tokens = f.reshape([b, t, e, th, tw]).permute([0, 1, 3, 4, 2]);
-        for block in &self.blocks {
+        for (i, block) in self.blocks.iter().enumerate() {
             tokens = block.forward(tokens);
+            let h = tokens.permute([0, 4, 1, 2, 3]).reshape([b, e, t * th * tw]);
+            tokens = after_block(i, h)
+                .reshape([b, e, t, th, tw])
+                .permute([0, 2, 3, 4, 1]);
         }
         let mut y = tokens
             .narrow(1, t - 1, 1)
@@ -429,12 +484,6 @@ impl AViT {
                 y = gelu(y);
             }
         }
-        let co = y.dims()[1];
-        let y = y.narrow(2, 0, hh).narrow(3, 0, ww);
-        let mut out = [0usize; O];
-        out[0] = b;
-        out[1] = co;
-        out[2..].copy_from_slice(&shape[3..]);
-        y.reshape(out)
+        y.narrow(2, 0, hh).narrow(3, 0, ww)
     }
 }

@@ -8,7 +8,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::{ChannelLinear, ChannelMlp, Fno, FnoConfig, ModelError, Result};
+use crate::{AViT, AViTConfig, ChannelLinear, ChannelMlp, Fno, FnoConfig, ModelError, Result};
 
 /// One dataset as the model sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +37,55 @@ pub enum InputNorm {
     PerSample,
 }
 
+/// The processor of an Encode-Process-Decode model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ProcessorConfig {
+    /// A Fourier Neural Operator (FiLM after each Fourier block, on `width` channels).
+    Fno(FnoConfig),
+    /// An axial-attention ViT on single frames (FiLM after each space-time block, on
+    /// `embed_dim` channels); 1D or 2D latent grids.
+    AViT(AViTConfig),
+}
+
+impl ProcessorConfig {
+    /// Channels of the hidden state FiLM modulates.
+    pub fn width(&self) -> usize {
+        match self {
+            Self::Fno(f) => f.width,
+            Self::AViT(a) => a.embed_dim,
+        }
+    }
+
+    /// Blocks (one FiLM layer each).
+    pub fn blocks(&self) -> usize {
+        match self {
+            Self::Fno(f) => f.n_layers,
+            Self::AViT(a) => a.blocks,
+        }
+    }
+
+    /// The FNO configuration, if this is one.
+    pub fn fno_mut(&mut self) -> Option<&mut FnoConfig> {
+        match self {
+            Self::Fno(f) => Some(f),
+            Self::AViT(_) => None,
+        }
+    }
+}
+
+/// The processor module.
+// One per model, so the variants' size difference costs nothing; burn's `Module` is not
+// implemented for `Box`.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Processor {
+    /// FNO.
+    Fno(Fno),
+    /// AViT.
+    AViT(AViT),
+}
+
 /// Configuration of an [`EncodeProcessDecode`] model.
 ///
 /// ```
@@ -63,8 +112,9 @@ pub struct EpdConfig {
     pub latent_grid: Vec<usize>,
     /// Latent channels.
     pub latent_channels: usize,
-    /// The processor; its `in_channels` and `out_channels` are the latent channels.
-    pub processor: FnoConfig,
+    /// The processor (an FNO or an AViT, told apart by their keys); its `in_channels` and
+    /// `out_channels` are the latent channels.
+    pub processor: ProcessorConfig,
     /// Size of the conditioning vector (time step, parameters, context) that drives FiLM.
     #[serde(default = "default_cond")]
     pub cond_dim: usize,
@@ -99,7 +149,12 @@ impl EpdConfig {
             datasets,
             latent_grid: latent_grid.to_vec(),
             latent_channels,
-            processor: FnoConfig::new(latent_channels, latent_channels, n_modes, width),
+            processor: ProcessorConfig::Fno(FnoConfig::new(
+                latent_channels,
+                latent_channels,
+                n_modes,
+                width,
+            )),
             cond_dim: default_cond(),
             environments: 0,
             context_dim: default_context(),
@@ -116,7 +171,6 @@ impl EpdConfig {
                 reason: reason.into(),
             })
         };
-        self.processor.validate("model.processor")?;
         let d = self.latent_grid.len();
         if d == 0 || d > 3 || self.latent_grid.contains(&0) {
             return bad(
@@ -125,22 +179,27 @@ impl EpdConfig {
                 "one to three positive sizes",
             );
         }
-        if self.processor.n_modes.len() != d {
-            return bad(
-                "processor.n_modes",
-                format!("{:?}", self.processor.n_modes),
-                "one mode count per latent axis",
-            );
-        }
-        if self.processor.in_channels != self.latent_channels
-            || self.processor.out_channels != self.latent_channels
-        {
+        let (cin, cout, pdims) = match &self.processor {
+            ProcessorConfig::Fno(f) => {
+                f.validate("model.processor")?;
+                (f.in_channels, f.out_channels, f.n_modes.len())
+            }
+            ProcessorConfig::AViT(a) => {
+                a.validate("model.processor")?;
+                (a.in_channels, a.out_channels, a.dims)
+            }
+        };
+        if pdims != d {
             return bad(
                 "processor",
-                format!(
-                    "in {} / out {}",
-                    self.processor.in_channels, self.processor.out_channels
-                ),
+                format!("{pdims}D"),
+                &format!("the processor must be {d}D like the latent grid"),
+            );
+        }
+        if cin != self.latent_channels || cout != self.latent_channels {
+            return bad(
+                "processor",
+                format!("in {cin} / out {cout}"),
                 "the processor maps the latent channels to themselves",
             );
         }
@@ -175,7 +234,7 @@ impl EpdConfig {
             panic!("EpdConfig::init: {e}");
         }
         let l = self.latent_channels;
-        let w = self.processor.width;
+        let w = self.processor.width();
         let heads = self
             .datasets
             .iter()
@@ -188,7 +247,7 @@ impl EpdConfig {
             .collect();
         // FiLM starts as the identity: zero weights and bias, so modulation is learned from
         // an unconditioned processor.
-        let film = (0..self.processor.n_layers)
+        let film = (0..self.processor.blocks())
             .map(|_| {
                 let mut f = ChannelLinear::new(self.cond_dim, 2 * w, true, device);
                 f.weight = Param::from_tensor(Tensor::zeros([2 * w, self.cond_dim], device));
@@ -198,7 +257,10 @@ impl EpdConfig {
             .collect();
         EncodeProcessDecode {
             heads,
-            processor: self.processor.init(device),
+            processor: match &self.processor {
+                ProcessorConfig::Fno(f) => Processor::Fno(f.init(device)),
+                ProcessorConfig::AViT(a) => Processor::AViT(a.init(device)),
+            },
             time: ChannelMlp::new(2, self.cond_dim, self.cond_dim, device),
             film,
             contexts: (self.environments > 0).then(|| {
@@ -238,7 +300,7 @@ pub struct EncodeProcessDecode {
     /// One head per dataset.
     pub heads: Vec<DatasetHead>,
     /// The shared processor on the latent grid.
-    pub processor: Fno,
+    pub processor: Processor,
     /// Time-step embedding (input: `dt` and `ln dt`).
     pub time: ChannelMlp,
     /// FiLM per processor block: conditioning vector to `(scale, shift)` of the hidden state.
@@ -420,7 +482,7 @@ impl EncodeProcessDecode {
             .forward(latent.reshape([b, spec.channels, nl]))
             .reshape(ldims);
         let cond = self.condition(dataset, dt, params, environments, &device);
-        let w = config.processor.width;
+        let w = config.processor.width();
         let film: Vec<Tensor<2>> = self
             .film
             .iter()
@@ -430,12 +492,16 @@ impl EncodeProcessDecode {
                     .reshape([b, 2 * w])
             })
             .collect();
-        let z = self.processor.forward_with(z, &mut |i, h| {
+        let mut modulate = |i: usize, h: Tensor<3>| {
             let gb = film[i].clone();
             let scale = gb.clone().narrow(1, 0, w).reshape([b, w, 1]);
             let shift = gb.narrow(1, w, w).reshape([b, w, 1]);
             h.clone() * (scale + 1.0) + shift
-        });
+        };
+        let z = match &self.processor {
+            Processor::Fno(f) => f.forward_with(z, &mut modulate),
+            Processor::AViT(a) => a.forward_frame_with(z, &mut modulate),
+        };
         let delta = head
             .decoder
             .forward(z.reshape([b, config.latent_channels, nl]));

@@ -37,8 +37,8 @@ mod unet;
 pub use avit::{AViT, AViTConfig, AxialAttention, RmsInstanceNorm, SpaceTimeBlock};
 pub use channel::{ChannelLinear, ChannelMlp, SoftGating};
 pub use epd::{
-    DatasetHead, DatasetSpec, EPD_KIND, EncodeProcessDecode, EpdConfig, InputNorm,
-    resampling_matrix,
+    DatasetHead, DatasetSpec, EPD_KIND, EncodeProcessDecode, EpdConfig, InputNorm, Processor,
+    ProcessorConfig, resampling_matrix,
 };
 pub use error::{ModelError, Result};
 pub use factorized::{Factorization, FactorizedSpectral, cp_rank, tucker_ranks};

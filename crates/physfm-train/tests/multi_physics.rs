@@ -74,7 +74,7 @@ fn config() -> EpdConfig {
         &[8],
         16,
     );
-    c.processor.n_layers = 2;
+    c.processor.fno_mut().unwrap().n_layers = 2;
     c.input_norm = InputNorm::PerSample;
     c
 }
