@@ -12,14 +12,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use physfm_data::{InMemoryCollection, TrajectoryCollection};
-use physfm_eval::{LinePlot, Series, line_plot};
-use physfm_models::{DatasetSpec, EncodeProcessDecode, EpdConfig, InputNorm, ProcessorConfig};
-use physfm_train::{
-    PhysicsData, TrainConfig, TrainOptions, WindowDataset, frame_to_model, frames_to_stored,
-    train_epd,
+use physfm_eval::{
+    LinePlot, ParamTransform, Series, TransferScore, TransferStrategy, adaptation_budget,
+    epd_errors, line_plot, random_subset, train_epd_any, transfer_protocol,
 };
+use physfm_models::{DatasetSpec, EncodeProcessDecode, EpdConfig, InputNorm, ProcessorConfig};
+use physfm_train::{PhysicsData, TrainConfig, TrainOptions, WindowDataset};
 use serde::{Deserialize, Serialize};
 
 use crate::generate::{generate_split, load_preset};
@@ -197,119 +197,6 @@ fn epd_config(model: &ModelSpec, datasets: Vec<DatasetSpec>) -> EpdConfig {
     }
 }
 
-/// One-step and rollout relative L2 errors of dataset `k` of the model on `test` (whose
-/// trajectories all start at frame 0): per trajectory, the L2 norm of the error over every
-/// predicted frame, point and channel divided by that of the truth; the mean over
-/// trajectories. (PDEBench's nRMSE, which normalises each frame by its own norm, is
-/// dominated by the late frames of decaying solutions such as Burgers': a persistence
-/// prediction of physfm_burgers1d's test split scores 39 205 there.)
-pub(crate) fn evaluate(
-    model: &EncodeProcessDecode,
-    config: &EpdConfig,
-    k: usize,
-    test: &InMemoryCollection,
-    device: &Device,
-) -> anyhow::Result<(f64, f64)> {
-    match config.latent_grid.len() {
-        1 => evaluate_d::<3>(model, config, k, test, device),
-        2 => evaluate_d::<4>(model, config, k, test, device),
-        d => bail!("{d}D latent grids are not evaluated here"),
-    }
-}
-
-fn evaluate_d<const D: usize>(
-    model: &EncodeProcessDecode,
-    config: &EpdConfig,
-    k: usize,
-    test: &InMemoryCollection,
-    device: &Device,
-) -> anyhow::Result<(f64, f64)> {
-    let meta = &test.meta;
-    let (b, t) = (test.records.len(), meta.frames);
-    let n: usize = meta.spatial_shape.iter().product();
-    let c = meta.channel_names.len();
-    let mut shape = [0usize; D];
-    shape[0] = b;
-    shape[1] = c;
-    shape[2..].copy_from_slice(&meta.spatial_shape);
-    let params: Vec<f64> = test
-        .records
-        .iter()
-        .flat_map(|r| r.params.iter().map(|p| p.ln()))
-        .collect();
-    let frame = |f: usize| {
-        let mut v = Vec::with_capacity(b * c * n);
-        for r in &test.records {
-            frame_to_model(&r.fields[f * n * c..(f + 1) * n * c], n, c, &mut v);
-        }
-        Tensor::<D>::from_data(TensorData::new(v, shape), device)
-    };
-    let dts = |f: usize| -> Vec<f64> {
-        test.records
-            .iter()
-            .map(|r| r.times[f + 1] - r.times[f])
-            .collect()
-    };
-    // [b, t-1, n, c] arrays of predictions and targets, stored layout.
-    let mut one = vec![0.0f32; b * (t - 1) * n * c];
-    let mut roll = one.clone();
-    let mut target = one.clone();
-    let mut u = frame(0);
-    for f in 0..t - 1 {
-        let next = model.step::<D>(config, k, frame(f), &dts(f), &params, None);
-        u = model.step::<D>(config, k, u, &dts(f), &params, None);
-        let truth = frame(f + 1);
-        for (dst, src) in [
-            (&mut one, next),
-            (&mut roll, u.clone()),
-            (&mut target, truth),
-        ] {
-            let v = frames_to_stored(&src.into_data().try_to_vec::<f32>()?, b, c, n);
-            for s in 0..b {
-                let at = (s * (t - 1) + f) * n * c;
-                dst[at..at + n * c].copy_from_slice(&v[s * n * c..(s + 1) * n * c]);
-            }
-        }
-    }
-    let per = (t - 1) * n * c;
-    let rel = |pred: &[f32]| {
-        (0..b)
-            .map(|s| {
-                let (p, y) = (
-                    &pred[s * per..(s + 1) * per],
-                    &target[s * per..(s + 1) * per],
-                );
-                let num: f64 = p
-                    .iter()
-                    .zip(y)
-                    .map(|(a, b)| (a - b) as f64 * (a - b) as f64)
-                    .sum();
-                let den: f64 = y.iter().map(|v| *v as f64 * *v as f64).sum();
-                (num / den).sqrt()
-            })
-            .sum::<f64>()
-            / b as f64
-    };
-    let (one, roll) = (rel(&one), rel(&roll));
-    Ok((one, roll))
-}
-
-/// [`train_epd`] at the model's latent dimension (1 or 2).
-fn train_any(
-    model: EncodeProcessDecode,
-    config: &EpdConfig,
-    data: &[PhysicsData],
-    train: &TrainConfig,
-    device: &Device,
-    options: &TrainOptions,
-) -> anyhow::Result<(EncodeProcessDecode, physfm_train::TrainReport)> {
-    Ok(match config.latent_grid.len() {
-        1 => train_epd::<3>(model, config, data, train, device, options)?,
-        2 => train_epd::<4>(model, config, data, train, device, options)?,
-        d => bail!("{d}D latent grids are not supported by this command"),
-    })
-}
-
 #[derive(Debug, Serialize)]
 struct PretrainReport {
     spec: PretrainSpec,
@@ -412,7 +299,7 @@ impl Pretrain {
                 checkpoint_dir: Some(self.out.join("checkpoints")),
                 resume: self.resume,
             };
-            let (model, report) = train_any(
+            let (model, report) = train_epd_any(
                 model,
                 &config,
                 &data,
@@ -426,7 +313,8 @@ impl Pretrain {
         };
         let mut evaluation = Vec::new();
         for (k, p) in prepared.iter().enumerate() {
-            let (one, roll) = evaluate(&model, &config, k, &p.test, &device)?;
+            let (one, roll) =
+                epd_errors(&model, &config, k, &p.test, ParamTransform::Log, &device)?;
             println!(
                 "{}: test_interp one-step rel. L2 {one:.4}, rollout ({} steps) {roll:.4}",
                 p.spec.name,
@@ -482,7 +370,7 @@ pub(crate) struct Transfer {
     /// encoder/decoder only; processor, time embedding and FiLM frozen), `scratch` (the
     /// same model freshly initialised, every weight trained).
     #[arg(long, value_delimiter = ',', default_value = "full,heads,scratch")]
-    strategy: Vec<String>,
+    strategy: Vec<TransferStrategy>,
     /// Optimiser steps per run (the same budget for every strategy and K).
     #[arg(long, default_value_t = 500)]
     steps: usize,
@@ -511,85 +399,6 @@ struct TransferPoint {
     seconds: f64,
 }
 
-/// A K-subset of `pool`'s trajectories, drawn with a splitmix64 stream from `seed` (seed 0:
-/// the first K).
-fn subset(pool: &InMemoryCollection, k: usize, seed: u64) -> InMemoryCollection {
-    let mut idx: Vec<usize> = (0..pool.records.len()).collect();
-    if seed > 0 {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        for i in (1..idx.len()).rev() {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            idx.swap(i, (z % (i as u64 + 1)) as usize);
-        }
-    }
-    let mut out = InMemoryCollection {
-        meta: pool.meta.clone(),
-        coordinates: pool.coordinates.clone(),
-        records: idx[..k].iter().map(|&i| pool.records[i].clone()).collect(),
-    };
-    out.meta.trajectories = k;
-    out
-}
-
-/// The training budget of one adaptation: the pretraining run's settings with `steps`
-/// optimiser steps at peak rate `lr`, no checkpoints or validation, generator `seed`.
-fn adaptation_budget(base: &TrainConfig, steps: usize, lr: f64, seed: u64) -> TrainConfig {
-    let mut train = base.clone();
-    train.steps = steps;
-    train.learning_rate = lr;
-    train.warmup_steps = train.warmup_steps.min(steps / 10);
-    train.checkpoint_every = 0;
-    train.validate_every = 0;
-    train.log_every = steps.max(1);
-    train.seed = seed;
-    train
-}
-
-/// Trains one model for the single dataset of `target_cfg` on `windows` and evaluates it on
-/// `test`: from the pretrained model `pre` (strategy `full`: every weight; `heads`:
-/// encoder, decoder and parameter embedding only) or, without `pre`, from fresh weights.
-/// Returns the one-step and rollout relative L2 errors and the training seconds.
-fn transfer_once(
-    pre: Option<(&EncodeProcessDecode, &EpdConfig)>,
-    target_cfg: &EpdConfig,
-    windows: &WindowDataset,
-    test: &InMemoryCollection,
-    strategy: &str,
-    budget: &TrainConfig,
-    seed: u64,
-) -> anyhow::Result<(f64, f64, f64)> {
-    let device = Device::flex();
-    let ad = device.clone().autodiff();
-    device.seed(1000 + seed);
-    let mut model = match pre {
-        None => target_cfg.init(&ad),
-        Some((m, c)) => m.transfer(c, target_cfg, &ad)?,
-    };
-    if strategy == "heads" {
-        model.processor = model.processor.freeze();
-        model.time = model.time.freeze();
-        model.film = model.film.into_iter().map(Module::freeze).collect();
-    }
-    let data = [PhysicsData {
-        windows: windows.clone(),
-        weight: 1.0,
-    }];
-    let options = TrainOptions {
-        groups: Vec::new(),
-        progress: false,
-        log_path: None,
-        checkpoint_dir: None,
-        resume: false,
-    };
-    let (model, report) = train_any(model, target_cfg, &data, budget, &ad, &options)?;
-    let (one, roll) = evaluate(&model.valid(), target_cfg, 0, test, &device)?;
-    Ok((one, roll, report.seconds))
-}
-
 impl Transfer {
     fn budget(&self, base: &TrainConfig, seed: u64) -> TrainConfig {
         adaptation_budget(base, self.steps, self.learning_rate, seed)
@@ -602,11 +411,6 @@ impl Transfer {
             .with_context(|| format!("{} is not a pretrain run", self.pretrained.display()))?;
         let spec: PretrainSpec = toml::from_str(&spec_text)?;
         let (pre_config, pre) = EncodeProcessDecode::load(&self.pretrained.join("model"), &ad)?;
-        for s in &self.strategy {
-            if !["full", "heads", "scratch"].contains(&s.as_str()) {
-                bail!("--strategy {s}: expected full, heads or scratch");
-            }
-        }
         if spec.datasets.iter().any(|d| d.preset == self.target) {
             bail!(
                 "{} was a pretraining dataset; transfer is to a held-out family",
@@ -635,24 +439,28 @@ impl Transfer {
         let mut points = Vec::new();
         for &k in &self.shots {
             for repeat in 0..self.repeats {
-                let shots = subset(&pool, k, repeat as u64);
+                let shots = random_subset(&pool, k, repeat as u64);
                 let w = windows(&shots)?;
                 for strategy in &self.strategy {
-                    let pre = (strategy != "scratch").then_some((&pre, &pre_config));
-                    let (one, roll, seconds) = transfer_once(
-                        pre,
+                    let TransferScore {
+                        one_step_rel_l2: one,
+                        rollout_rel_l2: roll,
+                        seconds,
+                    } = transfer_protocol(
+                        Some((&pre, &pre_config)),
                         &target_cfg,
                         &w,
                         &test,
-                        strategy,
+                        *strategy,
                         &self.budget(&spec.train, repeat as u64),
-                        repeat as u64,
+                        ParamTransform::Log,
                     )?;
+                    let strategy = strategy.name();
                     println!(
                         "K = {k:2} (subset {repeat}) {strategy:8}: one-step rel. L2 {one:.4}, rollout {roll:.4} ({seconds:.0} s)"
                     );
                     points.push(TransferPoint {
-                        strategy: strategy.clone(),
+                        strategy: strategy.to_string(),
                         shots: k,
                         repeat,
                         one_step_rel_l2: one,
@@ -679,11 +487,11 @@ impl Transfer {
             .strategy
             .iter()
             .map(|s| Series {
-                name: s.clone(),
+                name: s.to_string(),
                 points: self
                     .shots
                     .iter()
-                    .map(|&k| (k as f64, mean(&points, s, k, |p| p.rollout_rel_l2).0))
+                    .map(|&k| (k as f64, mean(&points, s.name(), k, |p| p.rollout_rel_l2).0))
                     .collect(),
                 markers: false,
             })
@@ -758,7 +566,7 @@ fn table(cmd: &Transfer, points: &[TransferPoint], test: &InMemoryCollection) ->
         for &k in &cmd.shots {
             let _ = write!(md, "| {k} |");
             for s in &cmd.strategy {
-                let (m, lo, hi) = mean(points, s, k, f);
+                let (m, lo, hi) = mean(points, s.name(), k, f);
                 if cmd.repeats > 1 {
                     let _ = write!(md, " {m:.4} [{lo:.4}, {hi:.4}] |");
                 } else {
@@ -862,20 +670,21 @@ impl Scaling {
         }
         let target_cfg = epd_config(&base.model, vec![spec_of(&self.target, &pool)]);
         let shots: Vec<WindowDataset> = (0..self.repeats)
-            .map(|r| windows(&subset(&pool, self.shots, r as u64)))
+            .map(|r| windows(&random_subset(&pool, self.shots, r as u64)))
             .collect::<anyhow::Result<_>>()?;
         let budget = |seed| adaptation_budget(&base.train, self.steps, self.learning_rate, seed);
         let mut scratch = Vec::new();
         for (r, w) in shots.iter().enumerate() {
-            let (_, roll, _) = transfer_once(
+            let roll = transfer_protocol(
                 None,
                 &target_cfg,
                 w,
                 &test,
-                "scratch",
+                TransferStrategy::Scratch,
                 &budget(r as u64),
-                r as u64,
-            )?;
+                ParamTransform::Log,
+            )?
+            .rollout_rel_l2;
             println!(
                 "scratch, K = {} (subset {r}): rollout rel. L2 {roll:.4}",
                 self.shots
@@ -918,14 +727,18 @@ impl Scaling {
                 let (pre_config, pre) = run.run_spec(spec.clone(), &spec_text)?;
                 let (mut rolls, mut ones) = (Vec::new(), Vec::new());
                 for (r, w) in shots.iter().enumerate() {
-                    let (one, roll, _) = transfer_once(
+                    let TransferScore {
+                        one_step_rel_l2: one,
+                        rollout_rel_l2: roll,
+                        ..
+                    } = transfer_protocol(
                         Some((&pre, &pre_config)),
                         &target_cfg,
                         w,
                         &test,
-                        "full",
+                        TransferStrategy::Full,
                         &budget(r as u64),
-                        r as u64,
+                        ParamTransform::Log,
                     )?;
                     println!(
                         "  transfer, K = {} (subset {r}): rollout rel. L2 {roll:.4}",
@@ -1047,10 +860,10 @@ mod tests {
         let (a, b) = (&full.records[2], &sub.records[2]);
         assert_eq!(b.times[4], a.times[20]);
         assert_eq!(b.fields[4 * per..5 * per], a.fields[20 * per..21 * per]);
-        let first = subset(&full, 4, 0);
+        let first = random_subset(&full, 4, 0);
         assert_eq!(first.records[3].params, full.records[3].params);
-        let x = subset(&full, 4, 7);
-        let y = subset(&full, 4, 7);
+        let x = random_subset(&full, 4, 7);
+        let y = random_subset(&full, 4, 7);
         assert_eq!(
             x.records.iter().map(|r| r.params[0]).collect::<Vec<_>>(),
             y.records.iter().map(|r| r.params[0]).collect::<Vec<_>>()
@@ -1102,7 +915,11 @@ mod tests {
             pretrained: run.clone(),
             target: "physfm_kuramoto_sivashinsky1d".into(),
             shots: vec![1, 2],
-            strategy: vec!["full".into(), "heads".into(), "scratch".into()],
+            strategy: vec![
+                TransferStrategy::Full,
+                TransferStrategy::Heads,
+                TransferStrategy::Scratch,
+            ],
             steps: 3,
             learning_rate: 1e-3,
             repeats: 1,
@@ -1119,16 +936,16 @@ mod tests {
         assert_eq!(json["points"].as_array().unwrap().len(), 6);
         assert!(dir.path().join("transfer/transfer.png").exists());
         // The pretraining family is refused as a target; a bad strategy is named.
-        let mut bad = Transfer {
+        let bad = Transfer {
             target: "physfm_kdv1d".into(),
             ..t
         };
         let e = bad.clone().run().unwrap_err().to_string();
         assert!(e.contains("held-out"), "{e}");
-        bad.target = "physfm_kuramoto_sivashinsky1d".into();
-        bad.strategy = vec!["lora".into()];
-        let e = bad.run().unwrap_err().to_string();
-        assert!(e.contains("--strategy lora"), "{e}");
+        assert_eq!(
+            "lora".parse::<TransferStrategy>().unwrap_err(),
+            "`lora`: expected full, heads or scratch"
+        );
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum EvalError {
     /// An adaptation failed.
     #[error(transparent)]
     Adapt(#[from] physfm_adapt::AdaptError),
+    /// A model could not be built or loaded.
+    #[error(transparent)]
+    Model(#[from] physfm_models::ModelError),
 }
 
 /// Result alias of this crate.

@@ -24,6 +24,7 @@ mod metrics;
 mod plots;
 mod protocols;
 mod suite;
+mod transfer;
 
 pub use error::{EvalError, Result};
 pub use evaluate::{StepperEvaluation, TrajectoryScore, evaluate_stepper, rollouts};
@@ -37,4 +38,8 @@ pub use protocols::{
 pub use suite::{
     FourierBands, METRIC_NAMES, MetricGrid, MetricOptions, MetricSuite, PdebenchMetrics,
     RELATIVE_EPS, VRMSE_EPS, metric_suite, pdebench_metrics, time_to_threshold,
+};
+pub use transfer::{
+    ParamTransform, TransferScore, TransferStrategy, adaptation_budget, epd_errors, random_subset,
+    train_epd_any, transfer_protocol,
 };

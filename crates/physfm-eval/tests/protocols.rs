@@ -212,3 +212,113 @@ fn few_shot_protocol_adapts_each_strategy_at_each_shot_count() {
     .to_string();
     assert!(e.contains("4 shots") && e.contains("holds 3"), "{e}");
 }
+
+/// An Encode-Process-Decode model whose decoder outputs zero: a persistence model.
+fn epd_persistence(
+    device: &Device,
+) -> (physfm_models::EpdConfig, physfm_models::EncodeProcessDecode) {
+    use burn::module::Param;
+    use burn::tensor::Tensor;
+    let spec = physfm_models::DatasetSpec {
+        name: "known".into(),
+        channels: 1,
+        params: 1,
+        periodic: vec![true],
+    };
+    let cfg = physfm_models::EpdConfig::new(vec![spec], &[8], 4, &[4], 4);
+    let mut model = cfg.init(device);
+    let last = &mut model.heads[0].decoder.second;
+    last.weight = Param::from_tensor(Tensor::zeros(last.weight.dims(), device));
+    last.bias = Some(Param::from_tensor(Tensor::zeros([1], device)));
+    (cfg, model)
+}
+
+#[test]
+fn epd_errors_of_a_persistence_model_are_the_closed_form() {
+    use physfm_eval::{ParamTransform, epd_errors};
+    let device = Device::flex();
+    let (cfg, model) = epd_persistence(&device);
+    let values = [0.05, 0.2];
+    let (one, roll) = epd_errors(
+        &model,
+        &cfg,
+        0,
+        &collection(&values),
+        ParamTransform::Log,
+        &device,
+    )
+    .unwrap();
+    // Per trajectory u_t = (1 + a t) s: the one-step error of frame t+1 is a |s|, the
+    // rollout error (a (t+1)) |s|, against the truth's (1 + a (t+1)) |s|.
+    let rel = |a: f64, err: &dyn Fn(usize) -> f64| {
+        let num: f64 = (0..FRAMES - 1).map(|t| err(t).powi(2)).sum();
+        let den: f64 = (0..FRAMES - 1)
+            .map(|t| (1.0 + a * (t + 1) as f64).powi(2))
+            .sum();
+        (num / den).sqrt()
+    };
+    let expect_one = values.iter().map(|&a| rel(a, &|_| a)).sum::<f64>() / 2.0;
+    let expect_roll = values
+        .iter()
+        .map(|&a| rel(a, &|t| a * (t + 1) as f64))
+        .sum::<f64>()
+        / 2.0;
+    assert!((one - expect_one).abs() < 1e-6, "{one} vs {expect_one}");
+    assert!((roll - expect_roll).abs() < 1e-6, "{roll} vs {expect_roll}");
+}
+
+#[test]
+fn transfer_protocol_runs_every_strategy_and_subsets_are_reproducible() {
+    use physfm_eval::{
+        ParamTransform, TransferStrategy, adaptation_budget, random_subset, transfer_protocol,
+    };
+    use physfm_train::{TrainConfig, WindowDataset};
+    let device = Device::flex();
+    let (cfg, model) = epd_persistence(&device);
+    let pool = collection(&[0.05, 0.1, 0.15, 0.2, 0.25]);
+    let a = random_subset(&pool, 3, 4);
+    let b = random_subset(&pool, 3, 4);
+    let params = |c: &InMemoryCollection| c.records.iter().map(|r| r.params[0]).collect::<Vec<_>>();
+    assert_eq!(params(&a), params(&b));
+    assert_eq!(params(&random_subset(&pool, 2, 0)), vec![0.05, 0.1]);
+    let mut w = WindowDataset::pairs(&a, 1).unwrap();
+    for p in &mut w.params {
+        *p = p.ln();
+    }
+    let budget = adaptation_budget(&TrainConfig::new(10, 4, 1e-3), 5, 1e-3, 0);
+    assert_eq!((budget.steps, budget.checkpoint_every), (5, 0));
+    let test = collection(&[0.12]);
+    for s in [
+        TransferStrategy::Full,
+        TransferStrategy::Heads,
+        TransferStrategy::Scratch,
+    ] {
+        let score = transfer_protocol(
+            Some((&model, &cfg)),
+            &cfg,
+            &w,
+            &test,
+            s,
+            &budget,
+            ParamTransform::Log,
+        )
+        .unwrap();
+        assert!(
+            score.rollout_rel_l2.is_finite() && score.one_step_rel_l2 > 0.0,
+            "{s}"
+        );
+    }
+    // Full and heads need a pretrained model.
+    let e = transfer_protocol(
+        None,
+        &cfg,
+        &w,
+        &test,
+        TransferStrategy::Full,
+        &budget,
+        ParamTransform::Log,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("needs a pretrained model"), "{e}");
+}
