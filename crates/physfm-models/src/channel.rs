@@ -1,8 +1,8 @@
 //! Pointwise (1x1) layers acting on the channel axis of `[batch, channel, *space]` tensors.
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Distribution, Tensor};
+use physfm_spectral::gelu;
 
 /// A pointwise linear map over channels, as a 1x1 convolution: `y[b, o, x] = sum_i W[o, i]
 /// x[b, i, x] + bias[o]`.

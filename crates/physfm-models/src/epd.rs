@@ -4,8 +4,8 @@
 //! parameters and optionally a learned per-environment context through FiLM.
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use physfm_spectral::gelu;
 use serde::{Deserialize, Serialize};
 
 use crate::{AViT, AViTConfig, ChannelLinear, ChannelMlp, Fno, FnoConfig, ModelError, Result};

@@ -2,8 +2,8 @@
 //! options (skips, normalisation, channel MLP, domain padding).
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor, TensorData};
+use physfm_spectral::gelu;
 use physfm_spectral::{
     SpectralConv1d, SpectralConv1dConfig, SpectralConv2d, SpectralConv2dConfig, SpectralConv3d,
     SpectralConv3dConfig,

@@ -7,8 +7,8 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
+use physfm_spectral::gelu;
 use serde::{Deserialize, Serialize};
 
 use crate::{ModelError, Result};

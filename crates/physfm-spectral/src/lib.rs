@@ -30,6 +30,7 @@ mod geometry;
 mod gpu;
 mod layers;
 mod ops;
+mod pointwise;
 pub mod reference;
 
 pub use layers::{
@@ -37,3 +38,4 @@ pub use layers::{
     SpectralConv3dConfig,
 };
 pub use ops::{SpectralOps, spectral_conv};
+pub use pointwise::{PointwiseOps, erf_f32, gelu};

@@ -59,3 +59,39 @@ fn cubecl_kernels_match_the_f64_reference_and_the_cpu_path() {
         }
     }
 }
+
+#[test]
+fn gelu_on_wgpu_matches_the_cpu_kernel_with_its_exact_derivative() {
+    use burn::tensor::{Tensor, TensorData};
+    let values: Vec<f32> = (0..2001).map(|i| -6.0 + 12.0 * i as f32 / 2000.0).collect();
+    let run = |device: &Device| {
+        let x =
+            Tensor::<1>::from_data(TensorData::new(values.clone(), [2001]), device).require_grad();
+        let y = physfm_spectral::gelu(x.clone());
+        let grads = (y.clone() * y.clone()).sum().backward();
+        let g = x.grad(&grads).unwrap().into_data().convert::<f32>();
+        (y.into_data().convert::<f32>(), g)
+    };
+    let (yc, gc) = run(&Device::flex().autodiff());
+    let (yg, gg) = run(&Device::wgpu(DeviceKind::DefaultDevice).autodiff());
+    let (yc, gc) = (
+        yc.try_to_vec::<f32>().unwrap(),
+        gc.try_to_vec::<f32>().unwrap(),
+    );
+    let (yg, gg) = (
+        yg.try_to_vec::<f32>().unwrap(),
+        gg.try_to_vec::<f32>().unwrap(),
+    );
+    for i in 0..values.len() {
+        assert!(
+            (yc[i] - yg[i]).abs() < 2e-6 * (1.0 + yc[i].abs()),
+            "gelu({})",
+            values[i]
+        );
+        assert!(
+            (gc[i] - gg[i]).abs() < 1e-5 * (1.0 + gc[i].abs()),
+            "gelu'({})",
+            values[i]
+        );
+    }
+}
