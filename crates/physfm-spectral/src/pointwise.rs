@@ -6,8 +6,8 @@
 //! On the CPU the composed version costs about 40 times an element-wise multiply; GELU is
 //! applied to every hidden state of an FNO, so it dominated the FNO's forward pass
 //! (docs/performance.md). Here one pass computes `x Phi(x)` with a rational approximation of
-//! `erf` (maximum error 3.8e-7, a few f32 units in the last place of values near 1; see the tests), and the backward pass computes
-//! `grad (Phi(x) + x phi(x))`.
+//! `erf` (maximum error 3.8e-7, a few f32 units in the last place of values near 1; see the
+//! tests), and the backward pass computes `grad (Phi(x) + x phi(x))`.
 
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::backend::{Dispatch, Flex};
