@@ -36,8 +36,8 @@ enum ParityWhat {
     /// fixture `crates/physfm-spectral/tests/fixtures/neuralop_spectral_conv.json`, and check
     /// physfm against it.
     Spectral(SpectralParity),
-    /// Build neuraloperator FNOs (four configurations), save their checkpoints (`.pt` and
-    /// safetensors) and outputs as the committed fixtures under
+    /// Build neuraloperator FNOs and TFNOs (six configurations), save their checkpoints
+    /// (`.pt`, and one as safetensors) and outputs as the committed fixtures under
     /// `crates/physfm-models/tests/fixtures/neuralop/`, and check physfm's import against
     /// them.
     Import(ImportParity),

@@ -179,7 +179,7 @@ fn spec_of(name: &str, data: &InMemoryCollection) -> DatasetSpec {
 fn windows(data: &InMemoryCollection) -> anyhow::Result<WindowDataset> {
     let mut w = WindowDataset::pairs(data, 1)?;
     for p in &mut w.params {
-        *p = p.ln();
+        *p = ParamTransform::Log.apply(*p);
     }
     Ok(w)
 }
@@ -226,7 +226,7 @@ impl Pretrain {
         &self,
         spec: PretrainSpec,
         text: &str,
-    ) -> anyhow::Result<(EpdConfig, EncodeProcessDecode)> {
+    ) -> anyhow::Result<(EpdConfig, EncodeProcessDecode, usize)> {
         if spec.datasets.is_empty() {
             bail!("{}: no [[datasets]]", self.spec.display());
         }
@@ -326,8 +326,9 @@ impl Pretrain {
             &self.out.join("evaluation.json"),
             serde_json::to_string_pretty(&evaluation)?.as_bytes(),
         )?;
+        let trajectories = prepared.iter().map(|p| p.train.records.len()).sum();
         let Some(report) = report else {
-            return Ok((config, model));
+            return Ok((config, model, trajectories));
         };
         let out = PretrainReport {
             parameters: model.num_params(),
@@ -349,7 +350,7 @@ impl Pretrain {
             out.steps_per_second,
             self.out.join("model").display()
         );
-        Ok((config, model))
+        Ok((config, model, trajectories))
     }
 }
 
@@ -439,7 +440,7 @@ impl Transfer {
         let mut points = Vec::new();
         for &k in &self.shots {
             for repeat in 0..self.repeats {
-                let shots = random_subset(&pool, k, repeat as u64);
+                let shots = random_subset(&pool, k, repeat as u64)?;
                 let w = windows(&shots)?;
                 for strategy in &self.strategy {
                     let TransferScore {
@@ -670,7 +671,7 @@ impl Scaling {
         }
         let target_cfg = epd_config(&base.model, vec![spec_of(&self.target, &pool)]);
         let shots: Vec<WindowDataset> = (0..self.repeats)
-            .map(|r| windows(&random_subset(&pool, self.shots, r as u64)))
+            .map(|r| windows(&random_subset(&pool, self.shots, r as u64)?))
             .collect::<anyhow::Result<_>>()?;
         let budget = |seed| adaptation_budget(&base.train, self.steps, self.learning_rate, seed);
         let mut scratch = Vec::new();
@@ -724,7 +725,7 @@ impl Scaling {
                     data: self.data.clone(),
                     evaluate_only: reuse,
                 };
-                let (pre_config, pre) = run.run_spec(spec.clone(), &spec_text)?;
+                let (pre_config, pre, total) = run.run_spec(spec.clone(), &spec_text)?;
                 let (mut rolls, mut ones) = (Vec::new(), Vec::new());
                 for (r, w) in shots.iter().enumerate() {
                     let TransferScore {
@@ -747,7 +748,6 @@ impl Scaling {
                     rolls.push(roll);
                     ones.push(one);
                 }
-                let total = spec.datasets.len() * n;
                 points.push(ScalingPoint {
                     families: f,
                     trajectories_per_family: n,
@@ -860,10 +860,10 @@ mod tests {
         let (a, b) = (&full.records[2], &sub.records[2]);
         assert_eq!(b.times[4], a.times[20]);
         assert_eq!(b.fields[4 * per..5 * per], a.fields[20 * per..21 * per]);
-        let first = random_subset(&full, 4, 0);
+        let first = random_subset(&full, 4, 0).unwrap();
         assert_eq!(first.records[3].params, full.records[3].params);
-        let x = random_subset(&full, 4, 7);
-        let y = random_subset(&full, 4, 7);
+        let x = random_subset(&full, 4, 7).unwrap();
+        let y = random_subset(&full, 4, 7).unwrap();
         assert_eq!(
             x.records.iter().map(|r| r.params[0]).collect::<Vec<_>>(),
             y.records.iter().map(|r| r.params[0]).collect::<Vec<_>>()

@@ -120,6 +120,12 @@ fn epd_errors_d<const D: usize>(
 ) -> Result<(f64, f64)> {
     let meta = &test.meta;
     let (b, t) = (test.records.len(), meta.frames);
+    if b == 0 || t < 2 {
+        return Err(EvalError::Invalid(format!(
+            "`{}`: {b} trajectories of {t} frames; errors need at least one trajectory of two frames",
+            meta.name
+        )));
+    }
     let n: usize = meta.spatial_shape.iter().product();
     let c = meta.channel_names.len();
     let mut shape = [0usize; D];
@@ -216,7 +222,13 @@ pub fn train_epd_any(
 
 /// A K-subset of `pool`'s trajectories, drawn with a splitmix64 stream from `seed` (seed 0:
 /// the first K).
-pub fn random_subset(pool: &InMemoryCollection, k: usize, seed: u64) -> InMemoryCollection {
+pub fn random_subset(pool: &InMemoryCollection, k: usize, seed: u64) -> Result<InMemoryCollection> {
+    if k == 0 || k > pool.records.len() {
+        return Err(EvalError::Invalid(format!(
+            "a subset of {k} trajectories from a pool of {}",
+            pool.records.len()
+        )));
+    }
     let mut idx: Vec<usize> = (0..pool.records.len()).collect();
     if seed > 0 {
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -235,7 +247,7 @@ pub fn random_subset(pool: &InMemoryCollection, k: usize, seed: u64) -> InMemory
         records: idx[..k].iter().map(|&i| pool.records[i].clone()).collect(),
     };
     out.meta.trajectories = k;
-    out
+    Ok(out)
 }
 
 /// The training budget of one adaptation: the pretraining run's settings with `steps`
@@ -289,13 +301,7 @@ pub fn transfer_protocol(
         windows: windows.clone(),
         weight: 1.0,
     }];
-    let options = TrainOptions {
-        groups: Vec::new(),
-        progress: false,
-        log_path: None,
-        checkpoint_dir: None,
-        resume: false,
-    };
+    let options = TrainOptions::default();
     let (model, report) = train_epd_any(model, target_cfg, &data, budget, &ad, &options)?;
     let (one, roll) = epd_errors(&model.valid(), target_cfg, 0, test, params, &device)?;
     Ok(TransferScore {

@@ -276,14 +276,18 @@ fn transfer_protocol_runs_every_strategy_and_subsets_are_reproducible() {
     let device = Device::flex();
     let (cfg, model) = epd_persistence(&device);
     let pool = collection(&[0.05, 0.1, 0.15, 0.2, 0.25]);
-    let a = random_subset(&pool, 3, 4);
-    let b = random_subset(&pool, 3, 4);
+    let a = random_subset(&pool, 3, 4).unwrap();
+    let b = random_subset(&pool, 3, 4).unwrap();
     let params = |c: &InMemoryCollection| c.records.iter().map(|r| r.params[0]).collect::<Vec<_>>();
     assert_eq!(params(&a), params(&b));
-    assert_eq!(params(&random_subset(&pool, 2, 0)), vec![0.05, 0.1]);
+    assert_eq!(
+        params(&random_subset(&pool, 2, 0).unwrap()),
+        vec![0.05, 0.1]
+    );
+    assert!(random_subset(&pool, 6, 0).is_err());
     let mut w = WindowDataset::pairs(&a, 1).unwrap();
     for p in &mut w.params {
-        *p = p.ln();
+        *p = ParamTransform::Log.apply(*p);
     }
     let budget = adaptation_budget(&TrainConfig::new(10, 4, 1e-3), 5, 1e-3, 0);
     assert_eq!((budget.steps, budget.checkpoint_every), (5, 0));

@@ -586,7 +586,8 @@ impl EncodeProcessDecode {
     /// embedding and FiLM layers (the pretrained dynamics) with new, freshly initialised
     /// encoders, decoders and parameter embeddings: the starting point of transfer to new
     /// physics. `config` must have the same latent grid, channels, processor and
-    /// conditioning size as this model's, and no environments.
+    /// conditioning size as this model's, and no environments. The shared parts are
+    /// trainable on `device` whatever device and mode this model is in.
     ///
     /// ```
     /// use burn::module::Module;
@@ -605,22 +606,36 @@ impl EncodeProcessDecode {
     /// ```
     pub fn transfer(&self, own: &EpdConfig, target: &EpdConfig, device: &Device) -> Result<Self> {
         target.validate()?;
-        let same = own.latent_grid == target.latent_grid
-            && own.latent_channels == target.latent_channels
-            && own.processor == target.processor
-            && own.cond_dim == target.cond_dim;
-        if !same || target.environments > 0 {
+        let differs = [
+            ("latent_grid", own.latent_grid != target.latent_grid),
+            (
+                "latent_channels",
+                own.latent_channels != target.latent_channels,
+            ),
+            ("processor", own.processor != target.processor),
+            ("cond_dim", own.cond_dim != target.cond_dim),
+            ("environments", target.environments > 0),
+        ];
+        if let Some((key, _)) = differs.iter().find(|(_, d)| *d) {
             return Err(ModelError::Config {
-                key: "model".into(),
+                key: format!("model.{key}"),
                 value: "target configuration".into(),
-                reason: "a transfer keeps the latent grid, latent channels, processor and                          conditioning size, and has no environments"
+                reason: "a transfer keeps the latent grid, latent channels, processor and \
+                         conditioning size of the pretrained model, and has no environments"
                     .into(),
             });
         }
         let mut model = target.init(device);
-        model.processor = self.processor.clone();
-        model.time = self.time.clone();
-        model.film = self.film.clone();
+        // `train` restores gradient tracking on a module from `valid()` or loaded on a plain
+        // device, and `fork` gives the copies their own autodiff graph on `device`: without
+        // both, the shared weights would enter training as constants.
+        model.processor = self.processor.clone().train().fork(device);
+        model.time = self.time.clone().train().fork(device);
+        model.film = self
+            .film
+            .iter()
+            .map(|f| f.clone().train().fork(device))
+            .collect();
         Ok(model)
     }
 }

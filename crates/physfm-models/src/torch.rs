@@ -165,7 +165,7 @@ fn read_torch_zip(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
     let prefix = pkl.trim_end_matches("data.pkl").to_string();
     let mut read_entry = |name: &str| -> Result<Vec<u8>> {
         let mut f = archive.by_name(name).map_err(zerr)?;
-        let mut out = Vec::with_capacity(f.size() as usize);
+        let mut out = Vec::new();
         f.read_to_end(&mut out)
             .map_err(|e| err(path, format!("{name}: {e}")))?;
         Ok(out)
@@ -332,8 +332,21 @@ impl PendingTensor {
                 _ => f64::from_be_bytes(b.try_into().unwrap()),
             }
         };
-        let n: usize = self.shape.iter().product();
-        let mut values = Vec::with_capacity(n * parts);
+        let n = self
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| {
+                err(
+                    path,
+                    format!(
+                        "tensor on storage {}: shape {:?} overflows",
+                        self.key, self.shape
+                    ),
+                )
+            })?;
+        // The pickled shape is not trusted for the allocation: the storage bounds it.
+        let mut values = Vec::with_capacity((n * parts).min(scalars));
         let mut index = vec![0usize; self.shape.len()];
         for _ in 0..n {
             let at = self.offset
@@ -401,7 +414,11 @@ impl<'a> Unpickler<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.pos + n > self.code.len() {
+        if self
+            .pos
+            .checked_add(n)
+            .is_none_or(|end| end > self.code.len())
+        {
             return Err(self.fail("truncated pickle".into()));
         }
         let s = &self.code[self.pos..self.pos + n];
@@ -730,10 +747,21 @@ impl<'a> Unpickler<'a> {
                         size,
                         stride,
                         ..,
-                    ] => {
+                    ] if *offset >= 0 => {
                         let (Some(shape), Some(stride)) = (usizes(size), usizes(stride)) else {
-                            return Err(self.fail("tensor with a bad size or stride".into()));
+                            return Err(self.fail(format!(
+                                "tensor on storage {key}: size {} or stride {} is not a tuple \
+                                 of non-negative integers",
+                                size.describe(),
+                                stride.describe()
+                            )));
                         };
+                        if shape.len() != stride.len() {
+                            return Err(self.fail(format!(
+                                "tensor on storage {key}: size {shape:?} and stride {stride:?} \
+                                 differ in length"
+                            )));
+                        }
                         self.tensors.push(PendingTensor {
                             dtype: dtype.clone(),
                             key: key.clone(),

@@ -343,3 +343,45 @@ fn an_axial_vit_processor_serves_two_datasets_and_learns_from_both() {
         assert!(g > 0.0, "dataset {i}: no gradient in the processor");
     }
 }
+
+#[test]
+fn a_transfer_from_a_plain_or_validation_model_trains_the_shared_processor() {
+    let ad = Device::flex().autodiff();
+    ad.seed(21);
+    let cfg = config_1d();
+    let mut target = cfg.clone();
+    target.datasets = vec![cfg.datasets[0].clone()];
+    // A model loaded or built on a plain device, and one put in validation mode: the two
+    // forms a pretrained model comes in.
+    for (what, pre) in [
+        ("plain", cfg.init(&Device::flex())),
+        ("valid", cfg.init(&ad).valid()),
+    ] {
+        let m = pre.transfer(&cfg, &target, &ad).unwrap();
+        let u = Tensor::<3>::random([2, 1, 32], Distribution::Normal(0.0, 1.0), &ad);
+        let loss = m
+            .step(&target, 0, u, &[0.1, 0.2], &[0.5, 0.7], None)
+            .square()
+            .mean();
+        let grads = loss.backward();
+        let mut v = SpectralGrad {
+            grads: &grads,
+            norms: Vec::new(),
+        };
+        m.processor.visit(&mut v);
+        assert!(
+            !v.norms.is_empty() && v.norms.iter().all(|&n| n > 0.0),
+            "{what}: processor gradients {:?}",
+            v.norms
+        );
+    }
+    // A target that changes the processor is refused, naming it.
+    let mut other = target.clone();
+    other.processor.fno_mut().unwrap().width = 8;
+    let e = cfg
+        .init(&Device::flex())
+        .transfer(&cfg, &other, &ad)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model.processor"), "{e}");
+}
