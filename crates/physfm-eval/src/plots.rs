@@ -60,6 +60,21 @@ pub struct LinePlot {
     pub shade: Option<(f64, f64, String)>,
 }
 
+impl LinePlot {
+    /// A plot with both axes logarithmic and nothing shaded (error against data or shots).
+    pub fn log_log(title: String, x_label: &str, y_label: &str, series: Vec<Series>) -> Self {
+        Self {
+            title,
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            series,
+            log_x: true,
+            log_y: true,
+            shade: None,
+        }
+    }
+}
+
 fn padded_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {

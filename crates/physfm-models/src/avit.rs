@@ -11,7 +11,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use physfm_spectral::gelu;
 use serde::{Deserialize, Serialize};
 
-use crate::{ModelError, Result};
+use crate::Result;
 
 fn default_embed() -> usize {
     192
@@ -83,26 +83,21 @@ impl AViTConfig {
     /// Checks the configuration; errors name the key under `prefix`.
     pub fn validate(&self, prefix: &str) -> Result<()> {
         let bad = |key: &str, value: String, reason: &str| {
-            Err(ModelError::Config {
-                key: format!("{prefix}.{key}"),
-                value,
-                reason: reason.into(),
-            })
+            Err(crate::error::config_error(prefix, key, value, reason))
         };
         if !(1..=2).contains(&self.dims) {
             return bad("dims", self.dims.to_string(), "1 or 2");
         }
-        for (k, v) in [
-            ("in_channels", self.in_channels),
-            ("out_channels", self.out_channels),
-            ("embed_dim", self.embed_dim),
-            ("heads", self.heads),
-            ("blocks", self.blocks),
-        ] {
-            if v == 0 {
-                return bad(k, "0".into(), "must be at least 1");
-            }
-        }
+        crate::error::at_least_one(
+            prefix,
+            &[
+                ("in_channels", self.in_channels),
+                ("out_channels", self.out_channels),
+                ("embed_dim", self.embed_dim),
+                ("heads", self.heads),
+                ("blocks", self.blocks),
+            ],
+        )?;
         if !self.embed_dim.is_multiple_of(self.heads) {
             return bad(
                 "heads",
@@ -394,7 +389,7 @@ impl AViT {
             x.reshape([b * t, c, self.rows(space), space[space.len() - 1]]),
             b,
             t,
-            &mut |_, h| h,
+            None,
         );
         let mut out = [0usize; O];
         out[0] = b;
@@ -425,7 +420,7 @@ impl AViT {
             x.reshape([b, c, self.rows(space), space[space.len() - 1]]),
             b,
             1,
-            after_block,
+            Some(after_block),
         );
         let mut out = shape;
         out[1] = y.dims()[1];
@@ -436,28 +431,17 @@ impl AViT {
         if self.dims == 1 { 1 } else { space[0] }
     }
 
-    /// `[b * t, c, hh, ww]` frames to `[b, out, hh, ww]`.
+    /// `[b * t, c, hh, ww]` frames to `[b, out, hh, ww]`; `after_block`, if any, sees the
+    /// tokens after each block.
     fn frames(
         &self,
         f: Tensor<4>,
         b: usize,
         t: usize,
-        after_block: &mut dyn FnMut(usize, Tensor<3>) -> Tensor<3>,
+        mut after_block: Option<&mut dyn FnMut(usize, Tensor<3>) -> Tensor<3>>,
     ) -> Tensor<4> {
         let [_, _, hh, ww] = f.dims();
-        let up_to = |n: usize| n.div_ceil(self.patch) * self.patch;
-        let (ph, pw) = if self.dims == 1 {
-            (1, up_to(ww))
-        } else {
-            (up_to(hh), up_to(ww))
-        };
-        let mut f = f;
-        if (ph, pw) != (hh, ww) {
-            f = f.pad(
-                (0, pw - ww, 0, ph - hh),
-                burn::tensor::ops::PadMode::Constant(0.0),
-            );
-        }
+        let mut f = crate::grid::pad_to_multiple(f, self.dims, self.patch);
         let last = self.stem.len() - 1;
         for (i, conv) in self.stem.iter().enumerate() {
             f = conv.forward(f);
@@ -469,10 +453,12 @@ impl AViT {
         let mut tokens = f.reshape([b, t, e, th, tw]).permute([0, 1, 3, 4, 2]);
         for (i, block) in self.blocks.iter().enumerate() {
             tokens = block.forward(tokens);
-            let h = tokens.permute([0, 4, 1, 2, 3]).reshape([b, e, t * th * tw]);
-            tokens = after_block(i, h)
-                .reshape([b, e, t, th, tw])
-                .permute([0, 2, 3, 4, 1]);
+            if let Some(hook) = after_block.as_mut() {
+                let h = tokens.permute([0, 4, 1, 2, 3]).reshape([b, e, t * th * tw]);
+                tokens = hook(i, h)
+                    .reshape([b, e, t, th, tw])
+                    .permute([0, 2, 3, 4, 1]);
+            }
         }
         let mut y = tokens
             .narrow(1, t - 1, 1)

@@ -165,11 +165,7 @@ impl EpdConfig {
     /// Checks the configuration; errors name the key.
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, value: String, reason: &str| {
-            Err(ModelError::Config {
-                key: format!("model.{key}"),
-                value,
-                reason: reason.into(),
-            })
+            Err(crate::error::config_error("model", key, value, reason))
         };
         let d = self.latent_grid.len();
         if d == 0 || d > 3 || self.latent_grid.contains(&0) {

@@ -25,5 +25,22 @@ pub enum ModelError {
     },
 }
 
+/// A [`ModelError::Config`] for the key `prefix.key`.
+pub(crate) fn config_error(prefix: &str, key: &str, value: String, reason: &str) -> ModelError {
+    ModelError::Config {
+        key: format!("{prefix}.{key}"),
+        value,
+        reason: reason.into(),
+    }
+}
+
+/// Refuses the first of the `(key, value)` sizes that is zero, naming `prefix.key`.
+pub(crate) fn at_least_one(prefix: &str, sizes: &[(&str, usize)]) -> Result<()> {
+    match sizes.iter().find(|(_, v)| *v == 0) {
+        Some((k, _)) => Err(config_error(prefix, k, "0".into(), "must be at least 1")),
+        None => Ok(()),
+    }
+}
+
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, ModelError>;

@@ -10,9 +10,9 @@ use physfm_spectral::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::channel::{ChannelLinear, ChannelMlp, SoftGating};
 use crate::factorized::{Factorization, FactorizedSpectral};
-use crate::{ModelError, Result};
 
 fn default_width() -> usize {
     64
@@ -174,11 +174,7 @@ impl FnoConfig {
     /// Checks the configuration; errors name the key under `prefix`.
     pub fn validate(&self, prefix: &str) -> Result<()> {
         let bad = |key: &str, value: String, reason: &str| {
-            Err(ModelError::Config {
-                key: format!("{prefix}.{key}"),
-                value,
-                reason: reason.into(),
-            })
+            Err(crate::error::config_error(prefix, key, value, reason))
         };
         if self.n_modes.is_empty() || self.n_modes.len() > 3 || self.n_modes.contains(&0) {
             return bad(
@@ -187,16 +183,15 @@ impl FnoConfig {
                 "one to three positive mode counts, one per spatial axis",
             );
         }
-        for (k, v) in [
-            ("in_channels", self.in_channels),
-            ("out_channels", self.out_channels),
-            ("width", self.width),
-            ("n_layers", self.n_layers),
-        ] {
-            if v == 0 {
-                return bad(k, "0".into(), "must be at least 1");
-            }
-        }
+        crate::error::at_least_one(
+            prefix,
+            &[
+                ("in_channels", self.in_channels),
+                ("out_channels", self.out_channels),
+                ("width", self.width),
+                ("n_layers", self.n_layers),
+            ],
+        )?;
         for (k, v) in [
             ("lifting_ratio", self.lifting_ratio),
             ("projection_ratio", self.projection_ratio),
@@ -492,6 +487,62 @@ impl Fno {
     /// If `D` is not `2 + dims`, or the grid (after padding) is too coarse for the modes.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         self.forward_with(x, &mut |_, h| h)
+    }
+
+    /// [`forward`](Self::forward) on fields whose spatial axes are flattened into one, as
+    /// training windows hold them: the points are row-major over `space`. A state without
+    /// spatial axes (`space` empty, an ODE such as Lotka-Volterra) runs as one point of a 1D
+    /// model, where every spectral convolution is a dense map of the channels.
+    ///
+    /// # Shapes
+    /// - input: `[batch, in_channels, points]`, `points = space.iter().product()`
+    /// - output: `[batch, out_channels, points]`
+    ///
+    /// # Panics
+    /// If `space` has neither `dims` axes nor (for a 1D model) none, or does not hold
+    /// `points` points.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use physfm_models::FnoConfig;
+    /// let device = Device::default();
+    /// let fno = FnoConfig::new(2, 1, &[4, 3], 8).init(&device);
+    /// let x = Tensor::<3>::zeros([2, 2, 8 * 6], &device);
+    /// assert_eq!(fno.forward_points(x, &[8, 6]).dims(), [2, 1, 48]);
+    /// ```
+    pub fn forward_points(&self, x: Tensor<3>, space: &[usize]) -> Tensor<3> {
+        let [b, c, n] = x.dims();
+        let space: Vec<usize> = if space.is_empty() {
+            vec![1]
+        } else {
+            space.to_vec()
+        };
+        assert_eq!(
+            space.len(),
+            self.dims,
+            "Fno::forward_points: a {}D model got a {}D grid {space:?}",
+            self.dims,
+            space.len()
+        );
+        assert_eq!(
+            space.iter().product::<usize>(),
+            n,
+            "Fno::forward_points: grid {space:?} does not hold {n} points"
+        );
+        match self.dims {
+            1 => self.forward(x),
+            2 => {
+                let y = self.forward(x.reshape([b, c, space[0], space[1]]));
+                let o = y.dims()[1];
+                y.reshape([b, o, n])
+            }
+            3 => {
+                let y = self.forward(x.reshape([b, c, space[0], space[1], space[2]]));
+                let o = y.dims()[1];
+                y.reshape([b, o, n])
+            }
+            d => panic!("Fno::forward_points: {d}D models are not supported"),
+        }
     }
 
     /// [`forward`](Self::forward) with `after_block(i, h)` applied to the hidden state

@@ -27,6 +27,7 @@ mod epd;
 mod error;
 mod factorized;
 mod fno;
+mod grid;
 mod modeldir;
 mod neuralop;
 mod presets;

@@ -39,13 +39,18 @@ pub(crate) fn save<M: Module, T: Serialize>(dir: &Path, description: &T, module:
 
 /// The `kind` written in a model directory's `model.json`.
 pub fn model_kind(dir: &Path) -> Result<String> {
+    let (path, text) = read_json(dir)?;
+    kind_of(&path, &text)
+}
+
+/// The `kind` field of `model.json`'s text (read from `path`).
+fn kind_of(path: &Path, text: &str) -> Result<String> {
     #[derive(serde::Deserialize)]
     struct Kind {
         kind: String,
     }
-    let (path, text) = read_json(dir)?;
-    let k: Kind = serde_json::from_str(&text).map_err(|e| ModelError::Io {
-        path,
+    let k: Kind = serde_json::from_str(text).map_err(|e| ModelError::Io {
+        path: path.to_path_buf(),
         message: e.to_string(),
     })?;
     Ok(k.kind)
@@ -59,8 +64,8 @@ fn read_json(dir: &Path) -> Result<(PathBuf, String)> {
 
 /// Reads `model.json`, checking its kind.
 pub(crate) fn description<T: DeserializeOwned>(dir: &Path, kind: &str) -> Result<T> {
-    let found = model_kind(dir)?;
     let (path, text) = read_json(dir)?;
+    let found = kind_of(&path, &text)?;
     if found != kind {
         return Err(ModelError::Io {
             path,

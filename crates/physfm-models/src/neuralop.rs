@@ -71,6 +71,7 @@ pub fn config_from_metadata(meta: &PyValue) -> std::result::Result<FnoConfig, St
     };
     let mut cfg = FnoConfig::new(1, 1, &[1], 1);
     let mut seen = BTreeSet::new();
+    let mut max_n_modes: Option<PyValue> = None;
     let unsupported = |key: &str, v: &PyValue| {
         format!(
             "neuraloperator option `{key}` = {} is not supported by physfm's FNO",
@@ -202,7 +203,7 @@ pub fn config_from_metadata(meta: &PyValue) -> std::result::Result<FnoConfig, St
             "max_n_modes" => {
                 if !matches!(v, PyValue::None) {
                     // Accepted only when it equals n_modes (checked after the loop).
-                    seen.insert("max_n_modes!");
+                    max_n_modes = Some(v.clone());
                 }
             }
             "conv_module" => match v {
@@ -232,12 +233,7 @@ pub fn config_from_metadata(meta: &PyValue) -> std::result::Result<FnoConfig, St
             return Err(format!("`_metadata` lacks `{required}`"));
         }
     }
-    if seen.contains("max_n_modes!") {
-        let v = items
-            .iter()
-            .find(|(k, _)| matches!(k, PyValue::Str(s) if s == "max_n_modes"))
-            .map(|(_, v)| v.clone())
-            .unwrap_or(PyValue::None);
+    if let Some(v) = max_n_modes {
         let same = match &v {
             PyValue::Tuple(t) | PyValue::List(t) => {
                 t.len() == cfg.n_modes.len()

@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 use physfm_spectral::gelu;
 use serde::{Deserialize, Serialize};
 
-use crate::{ModelError, Result};
+use crate::Result;
 
 fn default_hidden() -> usize {
     64
@@ -91,26 +91,21 @@ impl UNetConfig {
     /// Checks the configuration; errors name the key under `prefix`.
     pub fn validate(&self, prefix: &str) -> Result<()> {
         let bad = |key: &str, value: String, reason: &str| {
-            Err(ModelError::Config {
-                key: format!("{prefix}.{key}"),
-                value,
-                reason: reason.into(),
-            })
+            Err(crate::error::config_error(prefix, key, value, reason))
         };
         if !(1..=2).contains(&self.dims) {
             return bad("dims", self.dims.to_string(), "1 or 2");
         }
-        for (k, v) in [
-            ("in_channels", self.in_channels),
-            ("out_channels", self.out_channels),
-            ("hidden", self.hidden),
-            ("blocks_per_level", self.blocks_per_level),
-            ("norm_groups", self.norm_groups),
-        ] {
-            if v == 0 {
-                return bad(k, "0".into(), "must be at least 1");
-            }
-        }
+        crate::error::at_least_one(
+            prefix,
+            &[
+                ("in_channels", self.in_channels),
+                ("out_channels", self.out_channels),
+                ("hidden", self.hidden),
+                ("blocks_per_level", self.blocks_per_level),
+                ("norm_groups", self.norm_groups),
+            ],
+        )?;
         if self.channel_mults.is_empty() || self.channel_mults.contains(&0) {
             return bad(
                 "channel_mults",
@@ -379,19 +374,7 @@ impl UNet {
         } else {
             (shape[2], shape[3])
         };
-        let up_to = |n: usize| n.div_ceil(self.multiple) * self.multiple;
-        let (ph, pw) = if self.dims == 1 {
-            (1, up_to(ww))
-        } else {
-            (up_to(hh), up_to(ww))
-        };
-        let mut x = x.reshape([b, c, hh, ww]);
-        if (ph, pw) != (hh, ww) {
-            x = x.pad(
-                (0, pw - ww, 0, ph - hh),
-                burn::tensor::ops::PadMode::Constant(0.0),
-            );
-        }
+        let x = crate::grid::pad_to_multiple(x.reshape([b, c, hh, ww]), self.dims, self.multiple);
         let emb = match (&self.cond, cond) {
             (Some(m), Some(s)) => Some(m.second.forward(gelu(m.first.forward(s)))),
             _ => None,
