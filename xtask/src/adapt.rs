@@ -8,9 +8,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
+use physfm_adapt::IclConfig;
 use physfm_adapt::{Adaptation, STRATEGIES, WithLearningRate, strategy};
 use physfm_data::{InMemoryCollection, TrajectoryCollection};
-use physfm_eval::{FewShotData, FewShotPoint, LinePlot, Series, few_shot_protocol, line_plot};
+use physfm_eval::{
+    FewShotData, FewShotPoint, LinePlot, Series, few_shot_icl, few_shot_protocol, line_plot,
+};
 use physfm_models::Stepper1d;
 use physfm_train::{Objective, TrainConfig};
 
@@ -29,7 +32,8 @@ pub(crate) struct Adapt {
     /// Adaptation trajectories K (comma-separated for several).
     #[arg(long, value_delimiter = ',')]
     shots: Vec<usize>,
-    /// Strategies (comma-separated): full, head, encoder-decoder, lora, lora-r<N>, scratch.
+    /// Strategies (comma-separated): full, head, encoder-decoder, lora, lora-r<N>, scratch,
+    /// and icl (in-context: no training, the K trajectories correct the frozen model's steps).
     #[arg(long, value_delimiter = ',')]
     strategy: Vec<String>,
     /// Every strategy for K in 1, 2, 4, 8, 16 (unless --shots / --strategy narrow it).
@@ -75,6 +79,9 @@ fn parse_objective(s: &str) -> Result<Objective, String> {
         )),
     }
 }
+
+/// The name of in-context adaptation among the strategies (it trains nothing).
+const ICL: &str = "icl";
 
 /// The sweep's shot counts.
 const SWEEP_SHOTS: [usize; 5] = [1, 2, 4, 8, 16];
@@ -125,11 +132,17 @@ impl Adapt {
         };
         let names: Vec<String> = match (self.strategy.is_empty(), self.sweep) {
             (false, _) => self.strategy.clone(),
-            (true, true) => STRATEGIES.iter().map(|s| s.to_string()).collect(),
+            (true, true) => STRATEGIES
+                .iter()
+                .map(|s| s.to_string())
+                .chain([ICL.to_string()])
+                .collect(),
             (true, false) => bail!("give --strategy S (or --sweep)"),
         };
+        let icl = names.iter().any(|n| n == ICL);
         let strategies: Vec<Box<dyn Adaptation>> = names
             .iter()
+            .filter(|n| *n != ICL)
             .map(|n| strategy(n))
             .collect::<Result<_, _>>()?;
         let strategies: Vec<Box<dyn Adaptation>> = match self.learning_rate {
@@ -217,7 +230,7 @@ impl Adapt {
                 p.seconds
             )
         };
-        let result = few_shot_protocol(
+        let mut result = few_shot_protocol(
             &model,
             &strategies,
             FewShotData { pool, test },
@@ -226,6 +239,16 @@ impl Adapt {
             &device,
             &mut |p| show(p),
         )?;
+        if icl {
+            result.points.extend(few_shot_icl(
+                &model,
+                &IclConfig::default(),
+                FewShotData { pool, test },
+                &shots,
+                &device,
+                &mut |p| show(p),
+            )?);
+        }
         show(&result.zero_shot);
 
         let command = format!(
@@ -270,7 +293,6 @@ impl Adapt {
                 &out.join("fewshot.png"),
                 &result.zero_shot,
                 &result.points,
-                &strategies,
                 &preset.name,
             )?;
             println!("  figure {}", out.join("fewshot.png").display());
@@ -341,16 +363,21 @@ fn plot(
     path: &Path,
     zero: &FewShotPoint,
     points: &[FewShotPoint],
-    strategies: &[Box<dyn Adaptation>],
     target: &str,
 ) -> anyhow::Result<()> {
-    let mut series: Vec<Series> = strategies
+    let mut names: Vec<&str> = Vec::new();
+    for p in points {
+        if !names.contains(&p.strategy.as_str()) {
+            names.push(&p.strategy);
+        }
+    }
+    let mut series: Vec<Series> = names
         .iter()
-        .map(|s| Series {
-            name: s.name(),
+        .map(|name| Series {
+            name: name.to_string(),
             points: points
                 .iter()
-                .filter(|p| p.strategy == s.name())
+                .filter(|p| p.strategy == *name)
                 .map(|p| (p.shots as f64, p.rollout_nrmse))
                 .collect(),
             markers: false,
@@ -367,15 +394,12 @@ fn plot(
     });
     line_plot(
         path,
-        &LinePlot {
-            title: format!("Few-shot adaptation to {target}"),
-            x_label: "adaptation trajectories K".into(),
-            y_label: "rollout nRMSE on the test split".into(),
+        &LinePlot::log_log(
+            format!("Few-shot adaptation to {target}"),
+            "adaptation trajectories K",
+            "rollout nRMSE on the test split",
             series,
-            log_x: true,
-            log_y: true,
-            shade: None,
-        },
+        ),
         900,
         560,
     )?;

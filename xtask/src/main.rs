@@ -4,6 +4,7 @@
 
 mod adapt;
 mod bench;
+mod coda;
 mod data;
 mod generate;
 mod hygiene;
@@ -14,6 +15,7 @@ mod predict;
 mod pretrain;
 mod quickstart;
 mod report;
+mod report_runs;
 mod spec;
 mod test;
 mod train;
@@ -41,6 +43,9 @@ enum Command {
     /// Adapt a pretrained model to new dynamics from K trajectories; `--sweep` compares every
     /// strategy for K in 1..16 against training from scratch.
     Adapt(adapt::Adapt),
+    /// CoDA's setting on a `coda_*` preset: meta-train on the training environments, adapt a
+    /// new context to each new environment from one trajectory, score both.
+    Coda(coda::Coda),
     /// Pretrain the Encode-Process-Decode model on several dataset presets at once.
     Pretrain(pretrain::Pretrain),
     /// Transfer a pretrained Encode-Process-Decode model to a held-out family from K
@@ -84,5 +89,6 @@ fn main() -> anyhow::Result<()> {
         Command::Scaling(cmd) => cmd.run(),
         Command::Train(cmd) => cmd.run(),
         Command::Adapt(cmd) => cmd.run(),
+        Command::Coda(cmd) => cmd.run(),
     }
 }

@@ -102,7 +102,7 @@ pub(crate) struct Pretrain {
     evaluate_only: bool,
 }
 
-fn data_root(data: &Option<PathBuf>) -> PathBuf {
+pub(crate) fn data_root(data: &Option<PathBuf>) -> PathBuf {
     data.clone()
         .unwrap_or_else(|| workspace_root().join("data"))
 }
@@ -116,7 +116,7 @@ struct Prepared {
 
 /// The collection of `preset`'s `split` under `root` (generated if missing), subsampled in
 /// time, with at most `max` trajectories.
-fn collection(
+pub(crate) fn collection(
     root: &Path,
     preset: &str,
     split: &str,
@@ -499,18 +499,15 @@ impl Transfer {
             .collect();
         line_plot(
             &out.join("transfer.png"),
-            &LinePlot {
-                title: format!(
+            &LinePlot::log_log(
+                format!(
                     "Transfer to {} after multi-physics pretraining",
                     self.target
                 ),
-                x_label: "target trajectories K".into(),
-                y_label: "rollout relative L2 error on test_interp".into(),
+                "target trajectories K",
+                "rollout relative L2 error on test_interp",
                 series,
-                log_x: true,
-                log_y: true,
-                shade: None,
-            },
+            ),
             900,
             560,
         )?;
@@ -828,15 +825,12 @@ impl Scaling {
         });
         line_plot(
             &out.join("scaling.png"),
-            &LinePlot {
-                title: format!("Transfer to {} against pretraining data", self.target),
-                x_label: "pretraining trajectories (families x trajectories per family)".into(),
-                y_label: "rollout relative L2 error on test_interp".into(),
+            &LinePlot::log_log(
+                format!("Transfer to {} against pretraining data", self.target),
+                "pretraining trajectories (families x trajectories per family)",
+                "rollout relative L2 error on test_interp",
                 series,
-                log_x: true,
-                log_y: true,
-                shade: None,
-            },
+            ),
             900,
             560,
         )?;
@@ -911,6 +905,20 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap())
                 .unwrap();
         assert_eq!(report["evaluation"].as_array().unwrap().len(), 1);
+        // `report` reads a pretraining run: table, metrics and the loss curves.
+        assert!(crate::report_runs::write_other_report(&run).unwrap());
+        let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+        assert!(md.contains("| physfm_kdv1d |"), "{md}");
+        let png = std::fs::read(run.join("training.png")).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert_eq!(
+            (&png[16..20], &png[20..24]),
+            (&900u32.to_be_bytes()[..], &560u32.to_be_bytes()[..])
+        );
+        let metrics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap())
+                .unwrap();
+        assert_eq!(metrics["evaluation"][0]["dataset"], "physfm_kdv1d");
         let t = Transfer {
             pretrained: run.clone(),
             target: "physfm_kuramoto_sivashinsky1d".into(),

@@ -28,7 +28,8 @@ use crate::spec::{QuickstartSpec, Role};
 /// Writes a run's report, or compares two reported runs.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Report {
-    /// Run directory made by `cargo xtask quickstart` (config.toml, run.json, data/, model/).
+    /// Run directory made by `cargo xtask quickstart` (config.toml, run.json, data/, model/),
+    /// `cargo xtask pretrain` or `cargo xtask coda`.
     #[arg(required_unless_present = "compare")]
     run: Option<PathBuf>,
     /// Compare two reported runs side by side (their metrics.json) instead.
@@ -55,6 +56,11 @@ impl Report {
             return Ok(());
         }
         let run = self.run.as_ref().expect("clap requires it");
+        if crate::report_runs::write_other_report(run)? {
+            println!("  report      {}", run.join("report.md").display());
+            println!("  metrics     {}", run.join("metrics.json").display());
+            return Ok(());
+        }
         let options = ReportOptions {
             threshold: self.threshold,
             factors: self.factors.clone(),
@@ -144,8 +150,9 @@ pub(crate) struct RunMetrics {
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
-            "cannot read {}: is {what} a run directory made by `cargo xtask quickstart`?",
-            path.display()
+            "cannot read {}: is {what} a run directory? `report` reads {}",
+            path.display(),
+            crate::report_runs::RUN_KINDS
         )
     })?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))

@@ -8,7 +8,7 @@
 //! per parameter), and the regulariser is `lambda_xi sum_e |xi_e|^2 + lambda_w |W|^2`, a
 //! plain L2 form of the paper's.
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleDisplay, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Device, Distribution, Tensor};
 use physfm_models::{Fno, Stepper1d, StepperFrame};
 use physfm_train::{
@@ -32,11 +32,12 @@ pub struct CodaConfig {
     pub lambda_w: f64,
 }
 
-/// Shared weights, hypernetwork and the training environments' contexts.
+/// Shared weights, hypernetwork and the training environments' contexts, around any network
+/// `M` (an [`Fno`] of any dimension, or another burn module).
 #[derive(Module, Debug)]
-pub struct Coda {
+pub struct Coda<M: Module> {
     /// `theta_c`.
-    pub base: Fno,
+    pub base: M,
     /// `W`, one `[context_dim, size]` block per parameter of `base`, in traversal order.
     pub hyper: Vec<Param<Tensor<2>>>,
     /// `xi_e` of the training environments, `[environments, context_dim]`.
@@ -45,11 +46,18 @@ pub struct Coda {
 
 /// A new environment's context next to a frozen [`Coda`].
 #[derive(Module, Debug)]
-pub struct CodaAdapted {
+pub struct CodaAdapted<M: Module> {
     /// The meta-trained model, frozen.
-    pub coda: Coda,
+    pub coda: Coda<M>,
     /// `xi` of the new environment, `[1, context_dim]`.
     pub context: Param<Tensor<2>>,
+}
+
+impl<M: Module> CodaAdapted<M> {
+    /// The adapted environment's network.
+    pub fn network(&self) -> M {
+        self.coda.network(self.context.val())
+    }
 }
 
 struct Sizes(Vec<(ParamId, usize)>);
@@ -79,10 +87,10 @@ impl ModuleMapper for Specialise<'_> {
     }
 }
 
-impl Coda {
+impl<M: Module> Coda<M> {
     /// A CoDA model around `base` for `environments` training environments: `W` small and
     /// random, contexts zero.
-    pub fn new(base: Fno, environments: usize, config: &CodaConfig, device: &Device) -> Self {
+    pub fn new(base: M, environments: usize, config: &CodaConfig, device: &Device) -> Self {
         let mut sizes = Sizes(Vec::new());
         base.visit(&mut sizes);
         let hyper = sizes
@@ -104,7 +112,7 @@ impl Coda {
     }
 
     /// The network of context `xi` (`[1, context_dim]`): weights `theta_c + W xi`.
-    pub fn network(&self, xi: Tensor<2>) -> Fno {
+    pub fn network(&self, xi: Tensor<2>) -> M {
         self.base.clone().map(&mut Specialise {
             xi,
             hyper: self.hyper.iter(),
@@ -112,7 +120,7 @@ impl Coda {
     }
 
     /// The network of training environment `env`.
-    pub fn environment(&self, env: usize) -> Fno {
+    pub fn environment(&self, env: usize) -> M {
         self.network(self.contexts.val().narrow(0, env, 1))
     }
 
@@ -178,20 +186,58 @@ pub fn train_coda(
     train: &TrainConfig,
     device: &Device,
     options: &TrainOptions,
-) -> Result<(Coda, TrainReport)> {
-    check(config)?;
+) -> Result<(Coda<Fno>, TrainReport)> {
     crate::leads::check_environments("environments", environments)?;
     let frame = model.frame();
-    let coda = Coda::new(model.net.clone(), environments.len(), config, device);
+    train_coda_with(
+        model.net.clone(),
+        environments.len(),
+        config,
+        train,
+        device,
+        options,
+        |net: &Fno, e: usize, rng: &mut ChaCha8Rng| {
+            let w = &environments[e];
+            let batch = w.sample(train.batch_size, rng, device);
+            one_step(net, frame, batch, train.loss, w)
+        },
+    )
+}
+
+/// CoDA's meta-training for any network: each step draws a training environment `e`
+/// uniformly, and minimises `task(network_e, e, rng)` (the caller draws the batch with `rng`)
+/// plus the regulariser, over `theta_c` (started from `base`), `W` and every context. The log
+/// holds each environment's loss (groups `env0`, `env1`, ... unless `options.groups` names
+/// them).
+pub fn train_coda_with<M, F>(
+    base: M,
+    environments: usize,
+    config: &CodaConfig,
+    train: &TrainConfig,
+    device: &Device,
+    options: &TrainOptions,
+    task: F,
+) -> Result<(Coda<M>, TrainReport)>
+where
+    M: Module + ModuleDisplay + Clone,
+    F: Fn(&M, usize, &mut ChaCha8Rng) -> Tensor<1>,
+{
+    check(config)?;
+    if environments == 0 {
+        return Err(AdaptError::Train(physfm_train::TrainError::Config {
+            key: "environments".into(),
+            value: "0".into(),
+            reason: "CoDA needs at least one training environment".into(),
+        }));
+    }
+    let coda = Coda::new(base, environments, config, device);
     let mut options = options.clone();
     if options.groups.is_empty() {
-        options.groups = (0..environments.len()).map(|i| format!("env{i}")).collect();
+        options.groups = (0..environments).map(|i| format!("env{i}")).collect();
     }
-    let batch_loss = |m: &Coda, rng: &mut ChaCha8Rng| {
-        let e = (rng.next_u64() % environments.len() as u64) as usize;
-        let w = &environments[e];
-        let batch = w.sample(train.batch_size, rng, device);
-        let task = one_step(&m.environment(e), frame, batch, train.loss, w);
+    let batch_loss = |m: &Coda<M>, rng: &mut ChaCha8Rng| {
+        let e = (rng.next_u64() % environments as u64) as usize;
+        let task = task(&m.environment(e), e, rng);
         let xi = m.contexts.val().square().sum();
         let l = task + xi * config.lambda_xi + m.w_norm() * config.lambda_w;
         Ok(GroupLoss { loss: l, group: e })
@@ -203,24 +249,57 @@ pub fn train_coda(
 /// regularised prior); `theta_c`, `W` and the training contexts stay frozen (bit for bit).
 pub fn adapt_coda(
     model: &Stepper1d,
-    coda: Coda,
+    coda: Coda<Fno>,
     config: &CodaConfig,
     windows: &WindowDataset,
     train: &TrainConfig,
     device: &Device,
     options: &TrainOptions,
-) -> Result<(CodaAdapted, TrainReport)> {
-    check(config)?;
+) -> Result<(CodaAdapted<Fno>, TrainReport)> {
     let frame = model.frame();
+    adapt_coda_with(
+        coda,
+        config,
+        train,
+        device,
+        options,
+        |net: &Fno, rng: &mut ChaCha8Rng| {
+            let batch = windows.sample(train.batch_size, rng, device);
+            one_step(net, frame, batch, train.loss, windows)
+        },
+    )
+}
+
+/// CoDA's adaptation for any network: fits only a new context `xi` (started at zero) to
+/// minimise `task(network(xi), rng)` plus `lambda_xi |xi|^2`; everything in `coda` stays
+/// frozen (bit for bit).
+pub fn adapt_coda_with<M, F>(
+    coda: Coda<M>,
+    config: &CodaConfig,
+    train: &TrainConfig,
+    device: &Device,
+    options: &TrainOptions,
+    task: F,
+) -> Result<(CodaAdapted<M>, TrainReport)>
+where
+    M: Module + ModuleDisplay + Clone,
+    F: Fn(&M, &mut ChaCha8Rng) -> Tensor<1>,
+{
+    check(config)?;
+    let dim = coda.contexts.val().dims()[1];
+    if dim != config.context_dim {
+        return Err(AdaptError::Train(physfm_train::TrainError::Config {
+            key: "coda.context_dim".into(),
+            value: config.context_dim.to_string(),
+            reason: format!("the meta-trained model's contexts have {dim} values"),
+        }));
+    }
     let net = CodaAdapted {
         coda: coda.freeze(),
         context: Param::from_tensor(Tensor::zeros([1, config.context_dim], device)),
     };
-    let batch_loss = |m: &CodaAdapted, rng: &mut ChaCha8Rng| {
-        let batch = windows.sample(train.batch_size, rng, device);
-        let net = m.coda.network(m.context.val());
-        Ok(one_step(&net, frame, batch, train.loss, windows)
-            + m.context.val().square().sum() * config.lambda_xi)
+    let batch_loss = |m: &CodaAdapted<M>, rng: &mut ChaCha8Rng| {
+        Ok(task(&m.network(), rng) + m.context.val().square().sum() * config.lambda_xi)
     };
     Ok(fit(net, train, options, batch_loss, None)?)
 }

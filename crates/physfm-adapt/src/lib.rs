@@ -44,8 +44,11 @@
 //!
 //! Reptile ([`reptile`]): first-order meta-learning of an initialisation over environments.
 //!
-//! CoDA ([`train_coda`], [`adapt_coda`]): weights `theta_c + W xi_e` from a per-environment
-//! context through a linear hypernetwork; a new environment fits only its context.
+//! CoDA ([`train_coda`], [`adapt_coda`]; [`train_coda_with`], [`adapt_coda_with`] for any
+//! network and loss): weights `theta_c + W xi_e` from a per-environment context through a
+//! linear hypernetwork; a new environment fits only its context. [`coda_protocol`] runs
+//! CoDA's own setting (training and new environments, one trajectory per new environment,
+//! rollout MSE) on collections of any dimension.
 //!
 //! In-context adaptation ([`Demonstrations`]): a frozen model's predictions corrected at
 //! prediction time by the nearest demonstration points of the new dynamics, without
@@ -53,6 +56,7 @@
 
 mod adapt;
 mod coda;
+mod coda_protocol;
 mod error;
 mod icl;
 mod leads;
@@ -60,7 +64,12 @@ mod reptile;
 mod strategy;
 
 pub use adapt::{AdaptReport, adapt_stepper};
-pub use coda::{Coda, CodaAdapted, CodaConfig, adapt_coda, train_coda};
+pub use coda::{
+    Coda, CodaAdapted, CodaConfig, adapt_coda, adapt_coda_with, train_coda, train_coda_with,
+};
+pub use coda_protocol::{
+    CodaData, CodaOutcome, CodaSetup, EnvironmentScore, coda_protocol, rollout_mse,
+};
 pub use error::{AdaptError, Result};
 pub use icl::{Demonstrations, IclConfig};
 pub use leads::{Leads, LeadsConfig, adapt_leads, leads_loss, split_environments, train_leads};

@@ -45,10 +45,14 @@ pub struct StepperEvaluation {
 
 const CHUNK: usize = 128;
 
+/// One step of a surrogate: state `[batch, channels, n]` and `batch * parameters` values to
+/// the next state (a [`Stepper1d`]'s `step`, or a frozen model corrected in context).
+pub type StepFn<'a> = &'a dyn Fn(Tensor<3>, &[f64]) -> Tensor<3>;
+
 /// Runs `model` on frames in model layout `[count, c, n]` with parameters `[count, p]`,
 /// in chunks, and returns the predictions in model layout.
 fn predict(
-    model: &Stepper1d,
+    model: StepFn<'_>,
     frames: &[f32],
     params: &[f64],
     count: usize,
@@ -67,7 +71,7 @@ fn predict(
             ),
             device,
         );
-        let y = model.step(x, &params[start * p..end * p]);
+        let y = model(x, &params[start * p..end * p]);
         out.extend(y.into_data().try_to_vec::<f32>().expect("f32 model output"));
     }
     out
@@ -77,6 +81,15 @@ fn predict(
 /// the predicted frames `1..T` in the stored layout `[T - 1, *space, channel]`.
 pub fn rollouts(
     model: &Stepper1d,
+    data: &InMemoryCollection,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    rollouts_with(&|x, p| model.step(x, p), data, device)
+}
+
+/// [`rollouts`] of any one-step surrogate.
+pub fn rollouts_with(
+    model: StepFn<'_>,
     data: &InMemoryCollection,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>> {
@@ -127,9 +140,18 @@ pub fn evaluate_stepper(
     data: &InMemoryCollection,
     device: &Device,
 ) -> Result<StepperEvaluation> {
+    evaluate_step_fn(&|x, p| model.step(x, p), data, device)
+}
+
+/// [`evaluate_stepper`] for any one-step surrogate.
+pub fn evaluate_step_fn(
+    model: StepFn<'_>,
+    data: &InMemoryCollection,
+    device: &Device,
+) -> Result<StepperEvaluation> {
     let (b, t, n, c) = dims(data)?;
     let fl = n * c;
-    let rolls = rollouts(model, data, device)?;
+    let rolls = rollouts_with(model, data, device)?;
     let mut trajectories = Vec::with_capacity(b);
     let mut by_step = vec![0.0; t - 1];
     for (r, roll) in data.records.iter().zip(&rolls) {

@@ -27,13 +27,16 @@ mod suite;
 mod transfer;
 
 pub use error::{EvalError, Result};
-pub use evaluate::{StepperEvaluation, TrajectoryScore, evaluate_stepper, rollouts};
+pub use evaluate::{
+    StepFn, StepperEvaluation, TrajectoryScore, evaluate_step_fn, evaluate_stepper, rollouts,
+    rollouts_with,
+};
 pub use metrics::{MetricShape, nrmse, nrmse_per_sample, nrmse_per_time_channel, rmse};
 pub use plots::{LinePlot, Series, SpaceTimeField, line_plot, snapshot_panels, space_time_panels};
 pub use protocols::{
     FewShotData, FewShotPoint, FewShotProtocol, ParameterPoint, ParameterProtocol, Region,
-    RegionSummary, ResolutionPoint, few_shot_protocol, parameter_protocol, resolution_protocol,
-    subsample, summarise_parameter,
+    RegionSummary, ResolutionPoint, few_shot_icl, few_shot_protocol, parameter_protocol,
+    resolution_protocol, subsample, summarise_parameter,
 };
 pub use suite::{
     FourierBands, METRIC_NAMES, MetricGrid, MetricOptions, MetricSuite, PdebenchMetrics,

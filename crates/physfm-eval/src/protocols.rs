@@ -325,14 +325,7 @@ pub fn few_shot_protocol(
     on_point: &mut dyn FnMut(&FewShotPoint),
 ) -> Result<FewShotProtocol> {
     let FewShotData { pool, test } = data;
-    if let Some(&k) = shots.iter().find(|&&k| k == 0 || k > pool.records.len()) {
-        return Err(EvalError::Invalid(format!(
-            "{k} shots: the adaptation pool `{}` holds {} trajectories (use 1 to {})",
-            pool.meta.name,
-            pool.records.len(),
-            pool.records.len()
-        )));
-    }
+    check_shots(pool, shots)?;
     let eval_device = device.clone().inner();
     let plain = |m: &Stepper1d| Stepper1d {
         config: m.config.clone(),
@@ -344,14 +337,7 @@ pub fn few_shot_protocol(
     let mut points = Vec::with_capacity(strategies.len() * shots.len());
     for s in strategies {
         for &k in shots {
-            let subset = InMemoryCollection {
-                meta: physfm_data::CollectionMeta {
-                    trajectories: k,
-                    ..pool.meta.clone()
-                },
-                coordinates: pool.coordinates.clone(),
-                records: pool.records[..k].to_vec(),
-            };
+            let subset = first_k(pool, k);
             let windows = physfm_train::WindowDataset::from_collection(
                 &subset,
                 budget.objective.horizon(),
@@ -379,4 +365,63 @@ pub fn few_shot_protocol(
         }
     }
     Ok(FewShotProtocol { zero_shot, points })
+}
+
+fn check_shots(pool: &InMemoryCollection, shots: &[usize]) -> Result<()> {
+    if let Some(&k) = shots.iter().find(|&&k| k == 0 || k > pool.records.len()) {
+        return Err(EvalError::Invalid(format!(
+            "{k} shots: the adaptation pool `{}` holds {} trajectories (use 1 to {})",
+            pool.meta.name,
+            pool.records.len(),
+            pool.records.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The first `k` trajectories of `pool`.
+fn first_k(pool: &InMemoryCollection, k: usize) -> InMemoryCollection {
+    InMemoryCollection {
+        meta: physfm_data::CollectionMeta {
+            trajectories: k,
+            ..pool.meta.clone()
+        },
+        coordinates: pool.coordinates.clone(),
+        records: pool.records[..k].to_vec(),
+    }
+}
+
+/// The few-shot protocol's in-context point for each `k` in `shots`: no gradient step; the
+/// frozen `model`'s every step is corrected by the first `k` trajectories of `data.pool` as
+/// demonstrations ([`Demonstrations`](physfm_adapt::Demonstrations)), and the corrected
+/// rollouts are scored on `data.test` like the adapted models of [`few_shot_protocol`]
+/// (strategy name `icl`).
+pub fn few_shot_icl(
+    model: &Stepper1d,
+    config: &physfm_adapt::IclConfig,
+    data: FewShotData<'_>,
+    shots: &[usize],
+    device: &Device,
+    on_point: &mut dyn FnMut(&FewShotPoint),
+) -> Result<Vec<FewShotPoint>> {
+    let FewShotData { pool, test } = data;
+    check_shots(pool, shots)?;
+    let device = device.clone().inner();
+    let frozen = Stepper1d {
+        config: model.config.clone(),
+        norm: model.norm.clone(),
+        net: model.net.valid(),
+    };
+    let mut points = Vec::with_capacity(shots.len());
+    for &k in shots {
+        let start = std::time::Instant::now();
+        let windows = physfm_train::WindowDataset::pairs(&first_k(pool, k), 1)?;
+        let demos = physfm_adapt::Demonstrations::new(&frozen, &windows, k, config, &device)?;
+        let e = crate::evaluate_step_fn(&|x, p| demos.step(&frozen, x, p), test, &device)?;
+        let mut p = point_of("icl", k, &e);
+        p.seconds = start.elapsed().as_secs_f64();
+        on_point(&p);
+        points.push(p);
+    }
+    Ok(points)
 }

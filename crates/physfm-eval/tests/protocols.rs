@@ -213,6 +213,43 @@ fn few_shot_protocol_adapts_each_strategy_at_each_shot_count() {
     assert!(e.contains("4 shots") && e.contains("holds 3"), "{e}");
 }
 
+/// In-context adaptation inside the few-shot protocol: the demonstrations correct the frozen
+/// persistence model's steps, so its one-step and rollout errors on the test trajectories fall
+/// below the closed-form persistence errors, with no training.
+#[test]
+fn few_shot_icl_corrects_a_frozen_model_with_demonstrations() {
+    use physfm_eval::{FewShotData, few_shot_icl};
+    let device = Device::flex().autodiff();
+    let model = persistence(&device);
+    let pool = collection(&[0.3, 0.35, 0.4]);
+    let test = collection(&[0.32, 0.38]);
+    let data = FewShotData {
+        pool: &pool,
+        test: &test,
+    };
+    let config = physfm_adapt::IclConfig {
+        neighbours: 20.0,
+        gate: false,
+    };
+    let points = few_shot_icl(&model, &config, data, &[1, 3], &device, &mut |_| {}).unwrap();
+    assert_eq!(points.len(), 2);
+    let (one, roll) = (
+        (one_step(0.32) + one_step(0.38)) / 2.0,
+        (rollout(0.32) + rollout(0.38)) / 2.0,
+    );
+    for p in &points {
+        assert_eq!(p.strategy, "icl");
+        assert!(p.one_step_nrmse < 0.8 * one, "{p:?} vs persistence {one}");
+        assert!(p.rollout_nrmse < 0.8 * roll, "{p:?} vs persistence {roll}");
+    }
+    // Three demonstrations (0.068 here) correct better than one (0.133).
+    assert!(points[1].one_step_nrmse < points[0].one_step_nrmse);
+    let e = few_shot_icl(&model, &config, data, &[0], &device, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("0 shots"), "{e}");
+}
+
 /// An Encode-Process-Decode model whose decoder outputs zero: a persistence model.
 fn epd_persistence(
     device: &Device,

@@ -69,6 +69,6 @@ pub use rand_chacha::ChaCha8Rng;
 pub use run::{RunArgs, RunPaths, RunSpec, StepperSpec, train_run};
 pub use trainer::{
     GroupLoss, TrainOptions, TrainReport, Validate, fit, load_checkpoint_weights, stepper_loss,
-    stepper_validation_loss, train_stepper,
+    stepper_loss_with, stepper_validation_loss, train_stepper,
 };
 pub use windows::{WindowBatch, WindowDataset, frame_to_model, frames_to_stored};

@@ -486,11 +486,26 @@ pub fn stepper_loss(
     kind: LossKind,
     geometry: &LossGeometry,
 ) -> Tensor<1> {
+    stepper_loss_with(|x| net.forward(x), frame, batch, objective, kind, geometry)
+}
+
+/// [`stepper_loss`] for any network: `net` maps the network input `[batch, channels +
+/// parameters, points]` (spatial axes flattened, see [`StepperFrame::net_input`]) to its
+/// output `[batch, channels, points]`, e.g. a 2D FNO through
+/// [`Fno::forward_points`](physfm_models::Fno::forward_points).
+pub fn stepper_loss_with(
+    net: impl Fn(Tensor<3>) -> Tensor<3>,
+    frame: StepperFrame<'_>,
+    batch: WindowBatch,
+    objective: Objective,
+    kind: LossKind,
+    geometry: &LossGeometry,
+) -> Tensor<1> {
     let WindowBatch { x, ys, params, .. } = batch;
     let params = &params[..];
     let [b, _, c, n] = ys.dims();
     let target = |s: usize| ys.clone().narrow(1, s, 1).reshape([b, c, n]);
-    let step = |u: Tensor<3>| net.forward(frame.net_input(u, params));
+    let step = |u: Tensor<3>| net(frame.net_input(u, params));
     match objective {
         Objective::OneStep => loss(
             kind,

@@ -1,0 +1,366 @@
+//! The CoDA/LEADS multi-environment setting (Kirchmeyer et al., ICML 2022): meta-train CoDA on
+//! the trajectories of a few training environments (PDE parameter values the model is never
+//! told), then adapt to each new environment from one trajectory by fitting its context
+//! alone, and score both on held-out trajectories by the mean squared error of the
+//! autoregressive rollout from the first frame.
+//!
+//! The network is an [`Fno`] of the data's dimension (a state without spatial axes, such as
+//! Lotka-Volterra's, runs as one point, where the FNO is a residual MLP); it steps from one
+//! saved frame to the next (CoDA integrates a neural ODE between them instead). Inputs are
+//! normalised per channel and the network predicts the normalised increment.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use physfm_data::InMemoryCollection;
+use physfm_models::{Fno, FnoConfig, Normalization, StepperFrame};
+use physfm_train::{
+    ChaCha8Rng, TrainConfig, TrainOptions, TrainReport, WindowDataset, frame_to_model,
+    frames_to_stored, stepper_loss_with,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    AdaptError, Coda, CodaConfig, Result, adapt_coda_with, split_environments, train_coda_with,
+};
+
+/// What the protocol trains: the network, CoDA's sizes, and the two budgets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodaSetup {
+    /// The network; its input and output channels are the data's field channels (the
+    /// parameters are not inputs: the context stands in for them).
+    pub model: FnoConfig,
+    /// Context size and regularisation.
+    pub coda: CodaConfig,
+    /// Meta-training on the training environments.
+    pub train: TrainConfig,
+    /// Adaptation to each new environment (only its context trains).
+    pub adapt: TrainConfig,
+}
+
+/// The score of one environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentScore {
+    /// The environment's parameter values (in the collection's parameter order).
+    pub params: Vec<f64>,
+    /// Held-out trajectories scored.
+    pub trajectories: usize,
+    /// Mean squared error of the rollout from the first frame over every later frame, point
+    /// and channel, in the data's units, averaged over the trajectories.
+    pub mse: f64,
+    /// The same with the context at zero (for new environments: before adaptation).
+    pub mse_zero_context: f64,
+    /// The environment's context after training or adaptation.
+    pub context: Vec<f32>,
+}
+
+/// What [`coda_protocol`] measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodaOutcome {
+    /// Each training environment, scored on its held-out trajectories.
+    pub in_domain: Vec<EnvironmentScore>,
+    /// Each new environment after adaptation from its adaptation trajectories.
+    pub adaptation: Vec<EnvironmentScore>,
+    /// Mean of `in_domain`'s MSEs.
+    pub in_domain_mse: f64,
+    /// Mean of `adaptation`'s MSEs.
+    pub adaptation_mse: f64,
+    /// Mean of `adaptation`'s zero-context MSEs (the meta-trained model before adapting).
+    pub adaptation_mse_before: f64,
+    /// Meta-training's report.
+    pub train_report: TrainReport,
+    /// Seconds spent adapting, summed over the new environments.
+    pub adapt_seconds: f64,
+}
+
+/// The four collections of the setting (CoDA's presets name them `train`, `train_test`,
+/// `adapt`, `adapt_test`).
+#[derive(Debug, Clone, Copy)]
+pub struct CodaData<'a> {
+    /// Training environments' trajectories.
+    pub train: &'a InMemoryCollection,
+    /// Held-out trajectories of the training environments.
+    pub train_test: &'a InMemoryCollection,
+    /// The new environments' adaptation trajectories.
+    pub adapt: &'a InMemoryCollection,
+    /// Held-out trajectories of the new environments.
+    pub adapt_test: &'a InMemoryCollection,
+}
+
+fn config_err(key: &str, value: String, reason: String) -> AdaptError {
+    AdaptError::Train(physfm_train::TrainError::Config {
+        key: key.into(),
+        value,
+        reason,
+    })
+}
+
+/// Checks that the four collections share one layout and that the network fits it.
+fn check(data: &CodaData<'_>, setup: &CodaSetup) -> Result<()> {
+    let m = &data.train.meta;
+    for (name, c) in [
+        ("train_test", data.train_test),
+        ("adapt", data.adapt),
+        ("adapt_test", data.adapt_test),
+    ] {
+        let o = &c.meta;
+        if o.channel_names != m.channel_names
+            || o.spatial_shape != m.spatial_shape
+            || o.param_names != m.param_names
+        {
+            return Err(config_err(
+                name,
+                format!("{:?} on {:?}", o.channel_names, o.spatial_shape),
+                format!(
+                    "must have the training collection's channels {:?}, grid {:?} and parameters {:?}",
+                    m.channel_names, m.spatial_shape, m.param_names
+                ),
+            ));
+        }
+        if c.records.is_empty() {
+            return Err(config_err(
+                name,
+                "0 trajectories".into(),
+                "needs trajectories".into(),
+            ));
+        }
+    }
+    for (key, t) in [("train", &setup.train), ("adapt", &setup.adapt)] {
+        if t.input_noise != 0.0 {
+            return Err(config_err(
+                &format!("{key}.input_noise"),
+                t.input_noise.to_string(),
+                "the CoDA protocol trains on clean inputs; set it to 0".into(),
+            ));
+        }
+    }
+    let c = m.channel_names.len();
+    let cfg = &setup.model;
+    if cfg.in_channels != c || cfg.out_channels != c {
+        return Err(config_err(
+            "model.in_channels/out_channels",
+            format!("{}/{}", cfg.in_channels, cfg.out_channels),
+            format!("must both be the data's {c} field channels"),
+        ));
+    }
+    let dims = m.spatial_shape.len().max(1);
+    if cfg.n_modes.len() != dims {
+        return Err(config_err(
+            "model.n_modes",
+            format!("{:?}", cfg.n_modes),
+            format!("needs one mode count per spatial axis ({dims})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Per-channel statistics of the training windows, without parameter channels.
+fn normalization(train: &InMemoryCollection) -> Result<Normalization> {
+    let pairs = WindowDataset::pairs(train, 1)?;
+    let mut norm = pairs.normalization(vec![false; pairs.n_params])?;
+    norm.param_names.clear();
+    norm.param_log.clear();
+    norm.param_mean.clear();
+    norm.param_std.clear();
+    Ok(norm)
+}
+
+/// Mean squared rollout error of `net` over the trajectories of `data`: each starts from its
+/// first frame and steps to its last; the error covers every later frame, point and channel.
+pub fn rollout_mse(
+    net: &Fno,
+    frame: StepperFrame<'_>,
+    data: &InMemoryCollection,
+    device: &Device,
+) -> f64 {
+    let m = &data.meta;
+    let (n, c, t) = (
+        m.spatial_shape.iter().product::<usize>(),
+        m.channel_names.len(),
+        m.frames,
+    );
+    let space = m.spatial_shape.clone();
+    let fl = n * c;
+    let b = data.records.len();
+    let mut first = Vec::with_capacity(b * fl);
+    for r in &data.records {
+        frame_to_model(&r.fields[..fl], n, c, &mut first);
+    }
+    let mut u = Tensor::<3>::from_data(TensorData::new(first, [b, c, n]), device);
+    let mut total = vec![0.0f64; b];
+    for s in 1..t {
+        let out = net.forward_points(frame.net_input(u.clone(), &[]), &space);
+        u = frame.decode(u, out);
+        let pred: Vec<f32> = u
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 state");
+        // `pred` is [b, c, n] (model layout); each record's frame `s` is [n, c] (stored).
+        let stored = frames_to_stored(&pred, b, c, n);
+        for (i, r) in data.records.iter().enumerate() {
+            let truth = &r.fields[s * fl..(s + 1) * fl];
+            total[i] += stored[i * fl..(i + 1) * fl]
+                .iter()
+                .zip(truth)
+                .map(|(&p, &q)| {
+                    let d = p as f64 - q as f64;
+                    d * d
+                })
+                .sum::<f64>();
+        }
+    }
+    let per: f64 = total
+        .iter()
+        .map(|&e| e / ((t - 1) * fl) as f64)
+        .sum::<f64>();
+    per / b as f64
+}
+
+/// The loss of one batch of `windows` drawn with `rng`, under `cfg`'s objective and loss.
+fn batch_loss(
+    net: &Fno,
+    frame: StepperFrame<'_>,
+    windows: &WindowDataset,
+    cfg: &TrainConfig,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+) -> Tensor<1> {
+    stepper_loss_with(
+        |x| net.forward_points(x, &windows.spatial_shape),
+        frame,
+        windows.sample(cfg.batch_size, rng, device),
+        cfg.objective,
+        cfg.loss,
+        &windows.geometry,
+    )
+}
+
+fn context_of(coda: &Coda<Fno>, env: usize) -> Vec<f32> {
+    coda.contexts
+        .val()
+        .narrow(0, env, 1)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 context")
+}
+
+fn mean(scores: &[EnvironmentScore], f: impl Fn(&EnvironmentScore) -> f64) -> f64 {
+    scores.iter().map(f).sum::<f64>() / scores.len().max(1) as f64
+}
+
+/// Runs the setting: meta-trains CoDA on `data.train`'s environments (one per distinct
+/// parameter vector), scores each on its trajectories in `data.train_test`, adapts a new
+/// context to each environment of `data.adapt` and scores it on `data.adapt_test`.
+///
+/// `device` must be an autodiff device; `options` apply to meta-training (progress bar, log,
+/// checkpoints and resumption); adaptation runs without checkpoints.
+///
+/// # Errors
+/// Collections that do not share channels, grid and parameters, a network that does not fit
+/// them, a held-out environment with no training or adaptation counterpart, and every
+/// training error (a non-finite loss, a bad configuration).
+pub fn coda_protocol(
+    data: CodaData<'_>,
+    setup: &CodaSetup,
+    device: &Device,
+    options: &TrainOptions,
+) -> Result<CodaOutcome> {
+    check(&data, setup)?;
+    let norm = normalization(data.train)?;
+    let frame = StepperFrame {
+        residual: true,
+        norm: &norm,
+    };
+    let horizon = setup.train.objective.horizon();
+    let envs = split_environments(data.train);
+    let windows: Vec<WindowDataset> = envs
+        .iter()
+        .map(|(_, c)| WindowDataset::from_collection(c, horizon, 1))
+        .collect::<std::result::Result<_, _>>()?;
+    crate::leads::check_environments("train", &windows)?;
+    let base = setup.model.init(device);
+    let train = &setup.train;
+    let (coda, train_report) = train_coda_with(
+        base,
+        envs.len(),
+        &setup.coda,
+        train,
+        device,
+        options,
+        |net: &Fno, e: usize, rng: &mut ChaCha8Rng| {
+            batch_loss(net, frame, &windows[e], train, rng, device)
+        },
+    )?;
+
+    let plain = device.clone().inner();
+    let eval = coda.valid();
+    let zero = |d: &Device| Tensor::<2>::zeros([1, setup.coda.context_dim], d);
+    let mut in_domain = Vec::new();
+    for (params, test) in split_environments(data.train_test) {
+        let e = envs.iter().position(|(p, _)| *p == params).ok_or_else(|| {
+            config_err(
+                "train_test",
+                format!("{params:?}"),
+                "a held-out environment that is not a training environment".into(),
+            )
+        })?;
+        in_domain.push(EnvironmentScore {
+            trajectories: test.records.len(),
+            mse: rollout_mse(&eval.environment(e), frame, &test, &plain),
+            mse_zero_context: rollout_mse(&eval.network(zero(&plain)), frame, &test, &plain),
+            context: context_of(&eval, e),
+            params,
+        });
+    }
+
+    let adapt_tests = split_environments(data.adapt_test);
+    let mut adaptation = Vec::new();
+    let mut adapt_seconds = 0.0;
+    for (params, shots) in split_environments(data.adapt) {
+        let test = &adapt_tests
+            .iter()
+            .find(|(p, _)| *p == params)
+            .ok_or_else(|| {
+                config_err(
+                    "adapt_test",
+                    format!("{params:?}"),
+                    "has no held-out trajectories of this adaptation environment".into(),
+                )
+            })?
+            .1;
+        let w = WindowDataset::from_collection(&shots, setup.adapt.objective.horizon(), 1)?;
+        let adapt = &setup.adapt;
+        let (adapted, report) = adapt_coda_with(
+            coda.clone(),
+            &setup.coda,
+            adapt,
+            device,
+            &TrainOptions::default(),
+            |net: &Fno, rng: &mut ChaCha8Rng| batch_loss(net, frame, &w, adapt, rng, device),
+        )?;
+        adapt_seconds += report.seconds;
+        let adapted = adapted.valid();
+        adaptation.push(EnvironmentScore {
+            trajectories: test.records.len(),
+            mse: rollout_mse(&adapted.network(), frame, test, &plain),
+            mse_zero_context: rollout_mse(&eval.network(zero(&plain)), frame, test, &plain),
+            context: adapted
+                .context
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32 context"),
+            params,
+        });
+    }
+    Ok(CodaOutcome {
+        in_domain_mse: mean(&in_domain, |s| s.mse),
+        adaptation_mse: mean(&adaptation, |s| s.mse),
+        adaptation_mse_before: mean(&adaptation, |s| s.mse_zero_context),
+        in_domain,
+        adaptation,
+        train_report,
+        adapt_seconds,
+    })
+}

@@ -1,0 +1,256 @@
+//! `cargo xtask coda`: CoDA's own setting (Kirchmeyer et al., ICML 2022) on a `coda_*` preset:
+//! meta-training on the training environments, adaptation of a new context to each new
+//! environment from one trajectory, rollout MSE in and out of the training environments, next
+//! to the paper's figures where the spec gives them.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use burn::tensor::Device;
+use physfm_adapt::{CodaConfig, CodaData, CodaOutcome, CodaSetup, coda_protocol};
+use physfm_models::FnoConfig;
+use physfm_train::{TrainConfig, TrainOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::pretrain::{collection, data_root};
+use crate::quickstart::write_atomic;
+
+/// Meta-train CoDA on a preset's training environments, adapt to its new environments from
+/// one trajectory each, and score both (`coda.md`, `coda.json` in OUT).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Coda {
+    /// The experiment: `specs/coda_lotka_volterra.toml`, `specs/coda_gray_scott.toml`,
+    /// `specs/coda_navier_stokes.toml`.
+    #[arg(long)]
+    spec: PathBuf,
+    /// Output directory (spec copy, meta-training log and checkpoints, results).
+    #[arg(long)]
+    out: PathBuf,
+    /// Where the preset's collections are (generated there when missing). Default: data/.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Continue meta-training from OUT's last checkpoint.
+    #[arg(long)]
+    resume: bool,
+}
+
+/// The reference figures of one system, as the paper reports them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Paper {
+    /// Where the numbers come from (paper, table, row).
+    source: String,
+    /// In-domain test MSE.
+    in_domain_mse: f64,
+    /// Adaptation test MSE.
+    adaptation_mse: f64,
+}
+
+/// A `specs/coda_*.toml` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodaSpec {
+    /// A preset with splits `train`, `train_test`, `adapt`, `adapt_test`.
+    preset: String,
+    model: FnoConfig,
+    coda: CodaConfig,
+    train: TrainConfig,
+    adapt: TrainConfig,
+    /// The paper's figures for this system, if it reports them.
+    #[serde(default)]
+    paper: Option<Paper>,
+}
+
+#[derive(Debug, Serialize)]
+struct Results<'a> {
+    spec: &'a CodaSpec,
+    outcome: &'a CodaOutcome,
+}
+
+impl Coda {
+    pub(crate) fn run(self) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(&self.spec)
+            .with_context(|| format!("reading {}", self.spec.display()))?;
+        let spec: CodaSpec =
+            toml::from_str(&text).with_context(|| format!("{}", self.spec.display()))?;
+        let root = data_root(&self.data);
+        let load = |split: &str| collection(&root, &spec.preset, split, 1, 0);
+        let (train, train_test, adapt, adapt_test) = (
+            load("train")?,
+            load("train_test")?,
+            load("adapt")?,
+            load("adapt_test")?,
+        );
+        println!(
+            "{}: {} training and {} adaptation trajectories, {} frames, grid {:?}, channels {:?}",
+            spec.preset,
+            train.records.len(),
+            adapt.records.len(),
+            train.meta.frames,
+            train.meta.spatial_shape,
+            train.meta.channel_names
+        );
+        std::fs::create_dir_all(&self.out)?;
+        write_atomic(&self.out.join("spec.toml"), text.as_bytes())?;
+        let device = Device::flex();
+        device.seed(spec.train.seed);
+        let setup = CodaSetup {
+            model: spec.model.clone(),
+            coda: spec.coda.clone(),
+            train: spec.train.clone(),
+            adapt: spec.adapt.clone(),
+        };
+        let options = TrainOptions {
+            groups: Vec::new(),
+            progress: true,
+            log_path: Some(self.out.join("train.jsonl")),
+            checkpoint_dir: Some(self.out.join("checkpoints")),
+            resume: self.resume,
+        };
+        let outcome = coda_protocol(
+            CodaData {
+                train: &train,
+                train_test: &train_test,
+                adapt: &adapt,
+                adapt_test: &adapt_test,
+            },
+            &setup,
+            &device.autodiff(),
+            &options,
+        )?;
+        let md = table(&spec, &outcome, &train.meta.param_names);
+        print!("{md}");
+        write_atomic(&self.out.join("coda.md"), md.as_bytes())?;
+        write_atomic(
+            &self.out.join("coda.json"),
+            serde_json::to_string_pretty(&Results {
+                spec: &spec,
+                outcome: &outcome,
+            })?
+            .as_bytes(),
+        )?;
+        println!("wrote {}", self.out.join("coda.md").display());
+        Ok(())
+    }
+}
+
+/// The results as Markdown: the summary next to the paper, then every environment.
+fn table(spec: &CodaSpec, o: &CodaOutcome, names: &[String]) -> String {
+    let mut s = String::new();
+    let r = &o.train_report;
+    let _ = writeln!(
+        s,
+        "# CoDA on `{}`\n\nMeta-training: {} steps in {:.0} s (loss {:.3e} -> {:.3e}); \
+         adaptation: {} steps per new environment, {:.0} s in all.\n",
+        spec.preset,
+        spec.train.steps,
+        r.seconds,
+        r.initial_loss,
+        r.final_loss,
+        spec.adapt.steps,
+        o.adapt_seconds
+    );
+    let _ = writeln!(
+        s,
+        "| | in-domain MSE | adaptation MSE |\n| --- | --- | --- |\n\
+         | physfm | {:.3e} | {:.3e} |\n\
+         | physfm, meta-trained model with a zero context (no adaptation) | | {:.3e} |",
+        o.in_domain_mse, o.adaptation_mse, o.adaptation_mse_before
+    );
+    if let Some(p) = &spec.paper {
+        let _ = writeln!(
+            s,
+            "| CoDA paper ({}) | {:.3e} | {:.3e} |",
+            p.source, p.in_domain_mse, p.adaptation_mse
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nMSE of the autoregressive rollout from the first frame over every later frame, \
+         point and channel, in the data's units, averaged over held-out trajectories, then \
+         environments.\n"
+    );
+    let header = names.join(", ");
+    let _ = writeln!(
+        s,
+        "| environment ({header}) | kind | trajectories | MSE | MSE, zero context | context |\n\
+         | --- | --- | --- | --- | --- | --- |"
+    );
+    for (kind, scores) in [("training", &o.in_domain), ("new", &o.adaptation)] {
+        for e in scores.iter() {
+            let p: Vec<String> = e.params.iter().map(|v| format!("{v}")).collect();
+            let c: Vec<String> = e.context.iter().map(|v| format!("{v:.3}")).collect();
+            let _ = writeln!(
+                s,
+                "| {} | {kind} | {} | {:.3e} | {:.3e} | [{}] |",
+                p.join(", "),
+                e.trajectories,
+                e.mse,
+                e.mse_zero_context,
+                c.join(", ")
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The command end to end on the Lotka-Volterra preset with a token budget: it writes its
+    /// table and JSON, `report` turns the run into a report, and an unknown spec key is named.
+    #[test]
+    fn coda_runs_the_setting_and_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("coda.toml");
+        let text = "preset = \"coda_lotka_volterra\"\n\
+            [model]\nin_channels = 2\nout_channels = 2\nn_modes = [1]\nwidth = 8\nn_layers = 1\n\
+            positional_embedding = false\n\
+            [coda]\ncontext_dim = 2\nlambda_xi = 1e-4\nlambda_w = 1e-6\n\
+            [train]\nsteps = 4\nbatch_size = 4\nlearning_rate = 1e-3\nlog_every = 2\ncheckpoint_every = 2\n\
+            [adapt]\nsteps = 2\nbatch_size = 4\nlearning_rate = 1e-2\nlog_every = 1\n\
+            [paper]\nsource = \"test\"\nin_domain_mse = 1.0\nadaptation_mse = 2.0\n";
+        std::fs::write(&spec, text).unwrap();
+        let out = dir.path().join("run");
+        Coda {
+            spec: spec.clone(),
+            out: out.clone(),
+            data: Some(dir.path().join("data")),
+            resume: false,
+        }
+        .run()
+        .unwrap();
+        let md = std::fs::read_to_string(out.join("coda.md")).unwrap();
+        assert!(
+            md.contains("| CoDA paper (test) | 1.000e0 | 2.000e0 |"),
+            "{md}"
+        );
+        assert_eq!(md.matches("| training |").count(), 9, "{md}");
+        assert_eq!(md.matches("| new |").count(), 4, "{md}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("coda.json")).unwrap()).unwrap();
+        assert!(
+            json["outcome"]["adaptation_mse"]
+                .as_f64()
+                .unwrap()
+                .is_finite()
+        );
+        assert!(crate::report_runs::write_other_report(&out).unwrap());
+        let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+        assert!(report.contains("training.png") && report.contains("| new |"));
+        assert!(out.join("training.png").exists());
+
+        std::fs::write(&spec, text.replace("lambda_w", "lambda_W")).unwrap();
+        let e = Coda {
+            spec,
+            out: dir.path().join("bad"),
+            data: Some(dir.path().join("data")),
+            resume: false,
+        }
+        .run()
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("lambda_W"), "{e:#}");
+    }
+}

@@ -1,0 +1,188 @@
+//! `cargo xtask report` for the run directories other than the quickstart's: a multi-physics
+//! pretraining run (`cargo xtask pretrain`) and a CoDA run (`cargo xtask coda`). Each gets
+//! `report.md`, `metrics.json` and `training.png` (the loss curves of its JSON-lines log).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use physfm_eval::{LinePlot, Series, line_plot};
+use serde_json::{Value, json};
+
+use crate::quickstart::write_atomic;
+
+/// The kinds of run directory `report` reads, and the file that marks each.
+pub(crate) const RUN_KINDS: &str = "a quickstart run (run.json), a pretraining run \
+     (`cargo xtask pretrain`: report.json, evaluation.json) or a CoDA run (`cargo xtask coda`: \
+     coda.json)";
+
+/// Writes the report of a pretraining or CoDA run; `Ok(false)` if `run` is neither.
+pub(crate) fn write_other_report(run: &Path) -> anyhow::Result<bool> {
+    if run.join("coda.json").exists() {
+        coda_report(run)?;
+        Ok(true)
+    } else if run.join("evaluation.json").exists() && run.join("report.json").exists() {
+        pretrain_report(run)?;
+        Ok(true)
+    } else {
+        Ok(false)
+    }
+}
+
+fn read_value(path: &Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+fn number(v: &Value, key: &str, path: &Path) -> anyhow::Result<f64> {
+    v[key]
+        .as_f64()
+        .with_context(|| format!("{}: `{key}` is missing or not a number", path.display()))
+}
+
+/// The curves of a JSON-lines training log: `loss`, every per-group `loss_<name>` and
+/// `valid_loss`, each against `step`. A line that is not JSON is an error naming it.
+pub(crate) fn training_curves(log: &Path) -> anyhow::Result<Vec<Series>> {
+    let text =
+        std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+    let mut curves: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}: not JSON", log.display(), i + 1))?;
+        let (Some(step), Some(obj)) = (v["step"].as_f64(), v.as_object()) else {
+            continue;
+        };
+        for (k, x) in obj {
+            let curve = k == "loss" || k == "valid_loss" || k.starts_with("loss_");
+            if let (true, Some(x)) = (curve, x.as_f64()) {
+                curves.entry(k.clone()).or_default().push((step, x));
+            }
+        }
+    }
+    if curves.is_empty() {
+        bail!("{}: no loss values", log.display());
+    }
+    Ok(curves
+        .into_iter()
+        .map(|(name, points)| Series {
+            name: match name.strip_prefix("loss_") {
+                Some(group) => group.to_string(),
+                None => name,
+            },
+            markers: points.len() <= 12,
+            points,
+        })
+        .collect())
+}
+
+/// `training.png` in `run` from its `train.jsonl`, linear steps against a log loss.
+fn training_plot(run: &Path, title: String) -> anyhow::Result<()> {
+    let series = training_curves(&run.join("train.jsonl"))?;
+    line_plot(
+        &run.join("training.png"),
+        &LinePlot {
+            title,
+            x_label: "optimiser step".into(),
+            y_label: "training loss (mean over each log period)".into(),
+            series,
+            log_x: false,
+            log_y: true,
+            shade: None,
+        },
+        900,
+        560,
+    )?;
+    Ok(())
+}
+
+fn pretrain_report(run: &Path) -> anyhow::Result<()> {
+    let rpath = run.join("report.json");
+    let r = read_value(&rpath)?;
+    let evaluation = r["evaluation"]
+        .as_array()
+        .with_context(|| format!("{}: `evaluation` is not a list", rpath.display()))?;
+    let mut rows = Vec::new();
+    for e in evaluation {
+        match (e[0].as_str(), e[1].as_f64(), e[2].as_f64()) {
+            (Some(name), Some(one), Some(roll)) => rows.push((name.to_string(), one, roll)),
+            _ => bail!(
+                "{}: an evaluation entry is not [dataset, one-step, rollout]: {e}",
+                rpath.display()
+            ),
+        }
+    }
+    training_plot(
+        run,
+        format!("Multi-physics pretraining ({})", run.display()),
+    )?;
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# Pretraining run `{}`\n\n{} parameters, {:.0} s of training ({:.2} steps/s); \
+         training loss {:.4} -> {:.4}.\n\n![training curves](training.png)\n\n\
+         | dataset | test_interp one-step relative L2 | rollout relative L2 |\n| --- | --- | --- |",
+        run.display(),
+        number(&r, "parameters", &rpath)?,
+        number(&r, "seconds", &rpath)?,
+        number(&r, "steps_per_second", &rpath)?,
+        number(&r, "initial_loss", &rpath)?,
+        number(&r, "final_loss", &rpath)?,
+    );
+    for (name, one, roll) in &rows {
+        let _ = writeln!(md, "| {name} | {one:.4} | {roll:.4} |");
+    }
+    let _ = writeln!(
+        md,
+        "\nErrors: space-time relative L2 per trajectory, averaged (one-step from true \
+         frames; rollout from the first frame to the last). Spec: `spec.toml`."
+    );
+    write_atomic(&run.join("report.md"), md.as_bytes())?;
+    let metrics = json!({
+        "kind": "pretrain",
+        "parameters": r["parameters"],
+        "seconds": r["seconds"],
+        "evaluation": rows.iter().map(|(n, o, ro)| json!({
+            "dataset": n, "one_step_rel_l2": o, "rollout_rel_l2": ro
+        })).collect::<Vec<_>>(),
+    });
+    write_atomic(
+        &run.join("metrics.json"),
+        serde_json::to_string_pretty(&metrics)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn coda_report(run: &Path) -> anyhow::Result<()> {
+    let cpath = run.join("coda.json");
+    let c = read_value(&cpath)?;
+    let o = &c["outcome"];
+    let preset = c["spec"]["preset"].as_str().unwrap_or("?");
+    let table_path = run.join("coda.md");
+    let table = std::fs::read_to_string(&table_path)
+        .with_context(|| format!("reading {}", table_path.display()))?;
+    training_plot(run, format!("CoDA meta-training on {preset}"))?;
+    // coda.md starts with its own title; the report keeps the rest below its own.
+    let body = table.split_once('\n').map(|(_, b)| b).unwrap_or(&table);
+    let md = format!(
+        "# CoDA run `{}` ({preset})\n\n![meta-training losses per environment](training.png)\n{body}",
+        run.display()
+    );
+    write_atomic(&run.join("report.md"), md.as_bytes())?;
+    let metrics = json!({
+        "kind": "coda",
+        "preset": preset,
+        "in_domain_mse": number(o, "in_domain_mse", &cpath)?,
+        "adaptation_mse": number(o, "adaptation_mse", &cpath)?,
+        "adaptation_mse_zero_context": number(o, "adaptation_mse_before", &cpath)?,
+    });
+    write_atomic(
+        &run.join("metrics.json"),
+        serde_json::to_string_pretty(&metrics)?.as_bytes(),
+    )?;
+    Ok(())
+}
