@@ -4,11 +4,13 @@
 //! to the paper's figures where the spec gives them.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use burn::tensor::Device;
-use physfm_adapt::{CodaConfig, CodaData, CodaOutcome, CodaSetup, coda_protocol};
+use physfm_adapt::{CodaConfig, CodaData, CodaOutcome, CodaSetup, RolloutExample, coda_protocol};
+use physfm_data::InMemoryCollection;
+use physfm_eval::{SpaceTimeField, snapshot_panels};
 use physfm_models::FnoConfig;
 use physfm_train::{TrainConfig, TrainOptions};
 use serde::{Deserialize, Serialize};
@@ -119,7 +121,15 @@ impl Coda {
             &device.autodiff(),
             &options,
         )?;
-        let md = table(&spec, &outcome, &train.meta.param_names);
+        let mut md = table(&spec, &outcome, &train.meta.param_names);
+        if adapt_test.meta.spatial_shape.len() == 2 {
+            md.push_str("\nFirst held-out trajectory of each new environment after adaptation (first channel):\n\n");
+            for (i, ex) in outcome.examples.iter().enumerate() {
+                let name = format!("snapshots_env{i}.png");
+                snapshots(&self.out.join(&name), &adapt_test, ex)?;
+                let _ = writeln!(md, "![new environment {:?}]({name})", ex.params);
+            }
+        }
         print!("{md}");
         write_atomic(&self.out.join("coda.md"), md.as_bytes())?;
         write_atomic(
@@ -133,6 +143,47 @@ impl Coda {
         println!("wrote {}", self.out.join("coda.md").display());
         Ok(())
     }
+}
+
+/// True, predicted and error fields of `ex`'s trajectory (the first of `test` with its
+/// parameters), first channel, at the middle and last frames: one row each.
+fn snapshots(path: &Path, test: &InMemoryCollection, ex: &RolloutExample) -> anyhow::Result<()> {
+    let m = &test.meta;
+    let record = test
+        .records
+        .iter()
+        .find(|r| r.params == ex.params)
+        .context("no held-out trajectory of this environment")?;
+    let (n, c, t) = (
+        m.spatial_shape.iter().product::<usize>(),
+        m.channel_names.len(),
+        m.frames,
+    );
+    let fl = n * c;
+    let channel = |frame: &[f32]| -> Vec<f32> { frame.iter().step_by(c).copied().collect() };
+    let mut fields: Vec<(String, Vec<f32>)> = Vec::new();
+    for k in [t / 2, t - 1] {
+        let truth = channel(&record.fields[k * fl..(k + 1) * fl]);
+        let pred = channel(&ex.predicted[(k - 1) * fl..k * fl]);
+        let err: Vec<f32> = pred.iter().zip(&truth).map(|(p, q)| p - q).collect();
+        let time = record.times[k];
+        fields.push((format!("true, t = {time}"), truth));
+        fields.push((format!("predicted, t = {time}"), pred));
+        fields.push((format!("error, t = {time}"), err));
+    }
+    let panels: Vec<SpaceTimeField<'_>> = fields
+        .iter()
+        .map(|(title, values)| SpaceTimeField { title, values })
+        .collect();
+    snapshot_panels(
+        path,
+        &panels,
+        &test.coordinates[0],
+        &test.coordinates[1],
+        3,
+        &format!("{} {:?}", m.channel_names[0], ex.params),
+    )?;
+    Ok(())
 }
 
 /// The results as Markdown: the summary next to the paper, then every environment.
@@ -252,5 +303,38 @@ mod tests {
         .run()
         .unwrap_err();
         assert!(format!("{e:#}").contains("lambda_W"), "{e:#}");
+    }
+
+    /// A 2D system (Gray-Scott, token budget): the report links one snapshot figure (true,
+    /// predicted, error) per new environment.
+    #[test]
+    fn a_2d_coda_run_draws_snapshots_of_the_new_environments() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("coda.toml");
+        std::fs::write(
+            &spec,
+            "preset = \"coda_gray_scott\"\n\
+             [model]\nin_channels = 2\nout_channels = 2\nn_modes = [4, 4]\nwidth = 4\nn_layers = 1\n\
+             [coda]\ncontext_dim = 2\nlambda_xi = 1e-4\nlambda_w = 1e-6\n\
+             [train]\nsteps = 2\nbatch_size = 2\nlearning_rate = 1e-3\nlog_every = 1\n\
+             [adapt]\nsteps = 1\nbatch_size = 2\nlearning_rate = 1e-2\nlog_every = 1\n",
+        )
+        .unwrap();
+        let out = dir.path().join("run");
+        Coda {
+            spec,
+            out: out.clone(),
+            data: Some(dir.path().join("data")),
+            resume: false,
+        }
+        .run()
+        .unwrap();
+        let md = std::fs::read_to_string(out.join("coda.md")).unwrap();
+        for i in 0..4 {
+            let png = format!("snapshots_env{i}.png");
+            assert!(md.contains(&png), "{md}");
+            let bytes = std::fs::read(out.join(&png)).unwrap();
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        }
     }
 }

@@ -71,6 +71,20 @@ pub struct CodaOutcome {
     pub train_report: TrainReport,
     /// Seconds spent adapting, summed over the new environments.
     pub adapt_seconds: f64,
+    /// Per new environment, the adapted model's rollout of its first held-out trajectory
+    /// (for figures; not serialised).
+    #[serde(skip)]
+    pub examples: Vec<RolloutExample>,
+}
+
+/// A predicted rollout of one held-out trajectory.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RolloutExample {
+    /// The environment's parameter values.
+    pub params: Vec<f64>,
+    /// Predicted frames `1..T` of the environment's first held-out trajectory, stored layout
+    /// `[T - 1, *space, channel]`.
+    pub predicted: Vec<f32>,
 }
 
 /// The four collections of the setting (CoDA's presets name them `train`, `train_test`,
@@ -173,6 +187,17 @@ pub fn rollout_mse(
     data: &InMemoryCollection,
     device: &Device,
 ) -> f64 {
+    rollout(net, frame, data, device).0
+}
+
+/// [`rollout_mse`], and the first trajectory's predicted frames `1..T` in the stored layout
+/// `[T - 1, *space, channel]`.
+fn rollout(
+    net: &Fno,
+    frame: StepperFrame<'_>,
+    data: &InMemoryCollection,
+    device: &Device,
+) -> (f64, Vec<f32>) {
     let m = &data.meta;
     let (n, c, t) = (
         m.spatial_shape.iter().product::<usize>(),
@@ -188,6 +213,7 @@ pub fn rollout_mse(
     }
     let mut u = Tensor::<3>::from_data(TensorData::new(first, [b, c, n]), device);
     let mut total = vec![0.0f64; b];
+    let mut example = Vec::with_capacity((t - 1) * fl);
     for s in 1..t {
         let out = net.forward_points(frame.net_input(u.clone(), &[]), &space);
         u = frame.decode(u, out);
@@ -198,6 +224,7 @@ pub fn rollout_mse(
             .expect("f32 state");
         // `pred` is [b, c, n] (model layout); each record's frame `s` is [n, c] (stored).
         let stored = frames_to_stored(&pred, b, c, n);
+        example.extend_from_slice(&stored[..fl]);
         for (i, r) in data.records.iter().enumerate() {
             let truth = &r.fields[s * fl..(s + 1) * fl];
             total[i] += stored[i * fl..(i + 1) * fl]
@@ -214,7 +241,7 @@ pub fn rollout_mse(
         .iter()
         .map(|&e| e / ((t - 1) * fl) as f64)
         .sum::<f64>();
-    per / b as f64
+    (per / b as f64, example)
 }
 
 /// The loss of one batch of `windows` drawn with `rng`, under `cfg`'s objective and loss.
@@ -317,6 +344,7 @@ pub fn coda_protocol(
     let adapt_tests = split_environments(data.adapt_test);
     let mut adaptation = Vec::new();
     let mut adapt_seconds = 0.0;
+    let mut examples = Vec::new();
     for (params, shots) in split_environments(data.adapt) {
         let test = &adapt_tests
             .iter()
@@ -341,9 +369,14 @@ pub fn coda_protocol(
         )?;
         adapt_seconds += report.seconds;
         let adapted = adapted.valid();
+        let (mse, predicted) = rollout(&adapted.network(), frame, test, &plain);
+        examples.push(RolloutExample {
+            params: params.clone(),
+            predicted,
+        });
         adaptation.push(EnvironmentScore {
             trajectories: test.records.len(),
-            mse: rollout_mse(&adapted.network(), frame, test, &plain),
+            mse,
             mse_zero_context: rollout_mse(&eval.network(zero(&plain)), frame, test, &plain),
             context: adapted
                 .context
@@ -362,5 +395,6 @@ pub fn coda_protocol(
         adaptation,
         train_report,
         adapt_seconds,
+        examples,
     })
 }

@@ -68,7 +68,7 @@ pub use coda::{
     Coda, CodaAdapted, CodaConfig, adapt_coda, adapt_coda_with, train_coda, train_coda_with,
 };
 pub use coda_protocol::{
-    CodaData, CodaOutcome, CodaSetup, EnvironmentScore, coda_protocol, rollout_mse,
+    CodaData, CodaOutcome, CodaSetup, EnvironmentScore, RolloutExample, coda_protocol, rollout_mse,
 };
 pub use error::{AdaptError, Result};
 pub use icl::{Demonstrations, IclConfig};
