@@ -1,10 +1,12 @@
 """neuraloperator's SpectralConv for physfm: a parity fixture and a timing run.
 
     python spectral.py fixture OUT.json       # inputs, weights and neuralop's outputs
-    python spectral.py bench SHAPES.json OUT.json [--repeats N]
+    python spectral.py bench SHAPES.json OUT.json [--repeats N] [--device cuda]
 
 Run by `cargo xtask parity spectral` and `cargo xtask bench spectral --vs-torch`, in the
-virtual environment they create (xtask/parity/requirements-torch.txt).
+virtual environment they create (xtask/parity/requirements-torch.txt), and with
+`--device cuda` by the GPU check `scripts/gpu_check.sh` (each call then ends with
+`torch.cuda.synchronize()`, so that the time is the GPU's, not the launch's).
 """
 
 import json
@@ -80,19 +82,22 @@ def fixture(out):
     print(f"wrote {len(cases)} cases to {out}; neuralop vs ifftshift on a 9x8 grid: {rel:.3e}")
 
 
-def bench(shapes_file, out, repeats):
+def bench(shapes_file, out, repeats, device="cpu"):
     torch.set_num_threads(torch.get_num_threads())
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     with open(shapes_file) as f:
         shapes = json.load(f)
     results = []
     for s in shapes:
         b, ci, co, dims, n_modes = s["batch"], s["in_channels"], s["out_channels"], s["dims"], s["n_modes"]
-        conv = make_conv(ci, co, n_modes)
-        x = torch.randn([b, ci, *dims])
+        conv = make_conv(ci, co, n_modes).to(dev)
+        x = torch.randn([b, ci, *dims], device=dev)
 
         def forward():
             with torch.no_grad():
                 conv(x)
+            sync()
 
         xg = x.clone().requires_grad_(True)
 
@@ -100,14 +105,22 @@ def bench(shapes_file, out, repeats):
             conv.zero_grad(set_to_none=True)
             xg.grad = None
             conv(xg).sum().backward()
+            sync()
 
         row = {"name": s["name"]}
+        # On a GPU, the lower of two rounds' medians (its clocks ramp up under load).
+        rounds = 2 if dev.type == "cuda" else 1
         for what, fn in [("forward", forward), ("forward_backward", forward_backward)]:
-            row[what + "_ms"] = median_ms(fn, repeats)
+            row[what + "_ms"] = min(median_ms(fn, repeats, warmup=10 if rounds > 1 else 3) for _ in range(rounds))
         results.append(row)
         print(f"{s['name']}: forward {row['forward_ms']:.2f} ms, forward+backward {row['forward_backward_ms']:.2f} ms", flush=True)
     with open(out, "w") as f:
-        json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}, f)
+        json.dump({
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+            "results": results,
+        }, f)
 
 
 if __name__ == "__main__":
@@ -115,6 +128,7 @@ if __name__ == "__main__":
         fixture(sys.argv[2])
     elif sys.argv[1] == "bench":
         repeats = int(sys.argv[sys.argv.index("--repeats") + 1]) if "--repeats" in sys.argv else 20
-        bench(sys.argv[2], sys.argv[3], repeats)
+        device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
+        bench(sys.argv[2], sys.argv[3], repeats, device)
     else:
         sys.exit(f"unknown command {sys.argv[1]}")

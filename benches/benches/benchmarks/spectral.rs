@@ -6,18 +6,8 @@
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{Criterion, Throughput, criterion_group};
 use physfm_spectral::cpu::{LastAxisMethod, force_last_axis_method};
+use physfm_spectral::reference::BenchShape as Shape;
 use physfm_spectral::{SpectralConv1dConfig, SpectralConv2dConfig, SpectralConv3dConfig};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Shape {
-    name: String,
-    batch: usize,
-    in_channels: usize,
-    out_channels: usize,
-    dims: Vec<usize>,
-    n_modes: Vec<usize>,
-}
 
 /// Runs `$body` with `$x` a random input of `s`'s shape and `$fwd` the layer's forward pass,
 /// for the layer of `s`'s dimension.

@@ -1,8 +1,11 @@
-//! cubecl kernels for burn's cubecl backends (feature `wgpu`): the truncated transforms as
-//! direct sums over one axis at a time against small cached bases, and the per-mode channel
-//! contraction. Only kept modes are ever computed or stored: the full spectrum never exists
+//! cubecl kernels for burn's cubecl backends (features `wgpu`, `cuda`): the truncated
+//! transforms as direct sums over one axis at a time against small bases that are uploaded once
+//! per device and kept there, and the per-mode channel contraction. Only kept modes are ever computed or stored: the full spectrum never exists
 //! in device memory. Tested against the CPU path and the f64 oracle on Mesa's software Vulkan.
 #![allow(unsafe_code)]
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use burn::tensor::DType;
 use burn_cubecl::cubecl;
@@ -147,11 +150,35 @@ impl Buf {
     }
 }
 
-fn upload(t: &CubeTensor, data: &[f32]) -> Buf {
-    Buf {
-        handle: t.client.create_from_slice(f32::as_bytes(data)),
+/// Constant data the kernels read: a plan's basis (known by its address: plans live for the
+/// process, see `Plan::get_with`) or a contraction's strides.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Constant {
+    Basis { address: usize, len: usize },
+    Strides([u32; 6]),
+}
+
+/// The device copy of `data`, uploaded on first use per device and kept for the process like
+/// the plans it comes from, so that a call uploads nothing.
+fn resident(like: &CubeTensor, what: Constant, data: &[u8], len: usize) -> Buf {
+    static RESIDENT: LazyLock<Mutex<HashMap<(String, Constant), Handle>>> =
+        LazyLock::new(Default::default);
+    let key = (format!("{:?}", like.device), what);
+    let mut map = RESIDENT.lock().unwrap_or_else(|p| p.into_inner());
+    let handle = map
+        .entry(key)
+        .or_insert_with(|| like.client.create_from_slice(data))
+        .clone();
+    Buf { handle, len }
+}
+
+/// A plan's basis on the device of `like`.
+fn basis(like: &CubeTensor, data: &[f32]) -> Buf {
+    let what = Constant::Basis {
+        address: data.as_ptr() as usize,
         len: data.len(),
-    }
+    };
+    resident(like, what, f32::as_bytes(data), data.len())
 }
 
 fn empty(t: &CubeTensor, len: usize) -> Buf {
@@ -212,7 +239,7 @@ fn transform_axis(
     } else {
         (&axis.inverse, axis.n, axis.m)
     };
-    let op = upload(like, complex_as_f32(op));
+    let op = basis(like, complex_as_f32(op));
     let next = empty(like, outer * rows_out * inner * 2);
     let (count, dim) = launch_dims(outer * rows_out * inner);
     along_axis::launch(
@@ -230,7 +257,8 @@ fn transform_axis(
     next
 }
 
-/// The truncated forward transform of `fibers` real grids (see the CPU `analysis`).
+/// The truncated forward transform of `fibers` real grids (see the CPU `analysis`): the last
+/// axis first, then the others.
 fn analysis(like: &CubeTensor, plan: &Plan<f32>, x: &Buf, fibers: usize, scale: Scale) -> Buf {
     let d = plan.dims.len();
     let (n, k) = (plan.last.n, plan.last.k);
@@ -238,7 +266,7 @@ fn analysis(like: &CubeTensor, plan: &Plan<f32>, x: &Buf, fibers: usize, scale: 
     let LastAxisKernel::Dense { analysis, .. } = &plan.last.method else {
         unreachable!("the GPU path builds dense plans")
     };
-    let basis = upload(like, &analysis[scale as usize]);
+    let b = basis(like, &analysis[scale as usize]);
     let mut cur = empty(like, rows * k * 2);
     let (count, dim) = launch_dims(rows * k);
     last_axis_analysis::launch(
@@ -246,7 +274,7 @@ fn analysis(like: &CubeTensor, plan: &Plan<f32>, x: &Buf, fibers: usize, scale: 
         count,
         dim,
         x.arg(),
-        basis.arg(),
+        b.arg(),
         cur.arg(),
         rows,
         n,
@@ -258,7 +286,8 @@ fn analysis(like: &CubeTensor, plan: &Plan<f32>, x: &Buf, fibers: usize, scale: 
     cur
 }
 
-/// The pruned inverse transform of kept modes to real grids (see the CPU `synthesis`).
+/// The pruned inverse transform of kept modes to real grids (see the CPU `synthesis`): the
+/// other axes first, then the last.
 fn synthesis(like: &CubeTensor, plan: &Plan<f32>, spec: Buf, fibers: usize, scale: Scale) -> Buf {
     let d = plan.dims.len();
     let (n, k) = (plan.last.n, plan.last.k);
@@ -270,7 +299,7 @@ fn synthesis(like: &CubeTensor, plan: &Plan<f32>, spec: Buf, fibers: usize, scal
     let LastAxisKernel::Dense { synthesis, .. } = &plan.last.method else {
         unreachable!("the GPU path builds dense plans")
     };
-    let basis = upload(like, &synthesis[scale as usize]);
+    let b = basis(like, &synthesis[scale as usize]);
     let y = empty(like, rows * n);
     let (count, dim) = launch_dims(rows * n);
     last_axis_synthesis::launch(
@@ -278,7 +307,7 @@ fn synthesis(like: &CubeTensor, plan: &Plan<f32>, spec: Buf, fibers: usize, scal
         count,
         dim,
         cur.arg(),
-        basis.arg(),
+        b.arg(),
         y.arg(),
         rows,
         n,
@@ -305,9 +334,9 @@ fn contract(
         conj.0 as u32,
         conj.1 as u32,
     ];
-    let sbuf = like.client.create_from_slice(u32::as_bytes(&s));
+    let sbuf = resident(like, Constant::Strides(s), u32::as_bytes(&s), 6);
     // SAFETY: six u32 were uploaded.
-    let sarg = unsafe { BufferArg::from_raw_parts(sbuf, 6) };
+    let sarg = unsafe { BufferArg::from_raw_parts(sbuf.handle, 6) };
     let out = empty(like, u * v * modes * 2);
     let (count, dim) = launch_dims(u * v * modes);
     contract_modes::launch(

@@ -19,7 +19,7 @@ use crate::geometry::Geometry;
 /// `x` is `[batch, in, N_1..N_d]` (`d` in 1..=3) and `weight` is `[in, out, M_1..M_{d-1}, K, 2]`
 /// (complex weights as real pairs). The forward pass is `irfftn(mix(rfftn(x)))` restricted to
 /// the kept modes, with neuraloperator's conventions; see [`crate::spectral_conv`].
-#[backend_extension(Flex, Autodiff, Cube: cfg(feature = "wgpu"))]
+#[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
 pub trait SpectralOps: Backend {
     /// Forward pass, without bias: `[batch, out, N_1..N_d]`.
     fn spectral_conv(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -139,7 +139,7 @@ impl SpectralOps for Flex {
     }
 }
 
-#[cfg(feature = "wgpu")]
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
 impl SpectralOps for burn_cubecl::CubeBackend {
     fn spectral_conv(
         x: burn_cubecl::tensor::CubeTensor,

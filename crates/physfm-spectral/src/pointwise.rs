@@ -21,7 +21,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 /// Element-wise activations, implemented per backend.
-#[backend_extension(Flex, Autodiff, Cube: cfg(feature = "wgpu"))]
+#[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
 pub trait PointwiseOps: Backend {
     /// `x Phi(x)` with `Phi` the standard normal distribution function.
     fn gelu_exact(x: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -172,7 +172,7 @@ impl PointwiseOps for Flex {
     }
 }
 
-#[cfg(feature = "wgpu")]
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
 impl PointwiseOps for burn_cubecl::CubeBackend {
     fn gelu_exact(x: FloatTensor<Self>) -> FloatTensor<Self> {
         <Self as burn::backend::ops::ActivationOps<Self>>::gelu(x)

@@ -32,6 +32,43 @@ pub struct Shapes {
     pub modes: Vec<usize>,
 }
 
+/// One entry of the reference shape list (`benches/spectral_shapes.json`, shared by the
+/// criterion benches, `cargo xtask bench spectral` and `examples/device_check.rs`), with modes
+/// counted as neuraloperator counts them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchShape {
+    /// Name of the shape in tables and JSON.
+    pub name: String,
+    /// Batch size.
+    pub batch: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Grid sizes.
+    pub dims: Vec<usize>,
+    /// Modes per axis as neuraloperator counts them (the last axis keeps `n / 2 + 1`).
+    pub n_modes: Vec<usize>,
+}
+
+impl BenchShape {
+    /// The shapes of one call: the kept modes per axis.
+    pub fn shapes(&self) -> Shapes {
+        let mut modes = self.n_modes.clone();
+        if let Some(last) = modes.last_mut() {
+            *last = *last / 2 + 1;
+        }
+        Shapes {
+            batch: self.batch,
+            in_channels: self.in_channels,
+            out_channels: self.out_channels,
+            dims: self.dims.clone(),
+            modes,
+        }
+    }
+}
+
 impl Shapes {
     fn points(&self) -> usize {
         self.dims.iter().product()
