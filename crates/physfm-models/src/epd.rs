@@ -37,8 +37,10 @@ pub enum InputNorm {
     PerSample,
 }
 
-/// The processor of an Encode-Process-Decode model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The processor of an Encode-Process-Decode model. In a configuration file it is the
+/// processor's own table: an AViT if it has `embed_dim`, an FNO otherwise; an unknown or
+/// missing key is reported by name, as for any other configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ProcessorConfig {
     /// A Fourier Neural Operator (FiLM after each Fourier block, on `width` channels).
@@ -46,6 +48,25 @@ pub enum ProcessorConfig {
     /// An axial-attention ViT on single frames (FiLM after each space-time block, on
     /// `embed_dim` channels); 1D or 2D latent grids.
     AViT(AViTConfig),
+}
+
+impl<'de> Deserialize<'de> for ProcessorConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        // Buffered as a self-describing value (from TOML or JSON alike), then read as the one
+        // processor its keys name, so that serde's error names the offending key instead of
+        // the untagged enum's "did not match any variant".
+        let v = serde_json::Value::deserialize(d)?;
+        if v.get("embed_dim").is_some() {
+            AViTConfig::deserialize(v)
+                .map(Self::AViT)
+                .map_err(|e| D::Error::custom(format!("AViT processor: {e}")))
+        } else {
+            FnoConfig::deserialize(v)
+                .map(Self::Fno)
+                .map_err(|e| D::Error::custom(format!("FNO processor: {e}")))
+        }
+    }
 }
 
 impl ProcessorConfig {

@@ -316,8 +316,25 @@ fn an_axial_vit_processor_serves_two_datasets_and_learns_from_both() {
     avit.patch = vec![2, 2];
     cfg.processor = physfm_models::ProcessorConfig::AViT(avit);
     // The configuration round-trips through TOML as an AViT processor.
-    let back: EpdConfig = toml::from_str(&toml::to_string(&cfg).unwrap()).unwrap();
+    let text = toml::to_string(&cfg).unwrap();
+    let back: EpdConfig = toml::from_str(&text).unwrap();
     assert_eq!(back, cfg);
+    // A misspelt processor key is named, for either processor.
+    let typo = text.replace("embed_dim", "embed_dim = 16\nhead_count");
+    let err = toml::from_str::<EpdConfig>(&typo).unwrap_err().to_string();
+    assert!(
+        err.contains("AViT processor") && err.contains("head_count"),
+        "{err}"
+    );
+    let fno_cfg = EpdConfig::new(vec![spec("ns", 1, 0)], &[16, 16], 8, &[6, 6], 8);
+    let typo = toml::to_string(&fno_cfg)
+        .unwrap()
+        .replace("n_layers", "n_layerz");
+    let err = toml::from_str::<EpdConfig>(&typo).unwrap_err().to_string();
+    assert!(
+        err.contains("FNO processor") && err.contains("n_layerz"),
+        "{err}"
+    );
     let model = cfg.init(&device);
     let u = Tensor::<4>::random([2, 1, 20, 12], Distribution::Normal(0.0, 1.0), &device);
     let v = Tensor::<4>::random([1, 2, 24, 24], Distribution::Normal(0.0, 1.0), &device);
