@@ -16,6 +16,7 @@ mod pretrain;
 mod quickstart;
 mod report;
 mod report_runs;
+mod report_sweeps;
 mod spec;
 mod test;
 mod train;

@@ -1,6 +1,7 @@
 //! `cargo xtask report` for the run directories other than the quickstart's: a multi-physics
 //! pretraining run (`cargo xtask pretrain`) and a CoDA run (`cargo xtask coda`). Each gets
 //! `report.md`, `metrics.json` and `training.png` (the loss curves of its JSON-lines log).
+//! The sweeps (few-shot, transfer, scaling) are in `report_sweeps`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,12 +15,24 @@ use crate::quickstart::write_atomic;
 
 /// The kinds of run directory `report` reads, and the file that marks each.
 pub(crate) const RUN_KINDS: &str = "a quickstart run (run.json), a pretraining run \
-     (`cargo xtask pretrain`: report.json, evaluation.json) or a CoDA run (`cargo xtask coda`: \
-     coda.json)";
+     (`cargo xtask pretrain`: report.json, evaluation.json), a CoDA run (`cargo xtask coda`: \
+     coda.json), a few-shot sweep (`cargo xtask adapt`: fewshot.json), a transfer run \
+     (`cargo xtask transfer`: transfer.json) or a scaling run (`cargo xtask scaling`: \
+     scaling.json)";
 
-/// Writes the report of a pretraining or CoDA run; `Ok(false)` if `run` is neither.
+/// Writes the report of a pretraining, CoDA, few-shot, transfer or scaling run; `Ok(false)` if
+/// `run` is none of them.
 pub(crate) fn write_other_report(run: &Path) -> anyhow::Result<bool> {
-    if run.join("coda.json").exists() {
+    if run.join("fewshot.json").exists() {
+        crate::report_sweeps::k_sweep_report(run, "fewshot")?;
+        Ok(true)
+    } else if run.join("transfer.json").exists() {
+        crate::report_sweeps::k_sweep_report(run, "transfer")?;
+        Ok(true)
+    } else if run.join("scaling.json").exists() {
+        crate::report_sweeps::scaling_report(run)?;
+        Ok(true)
+    } else if run.join("coda.json").exists() {
         coda_report(run)?;
         Ok(true)
     } else if run.join("evaluation.json").exists() && run.join("report.json").exists() {
@@ -30,7 +43,7 @@ pub(crate) fn write_other_report(run: &Path) -> anyhow::Result<bool> {
     }
 }
 
-fn read_value(path: &Path) -> anyhow::Result<Value> {
+pub(crate) fn read_value(path: &Path) -> anyhow::Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
