@@ -73,7 +73,7 @@ pub use coda_protocol::{
 pub use error::{AdaptError, Result};
 pub use icl::{Demonstrations, IclConfig};
 pub use leads::{Leads, LeadsConfig, adapt_leads, leads_loss, split_environments, train_leads};
-pub use reptile::{ReptileConfig, ReptileReport, reptile};
+pub use reptile::{ReptileConfig, ReptileReport, ReptileRun, reptile, reptile_with};
 pub use strategy::{
     Adaptation, FullFineTune, LoraStrategy, ParamCount, PartialFineTune, STRATEGIES, Scratch,
     WithLearningRate, count_params, strategy,

@@ -5,12 +5,20 @@
 //! the result: `theta <- theta + eps (phi - theta)`, with `eps` decaying linearly from
 //! `meta_lr` to zero. The meta-trained network is an initialisation that adapts fast; adapt
 //! it with any [`Adaptation`](crate::Adaptation) (usually `full`).
+//!
+//! [`reptile_with`] checkpoints atomically (the network, the generator, the loss accumulator
+//! and the report; each meta-step's inner optimiser is fresh, so there is nothing else) and
+//! resumes: a resumed run ends with the weights and report of an uninterrupted one.
+
+use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use physfm_models::{Fno, Stepper1d};
-use physfm_train::{ChaCha8Rng, LossKind, Objective, WindowDataset, stepper_loss};
+use physfm_train::{
+    ChaCha8Rng, Checkpoints, LossKind, Objective, RngState, TrainError, WindowDataset, stepper_loss,
+};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +52,48 @@ pub struct ReptileReport {
     /// Mean inner loss of each meta-step's last inner step, averaged over every 10 meta-steps
     /// (or fewer at the end): `(meta-step, loss)`.
     pub losses: Vec<(usize, f64)>,
+    /// The meta-step this run resumed from, if it did.
+    #[serde(default)]
+    pub resumed_from: Option<usize>,
+}
+
+/// Persistence of a Reptile run.
+#[derive(Debug, Clone, Default)]
+pub struct ReptileRun {
+    /// Keep the `last` checkpoint here, every `checkpoint_every` meta-steps and at the end.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Meta-steps between checkpoints (0: only at the end).
+    pub checkpoint_every: usize,
+    /// Continue from the `last` checkpoint in `checkpoint_dir` if there is one. The
+    /// configuration must equal the checkpoint's.
+    pub resume: bool,
+    /// Stop once this many meta-steps are done (in total), with a checkpoint there, and return
+    /// the network as it is; a later call with `resume` continues. For time-boxed jobs.
+    pub stop_at: Option<usize>,
+}
+
+/// Everything besides the weights that a resumed run needs (`state.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReptileState {
+    /// Meta-steps done.
+    meta_step: usize,
+    config: ReptileConfig,
+    rng: RngState,
+    /// Loss sum and count since the last report entry.
+    acc: f64,
+    acc_n: usize,
+    report: ReptileReport,
+}
+
+const WEIGHTS: &str = "weights.bpk";
+const STATE: &str = "state.json";
+
+fn io_err(path: &Path, message: impl ToString) -> AdaptError {
+    AdaptError::Train(TrainError::Io {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    })
 }
 
 /// Every float parameter's value, flattened, in traversal order.
@@ -84,6 +134,19 @@ pub fn reptile(
     config: &ReptileConfig,
     device: &Device,
 ) -> Result<(Stepper1d, ReptileReport)> {
+    reptile_with(model, environments, config, device, &ReptileRun::default())
+}
+
+/// [`reptile`] with checkpoints and resumption (see [`ReptileRun`]). A directory that already
+/// holds a checkpoint is refused unless `run.resume`; a checkpoint made with another
+/// configuration is refused by name.
+pub fn reptile_with(
+    model: Stepper1d,
+    environments: &[WindowDataset],
+    config: &ReptileConfig,
+    device: &Device,
+    run: &ReptileRun,
+) -> Result<(Stepper1d, ReptileReport)> {
     let bad = |key: &str, value: String, reason: &str| {
         Err(AdaptError::Train(physfm_train::TrainError::Config {
             key: format!("reptile.{key}"),
@@ -118,9 +181,51 @@ pub fn reptile(
         norm: &norm,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut report = ReptileReport { losses: Vec::new() };
+    let mut report = ReptileReport {
+        losses: Vec::new(),
+        resumed_from: None,
+    };
     let (mut acc, mut acc_n) = (0.0, 0usize);
-    for m in 0..config.meta_steps {
+    let mut start = 0;
+    let mut last_good: Option<PathBuf> = None;
+    let checkpoints = run.checkpoint_dir.as_ref().map(Checkpoints::new);
+    if let Some(ck) = &checkpoints {
+        match (ck.current("last")?, run.resume) {
+            (Some((dir, _)), true) => {
+                let path = dir.join(STATE);
+                let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+                let saved: ReptileState = serde_json::from_str(&text)
+                    .map_err(|e| io_err(&path, format!("not a Reptile state: {e}")))?;
+                if saved.config != *config {
+                    return bad(
+                        "config",
+                        path.display().to_string(),
+                        "the checkpoint was made with a different Reptile configuration; \
+                         resume with the same one or start a new run",
+                    );
+                }
+                rng = saved.rng.restore(&path)?;
+                let w = dir.join(WEIGHTS);
+                net = net.try_load_file(&w).map_err(|e| io_err(&w, e))?;
+                (start, acc, acc_n, report) =
+                    (saved.meta_step, saved.acc, saved.acc_n, saved.report);
+                report.resumed_from = Some(start);
+                last_good = Some(dir);
+            }
+            (Some(_), false) => {
+                return bad(
+                    "resume",
+                    ck.root().display().to_string(),
+                    "this directory already holds a checkpoint; resume it or choose a new one",
+                );
+            }
+            (None, _) => {}
+        }
+    }
+    let end = run
+        .stop_at
+        .map_or(config.meta_steps, |k| k.clamp(start, config.meta_steps));
+    for m in start..end {
         let e = (rng.next_u64() % environments.len() as u64) as usize;
         let w = &environments[e];
         let mut phi: Fno = net.clone();
@@ -141,7 +246,7 @@ pub fn reptile(
                 return Err(AdaptError::Train(physfm_train::TrainError::NonFinite {
                     step: m + 1,
                     loss: last,
-                    checkpoint: None,
+                    checkpoint: last_good,
                 }));
             }
             let grads = GradientsParams::from_grads(l.backward(), &phi);
@@ -159,6 +264,35 @@ pub fn reptile(
         if (m + 1) % 10 == 0 || m + 1 == config.meta_steps {
             report.losses.push((m + 1, acc / acc_n as f64));
             (acc, acc_n) = (0.0, 0);
+        }
+        let done = m + 1;
+        let due = done == end || (run.checkpoint_every > 0 && done % run.checkpoint_every == 0);
+        if let (Some(ck), true) = (&checkpoints, due) {
+            let state = ReptileState {
+                meta_step: done,
+                config: config.clone(),
+                rng: RngState::of(&rng),
+                acc,
+                acc_n,
+                report: report.clone(),
+            };
+            let dir = ck.publish("last", done, |d| {
+                let w = d.join(WEIGHTS);
+                net.clone().save_file(&w).map_err(|e| TrainError::Io {
+                    path: w.clone(),
+                    message: e.to_string(),
+                })?;
+                let s = d.join(STATE);
+                std::fs::write(
+                    &s,
+                    serde_json::to_string_pretty(&state).expect("plain data serialises"),
+                )
+                .map_err(|e| TrainError::Io {
+                    path: s.clone(),
+                    message: e.to_string(),
+                })
+            })?;
+            last_good = Some(dir);
         }
     }
     Ok((

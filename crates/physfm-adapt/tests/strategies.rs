@@ -270,7 +270,7 @@ fn leads_adapts_a_new_environment_with_a_new_residual_alone() {
 
 #[test]
 fn reptile_meta_trains_an_initialisation_over_environments() {
-    use physfm_adapt::{ReptileConfig, reptile, split_environments};
+    use physfm_adapt::{ReptileConfig, ReptileRun, reptile, reptile_with, split_environments};
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex().autodiff();
     let (model, _) = pretrained(&device);
@@ -312,6 +312,40 @@ fn reptile_meta_trains_an_initialisation_over_environments() {
     let before = mean_loss(&model);
     let (meta, report) = reptile(copy(&model), &envs, &cfg, &device).unwrap();
     assert_eq!(report.losses.len(), 4);
+    // Stopped after 20 meta-steps with a checkpoint and resumed, it ends where the
+    // uninterrupted run does, bit for bit.
+    let dir = tempfile::tempdir().unwrap();
+    let run = ReptileRun {
+        checkpoint_dir: Some(dir.path().join("checkpoints")),
+        checkpoint_every: 10,
+        resume: false,
+        stop_at: Some(20),
+    };
+    let (half, half_report) = reptile_with(copy(&model), &envs, &cfg, &device, &run).unwrap();
+    assert_eq!(half_report.losses, report.losses[..2]);
+    assert_ne!(weights(&half.net), weights(&meta.net));
+    let again = reptile_with(copy(&model), &envs, &cfg, &device, &run)
+        .unwrap_err()
+        .to_string();
+    assert!(again.contains("reptile.resume"), "{again}");
+    let resume = ReptileRun {
+        resume: true,
+        stop_at: None,
+        ..run.clone()
+    };
+    let other = ReptileConfig {
+        inner_lr: 2e-3,
+        ..cfg.clone()
+    };
+    let refused = reptile_with(copy(&model), &envs, &other, &device, &resume)
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("reptile.config"), "{refused}");
+    let (resumed, resumed_report) =
+        reptile_with(copy(&model), &envs, &cfg, &device, &resume).unwrap();
+    assert_eq!(resumed_report.resumed_from, Some(20));
+    assert_eq!(resumed_report.losses, report.losses);
+    assert_eq!(weights(&resumed.net), weights(&meta.net));
     let after = mean_loss(&meta);
     assert!(
         after < 0.8 * before,

@@ -68,7 +68,7 @@ pub use multi::{PhysicsData, epd_loss, train_epd};
 pub use rand_chacha::ChaCha8Rng;
 pub use run::{RunArgs, RunPaths, RunSpec, StepperSpec, train_run};
 pub use trainer::{
-    GroupLoss, TrainOptions, TrainReport, Validate, fit, load_checkpoint_weights, stepper_loss,
-    stepper_loss_with, stepper_validation_loss, train_stepper,
+    GroupLoss, RngState, TrainOptions, TrainReport, Validate, fit, load_checkpoint_weights,
+    stepper_loss, stepper_loss_with, stepper_validation_loss, train_stepper,
 };
 pub use windows::{WindowBatch, WindowDataset, frame_to_model, frames_to_stored};

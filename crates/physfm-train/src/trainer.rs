@@ -101,17 +101,19 @@ impl TrainReport {
     }
 }
 
-/// The batch sampler's generator state.
+/// A [`ChaCha8Rng`]'s exact state as plain data (seed, stream, position), so that a resumed
+/// run draws what an uninterrupted one would have drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RngState {
+pub struct RngState {
     seed: Vec<u8>,
     stream: u64,
     word_pos: String,
 }
 
 impl RngState {
-    fn of(rng: &ChaCha8Rng) -> Self {
+    /// The state of `rng`.
+    pub fn of(rng: &ChaCha8Rng) -> Self {
         Self {
             seed: rng.get_seed().to_vec(),
             stream: rng.get_stream(),
@@ -119,7 +121,8 @@ impl RngState {
         }
     }
 
-    fn restore(&self, path: &Path) -> Result<ChaCha8Rng> {
+    /// The generator in this state; `path` (the file it was read from) names a bad state.
+    pub fn restore(&self, path: &Path) -> Result<ChaCha8Rng> {
         let bad = |what: &str| TrainError::Io {
             path: path.to_path_buf(),
             message: format!("bad generator state: {what}"),
