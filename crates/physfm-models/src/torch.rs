@@ -389,7 +389,10 @@ impl PendingTensor {
 struct Unpickler<'a> {
     code: &'a [u8],
     pos: usize,
-    stack: Vec<PyValue>,
+    /// Values, each with the memo slot it was stored in or fetched from (if any), so that a
+    /// memoised container filled later (`SETITEMS`, `APPENDS`, `BUILD`) is filled in the memo
+    /// too and a later `GET` returns it whole, as Python's shared reference would.
+    stack: Vec<(PyValue, Option<u64>)>,
     marks: Vec<usize>,
     memo: BTreeMap<u64, PyValue>,
     tensors: Vec<PendingTensor>,
@@ -443,10 +446,22 @@ impl<'a> Unpickler<'a> {
         Ok(s)
     }
 
+    fn push(&mut self, v: PyValue) {
+        self.stack.push((v, None));
+    }
+
     fn pop(&mut self) -> Result<PyValue> {
         self.stack
             .pop()
+            .map(|(v, _)| v)
             .ok_or_else(|| self.fail("stack underflow".into()))
+    }
+
+    /// After the top was mutated: its memo slot, if it has one, sees the mutation.
+    fn refresh_memo(&mut self) {
+        if let Some((v, Some(id))) = self.stack.last() {
+            self.memo.insert(*id, v.clone());
+        }
     }
 
     fn pop_mark(&mut self) -> Result<Vec<PyValue>> {
@@ -457,13 +472,19 @@ impl<'a> Unpickler<'a> {
         if m > self.stack.len() {
             return Err(self.fail("MARK beyond the stack".into()));
         }
-        Ok(self.stack.split_off(m))
+        Ok(self
+            .stack
+            .split_off(m)
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect())
     }
 
     fn top(&mut self) -> Result<&mut PyValue> {
         let pos = self.pos;
         self.stack
             .last_mut()
+            .map(|(v, _)| v)
             .ok_or_else(|| err(self.path, format!("data.pkl at byte {pos}: empty stack")))
     }
 
@@ -484,23 +505,23 @@ impl<'a> Unpickler<'a> {
                 }
                 b'.' => return self.pop(),
                 b'(' => self.marks.push(self.stack.len()),
-                b')' => self.stack.push(PyValue::Tuple(Vec::new())),
-                b']' => self.stack.push(PyValue::List(Vec::new())),
-                b'}' => self.stack.push(PyValue::Dict(Vec::new())),
-                b'N' => self.stack.push(PyValue::None),
-                0x88 => self.stack.push(PyValue::Bool(true)),
-                0x89 => self.stack.push(PyValue::Bool(false)),
+                b')' => self.push(PyValue::Tuple(Vec::new())),
+                b']' => self.push(PyValue::List(Vec::new())),
+                b'}' => self.push(PyValue::Dict(Vec::new())),
+                b'N' => self.push(PyValue::None),
+                0x88 => self.push(PyValue::Bool(true)),
+                0x89 => self.push(PyValue::Bool(false)),
                 b'J' => {
                     let v = self.uint(4)? as u32 as i32;
-                    self.stack.push(PyValue::Int(v.into()));
+                    self.push(PyValue::Int(v.into()));
                 }
                 b'K' => {
                     let v = self.uint(1)?;
-                    self.stack.push(PyValue::Int(v as i64));
+                    self.push(PyValue::Int(v as i64));
                 }
                 b'M' => {
                     let v = self.uint(2)?;
-                    self.stack.push(PyValue::Int(v as i64));
+                    self.push(PyValue::Int(v as i64));
                 }
                 0x8a => {
                     let n = self.uint(1)? as usize;
@@ -515,32 +536,31 @@ impl<'a> Unpickler<'a> {
                     if n > 0 && n < 8 && b[n - 1] & 0x80 != 0 {
                         v -= 1i64 << (8 * n);
                     }
-                    self.stack.push(PyValue::Int(v));
+                    self.push(PyValue::Int(v));
                 }
                 b'G' => {
                     let b = self.take(8)?;
-                    self.stack
-                        .push(PyValue::Float(f64::from_be_bytes(b.try_into().unwrap())));
+                    self.push(PyValue::Float(f64::from_be_bytes(b.try_into().unwrap())));
                 }
                 b'X' => {
                     let n = self.uint(4)? as usize;
                     let s = self.string(n)?;
-                    self.stack.push(s);
+                    self.push(s);
                 }
                 0x8c | b'U' => {
                     let n = self.uint(1)? as usize;
                     let s = self.string(n)?;
-                    self.stack.push(s);
+                    self.push(s);
                 }
                 0x8d => {
                     let n = self.uint(8)? as usize;
                     let s = self.string(n)?;
-                    self.stack.push(s);
+                    self.push(s);
                 }
                 b'T' => {
                     let n = self.uint(4)? as usize;
                     let s = self.string(n)?;
-                    self.stack.push(s);
+                    self.push(s);
                 }
                 b'B' | b'C' | 0x8e => {
                     let n = match op {
@@ -549,26 +569,24 @@ impl<'a> Unpickler<'a> {
                         _ => self.uint(8)?,
                     } as usize;
                     let b = self.take(n)?.to_vec();
-                    self.stack.push(PyValue::Bytes(b));
+                    self.push(PyValue::Bytes(b));
                 }
                 b'c' => {
                     let module = self.line()?;
                     let name = self.line()?;
-                    self.stack.push(PyValue::Global(module, name));
+                    self.push(PyValue::Global(module, name));
                 }
                 0x93 => {
                     let name = self.pop()?;
                     let module = self.pop()?;
                     match (module, name) {
-                        (PyValue::Str(m), PyValue::Str(n)) => {
-                            self.stack.push(PyValue::Global(m, n))
-                        }
+                        (PyValue::Str(m), PyValue::Str(n)) => self.push(PyValue::Global(m, n)),
                         _ => return Err(self.fail("STACK_GLOBAL of non-strings".into())),
                     }
                 }
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.stack.push(PyValue::Tuple(items));
+                    self.push(PyValue::Tuple(items));
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
@@ -576,16 +594,16 @@ impl<'a> Unpickler<'a> {
                         return Err(self.fail("stack underflow".into()));
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(PyValue::Tuple(items));
+                    self.push(PyValue::Tuple(items.into_iter().map(|(v, _)| v).collect()));
                 }
                 b'l' => {
                     let items = self.pop_mark()?;
-                    self.stack.push(PyValue::List(items));
+                    self.push(PyValue::List(items));
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
                     let pairs = pairs(items).map_err(|e| self.fail(e))?;
-                    self.stack.push(PyValue::Dict(pairs));
+                    self.push(PyValue::Dict(pairs));
                 }
                 b'q' | b'r' | 0x94 => {
                     let id = match op {
@@ -593,7 +611,12 @@ impl<'a> Unpickler<'a> {
                         b'r' => self.uint(4)?,
                         _ => self.memo.len() as u64,
                     };
-                    let v = self.top()?.clone();
+                    let pos = self.pos;
+                    let (v, slot) = self.stack.last_mut().ok_or_else(|| {
+                        err(self.path, format!("data.pkl at byte {pos}: empty stack"))
+                    })?;
+                    *slot = Some(id);
+                    let v = v.clone();
                     self.memo.insert(id, v);
                 }
                 b'h' | b'j' => {
@@ -607,30 +630,34 @@ impl<'a> Unpickler<'a> {
                         .get(&id)
                         .cloned()
                         .ok_or_else(|| self.fail(format!("memo {id} not set")))?;
-                    self.stack.push(v);
+                    self.stack.push((v, Some(id)));
                 }
                 b's' => {
                     let v = self.pop()?;
                     let k = self.pop()?;
                     self.set_items(vec![(k, v)])?;
+                    self.refresh_memo();
                 }
                 b'u' => {
                     let items = self.pop_mark()?;
                     let p = pairs(items).map_err(|e| self.fail(e))?;
                     self.set_items(p)?;
+                    self.refresh_memo();
                 }
                 b'a' => {
                     let v = self.pop()?;
                     self.append(vec![v])?;
+                    self.refresh_memo();
                 }
                 b'e' => {
                     let items = self.pop_mark()?;
                     self.append(items)?;
+                    self.refresh_memo();
                 }
                 b'Q' => {
                     let pid = self.pop()?;
                     let v = self.persistent(pid)?;
-                    self.stack.push(v);
+                    self.push(v);
                 }
                 b'R' | 0x81 => {
                     let args = self.pop()?;
@@ -640,7 +667,7 @@ impl<'a> Unpickler<'a> {
                         other => vec![other],
                     };
                     let v = self.reduce(callable, args)?;
-                    self.stack.push(v);
+                    self.push(v);
                 }
                 b'b' => {
                     let state = self.pop()?;
@@ -653,6 +680,7 @@ impl<'a> Unpickler<'a> {
                             return Err(self.fail(format!("BUILD on {d}")));
                         }
                     }
+                    self.refresh_memo();
                 }
                 other => {
                     return Err(self.fail(format!(
@@ -800,4 +828,19 @@ fn pairs(items: Vec<PyValue>) -> std::result::Result<Vec<(PyValue, PyValue)>, St
         out.push((k, v));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_memoised_dict_filled_after_its_put_comes_back_filled() {
+        // [d, d] where d = {"a": 7} is memoised empty, filled, then fetched again: Python's
+        // pickler writes shared references this way.
+        let code = b"\x80\x02]q\x00(}q\x01X\x01\x00\x00\x00aK\x07sh\x01e.";
+        let v = Unpickler::new(code, Path::new("test.pkl")).run().unwrap();
+        let d = PyValue::Dict(vec![(PyValue::Str("a".into()), PyValue::Int(7))]);
+        assert_eq!(v, PyValue::List(vec![d.clone(), d]));
+    }
 }
