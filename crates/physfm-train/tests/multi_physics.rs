@@ -9,6 +9,10 @@ use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, Trajectory
 use physfm_models::{DatasetSpec, EpdConfig, InputNorm};
 use physfm_train::{LossKind, PhysicsData, TrainConfig, TrainOptions, WindowDataset, train_epd};
 
+/// The device's generator is shared by the tests of this binary, which run on parallel
+/// threads: the seeded test's weights are only its own if no other test draws meanwhile.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Two travelling waves moving apart at speed `c`, one decaying: 6 frames, dt = 0.05.
 fn waves(speeds: &[f64]) -> InMemoryCollection {
     let n = 24;
@@ -81,6 +85,7 @@ fn config() -> EpdConfig {
 
 #[test]
 fn two_physics_train_one_processor_and_both_losses_fall() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex().autodiff();
     device.seed(7);
     let cfg = config();
@@ -129,6 +134,7 @@ fn two_physics_train_one_processor_and_both_losses_fall() {
 
 #[test]
 fn a_dataset_that_does_not_fit_the_model_is_named() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex().autodiff();
     let cfg = config();
     // Swapped: the 2-channel data where the 1-channel dataset belongs.
