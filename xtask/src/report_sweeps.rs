@@ -391,6 +391,11 @@ fn log_log_slope(points: &[(f64, f64)]) -> Option<f64> {
     Some(pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx)
 }
 
+/// "1 family", "2 families".
+fn families(f: usize) -> String {
+    format!("{f} famil{}", if f == 1 { "y" } else { "ies" })
+}
+
 /// The report of a scaling run: error against the amount of pretraining data per family
 /// count, the slope of that curve and the ratio to scratch.
 pub(crate) fn scaling_report(run: &Path) -> anyhow::Result<()> {
@@ -438,7 +443,7 @@ pub(crate) fn scaling_report(run: &Path) -> anyhow::Result<()> {
     let mut series: Vec<Series> = by_f
         .iter()
         .map(|(f, v)| Series {
-            name: format!("{f} famil{}", if *f == 1 { "y" } else { "ies" }),
+            name: families(*f),
             points: v.iter().map(|p| (p.0 as f64, p.2)).collect(),
             markers: v.len() <= 12,
         })
@@ -467,7 +472,7 @@ pub(crate) fn scaling_report(run: &Path) -> anyhow::Result<()> {
         .iter()
         .map(|(f, v)| {
             (
-                format!("{f} famil{}", if *f == 1 { "y" } else { "ies" }),
+                families(*f),
                 v.iter().map(|p| (p.0, p.2 / scratch)).collect(),
             )
         })
@@ -502,8 +507,8 @@ pub(crate) fn scaling_report(run: &Path) -> anyhow::Result<()> {
             Some(b) => {
                 let _ = writeln!(
                     md,
-                    "- {f} famil{}: error ~ data^{b:.3} ({}).",
-                    if *f == 1 { "y" } else { "ies" },
+                    "- {}: error ~ data^{b:.3} ({}).",
+                    families(*f),
                     if b < -0.05 {
                         "falls with more pretraining data"
                     } else if b > 0.05 {
@@ -515,9 +520,7 @@ pub(crate) fn scaling_report(run: &Path) -> anyhow::Result<()> {
                 slopes.insert(f.to_string(), json!(b));
             }
             None => {
-                let _ = writeln!(md, "- {f} famil{}: one data size, no slope.", {
-                    if *f == 1 { "y" } else { "ies" }
-                });
+                let _ = writeln!(md, "- {}: one data size, no slope.", families(*f));
             }
         }
     }

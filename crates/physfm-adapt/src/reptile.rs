@@ -89,11 +89,11 @@ struct ReptileState {
 const WEIGHTS: &str = "weights.bpk";
 const STATE: &str = "state.json";
 
-fn io_err(path: &Path, message: impl ToString) -> AdaptError {
-    AdaptError::Train(TrainError::Io {
+fn io_err(path: &Path, message: impl ToString) -> TrainError {
+    TrainError::Io {
         path: path.to_path_buf(),
         message: message.to_string(),
-    })
+    }
 }
 
 /// Every float parameter's value, flattened, in traversal order.
@@ -278,19 +278,13 @@ pub fn reptile_with(
             };
             let dir = ck.publish("last", done, |d| {
                 let w = d.join(WEIGHTS);
-                net.clone().save_file(&w).map_err(|e| TrainError::Io {
-                    path: w.clone(),
-                    message: e.to_string(),
-                })?;
+                net.clone().save_file(&w).map_err(|e| io_err(&w, e))?;
                 let s = d.join(STATE);
                 std::fs::write(
                     &s,
                     serde_json::to_string_pretty(&state).expect("plain data serialises"),
                 )
-                .map_err(|e| TrainError::Io {
-                    path: s.clone(),
-                    message: e.to_string(),
-                })
+                .map_err(|e| io_err(&s, e))
             })?;
             last_good = Some(dir);
         }
