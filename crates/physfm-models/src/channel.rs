@@ -2,7 +2,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor};
-use physfm_spectral::gelu;
+use physfm_spectral::channel_linear;
 
 /// A pointwise linear map over channels, as a 1x1 convolution: `y[b, o, x] = sum_i W[o, i]
 /// x[b, i, x] + bias[o]`.
@@ -43,12 +43,25 @@ impl ChannelLinear {
     /// - input: `[batch, in_channels, n]`
     /// - output: `[batch, out_channels, n]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [co, _] = self.weight.dims();
-        let y = self.weight.val().unsqueeze::<3>().matmul(x);
-        match &self.bias {
-            Some(b) => y + b.val().reshape([1, co, 1]),
-            None => y,
-        }
+        self.forward_fused(x, None, false)
+    }
+
+    /// `act(W x + b + residual)` as one fused op ([`physfm_spectral::channel_linear`]):
+    /// `residual` `[batch, out_channels, n]` is added before the activation, `act` is the
+    /// exact GELU when `gelu` is set.
+    pub fn forward_fused(
+        &self,
+        x: Tensor<3>,
+        residual: Option<Tensor<3>>,
+        gelu: bool,
+    ) -> Tensor<3> {
+        channel_linear(
+            x,
+            self.weight.val(),
+            self.bias.as_ref().map(Param::val),
+            residual,
+            gelu,
+        )
     }
 }
 
@@ -77,7 +90,19 @@ impl ChannelMlp {
     /// - input: `[batch, in_channels, n]`
     /// - output: `[batch, out_channels, n]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.second.forward(gelu(self.first.forward(x)))
+        self.forward_fused(x, None, false)
+    }
+
+    /// `act(mlp(x) + residual)`, the residual added before the optional GELU, each layer one
+    /// fused op.
+    pub fn forward_fused(
+        &self,
+        x: Tensor<3>,
+        residual: Option<Tensor<3>>,
+        gelu: bool,
+    ) -> Tensor<3> {
+        let h = self.first.forward_fused(x, None, true);
+        self.second.forward_fused(h, residual, gelu)
     }
 }
 

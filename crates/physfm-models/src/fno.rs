@@ -3,11 +3,11 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
-use physfm_spectral::gelu;
 use physfm_spectral::{
     SpectralConv1d, SpectralConv1dConfig, SpectralConv2d, SpectralConv2dConfig, SpectralConv3d,
     SpectralConv3dConfig,
 };
+use physfm_spectral::{channel_linear, gelu, spectral_conv};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -335,6 +335,32 @@ impl SpectralLayer {
             Self::Factorized(l) => l.forward(x, space),
         }
     }
+
+    /// The layer without its bias, and the bias (`None` where the layer has none or, for
+    /// factorised weights, where it is already added), for callers that fold the bias into a
+    /// later fused op.
+    fn forward_unbiased(&self, x: Tensor<3>, space: &[usize]) -> (Tensor<3>, Option<Tensor<1>>) {
+        let [b, c, n] = x.dims();
+        let bias = |p: &Option<Param<Tensor<1>>>| p.as_ref().map(Param::val);
+        match self {
+            Self::D1(l) => (spectral_conv(x, l.weight.val()), bias(&l.bias)),
+            Self::D2(l) => {
+                let y: Tensor<4> =
+                    spectral_conv(x.reshape([b, c, space[0], space[1]]), l.weight.val());
+                let co = y.dims()[1];
+                (y.reshape([b, co, n]), bias(&l.bias))
+            }
+            Self::D3(l) => {
+                let y: Tensor<5> = spectral_conv(
+                    x.reshape([b, c, space[0], space[1], space[2]]),
+                    l.weight.val(),
+                );
+                let co = y.dims()[1];
+                (y.reshape([b, co, n]), bias(&l.bias))
+            }
+            Self::Factorized(l) => (l.forward(x, space), None),
+        }
+    }
 }
 
 /// A skip connection with weights (the identity skip is `None`).
@@ -434,10 +460,23 @@ impl FnoBlock {
             Some(s) => s.forward(t),
             None => t,
         };
-        let fno_skip = skip(&self.skip, x.clone());
         let y = self.mlp.as_ref().map(|_| skip(&self.mlp_skip, x.clone()));
-        let z = act(norm(&self.norm_spectral, self.spectral.forward(x, space)) + fno_skip);
+        // With a linear skip and no norm in between, the skip's product, the spectral output
+        // (as its residual), the spectral bias and the activation are one fused op.
+        let z = match (&self.skip, &self.norm_spectral) {
+            (Some(Skip::Linear(l)), None) if l.bias.is_none() => {
+                let (spectral, bias) = self.spectral.forward_unbiased(x.clone(), space);
+                channel_linear(x, l.weight.val(), bias, Some(spectral), !last)
+            }
+            _ => {
+                let fno_skip = skip(&self.skip, x.clone());
+                act(norm(&self.norm_spectral, self.spectral.forward(x, space)) + fno_skip)
+            }
+        };
         match (&self.mlp, y) {
+            (Some(mlp), Some(mlp_skip)) if self.norm_mlp.is_none() => {
+                mlp.forward_fused(z, Some(mlp_skip), !last)
+            }
             (Some(mlp), Some(mlp_skip)) => act(norm(&self.norm_mlp, mlp.forward(z) + mlp_skip)),
             // Without a channel MLP, neuraloperator still applies the block's second norm and
             // activation.

@@ -7,6 +7,8 @@
 //!   (`n_modes` counting negative frequencies, real FFT on the last axis, fft norm "forward").
 //! - [`SpectralConv1d`], [`SpectralConv2d`], [`SpectralConv3d`]: the layers, with bias and
 //!   neuraloperator's initialisation.
+//! - [`channel_linear`]: the pointwise (1x1) linear layer `act(W x + b + r)` as one fused op
+//!   with its own backward ([`ChannelOps`]), the rest of an FNO block's work.
 //! - [`SpectralOps`]: the backend extension (`#[backend_extension]`) that carries the op. The
 //!   CPU implementation for burn's `flex` backend lives in [`cpu`]; the autodiff rule calls one
 //!   fused backward op that returns both gradients.
@@ -28,6 +30,7 @@
 //! assert_eq!(x.grad(&grads).unwrap().dims(), [1, 2, 85, 94]);
 //! ```
 
+mod channel;
 pub mod cpu;
 mod geometry;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
@@ -37,9 +40,10 @@ mod ops;
 mod pointwise;
 pub mod reference;
 
+pub use channel::{ChannelOps, channel_linear};
 pub use layers::{
     SpectralConv1d, SpectralConv1dConfig, SpectralConv2d, SpectralConv2dConfig, SpectralConv3d,
     SpectralConv3dConfig,
 };
 pub use ops::{SpectralOps, spectral_conv};
-pub use pointwise::{PointwiseOps, erf_f32, gelu};
+pub use pointwise::{PointwiseOps, erf_f32, exp_f32, gelu};

@@ -146,3 +146,19 @@ fn the_derivative_matches_finite_differences_and_strided_inputs_work() {
     let z = gelu(t).into_data().try_to_vec::<f32>().unwrap();
     assert_eq!(y, z);
 }
+
+#[test]
+fn the_f32_exp_is_accurate_to_a_few_units_in_the_last_place() {
+    let mut worst = 0.0f64;
+    // Inside the clamp [-87, 88].
+    for i in -86_999..=87_999 {
+        let x = (i as f64 * 1e-3) as f32;
+        let want = (x as f64).exp();
+        let rel = ((physfm_spectral::exp_f32(x) as f64 - want) / want).abs();
+        worst = worst.max(rel);
+    }
+    assert!(worst < 3e-7, "worst relative error {worst:e}");
+    // Clamped outside the range of normal results, never infinite or NaN.
+    assert!(physfm_spectral::exp_f32(200.0).is_finite());
+    assert!(physfm_spectral::exp_f32(-200.0) >= 0.0);
+}

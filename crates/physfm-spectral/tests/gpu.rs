@@ -95,3 +95,60 @@ fn gelu_on_wgpu_matches_the_cpu_kernel_with_its_exact_derivative() {
         );
     }
 }
+
+#[test]
+fn channel_linear_on_wgpu_matches_the_cpu_kernel_with_every_gradient() {
+    use burn::tensor::{Tensor, TensorData};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let mut random = |n: usize| {
+        (0..n)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect::<Vec<f32>>()
+    };
+    let (x, w, b, r, p) = (
+        random(3 * 4 * 19),
+        random(5 * 4),
+        random(5),
+        random(3 * 5 * 19),
+        random(3 * 5 * 19),
+    );
+    let run = |device: &Device| {
+        let t3 = |v: &Vec<f32>, s: [usize; 3]| {
+            Tensor::<3>::from_data(TensorData::new(v.clone(), s), device).require_grad()
+        };
+        let xt = t3(&x, [3, 4, 19]);
+        let rt = t3(&r, [3, 5, 19]);
+        let wt = Tensor::<2>::from_data(TensorData::new(w.clone(), [5, 4]), device).require_grad();
+        let bt = Tensor::<1>::from_data(TensorData::new(b.clone(), [5]), device).require_grad();
+        let y = physfm_spectral::channel_linear(
+            xt.clone(),
+            wt.clone(),
+            Some(bt.clone()),
+            Some(rt.clone()),
+            true,
+        );
+        let grads = (y.clone() * t3(&p, [3, 5, 19])).sum().backward();
+        let flat = |d: TensorData| d.convert::<f32>().try_to_vec::<f32>().unwrap();
+        vec![
+            flat(y.into_data()),
+            flat(xt.grad(&grads).unwrap().into_data()),
+            flat(wt.grad(&grads).unwrap().into_data()),
+            flat(bt.grad(&grads).unwrap().into_data()),
+            flat(rt.grad(&grads).unwrap().into_data()),
+        ]
+    };
+    let on_cpu = run(&Device::flex().autodiff());
+    let on_gpu = run(&Device::wgpu(DeviceKind::DefaultDevice).autodiff());
+    for (what, (c, g)) in ["output", "dx", "dw", "db", "dr"]
+        .iter()
+        .zip(on_cpu.iter().zip(&on_gpu))
+    {
+        let c64: Vec<f64> = c.iter().map(|&v| v as f64).collect();
+        let g64: Vec<f64> = g.iter().map(|&v| v as f64).collect();
+        let e = rel_err(&g64, &c64);
+        assert!(
+            e < 1e-5,
+            "channel_linear {what}: wgpu and CPU differ by {e:e}"
+        );
+    }
+}

@@ -90,6 +90,30 @@ pub(crate) fn matmul<T: GemmScalar>(
     conj_lhs: bool,
     parallel: bool,
 ) {
+    product(dst, lhs, rhs, conj_lhs, parallel, false)
+}
+
+/// `dst += lhs · rhs`; `threads > 1` as in [`matmul`].
+///
+/// # Panics
+/// As [`matmul`].
+pub(crate) fn matmul_add<T: GemmScalar>(
+    dst: MatMut<'_, T>,
+    lhs: Mat<'_, T>,
+    rhs: Mat<'_, T>,
+    parallel: bool,
+) {
+    product(dst, lhs, rhs, false, parallel, true)
+}
+
+fn product<T: GemmScalar>(
+    dst: MatMut<'_, T>,
+    lhs: Mat<'_, T>,
+    rhs: Mat<'_, T>,
+    conj_lhs: bool,
+    parallel: bool,
+    accumulate: bool,
+) {
     assert_eq!(lhs.cols, rhs.rows, "matmul: inner dimensions differ");
     assert_eq!(dst.rows, lhs.rows, "matmul: row counts differ");
     assert_eq!(dst.cols, rhs.cols, "matmul: column counts differ");
@@ -103,6 +127,7 @@ pub(crate) fn matmul<T: GemmScalar>(
         // An empty inner dimension: the product is zero, but gemm would not write it.
         panic!("matmul: empty inner dimension");
     }
+    // gemm computes `dst = alpha dst + beta lhs rhs`, reading `dst` only with `read_dst`.
     let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
@@ -119,7 +144,7 @@ pub(crate) fn matmul<T: GemmScalar>(
             dst.data.as_mut_ptr(),
             dst.col_stride as isize,
             dst.row_stride as isize,
-            false,
+            accumulate,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,
             lhs.row_stride as isize,
@@ -166,6 +191,20 @@ mod tests {
                 assert_eq!(d[i * 4 + j], want);
             }
         }
+    }
+
+    #[test]
+    fn accumulates_into_the_destination() {
+        let l = [1.0f32, 2.0, 3.0, 4.0];
+        let r = [1.0f32, 0.0, 0.0, 1.0];
+        let mut d = [10.0f32, 20.0, 30.0, 40.0];
+        matmul_add(
+            MatMut::rows(&mut d, 2, 2),
+            Mat::rows(&l, 2, 2),
+            Mat::rows(&r, 2, 2),
+            false,
+        );
+        assert_eq!(d, [11.0, 22.0, 33.0, 44.0]);
     }
 
     #[test]

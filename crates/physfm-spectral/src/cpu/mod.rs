@@ -3,6 +3,7 @@
 //! mode, all on rayon's thread pool. See `docs/architecture.md` for how the pieces fit.
 
 mod kernels;
+pub(crate) mod linear;
 mod matmul;
 pub(crate) mod plan;
 

@@ -1,0 +1,394 @@
+//! The fused pointwise linear layer on the CPU: `y = act(W x + b + r)` over the channel axis
+//! of `[batch, in, n]`, and its backward pass, one sample at a time so that each sample's
+//! planes stay in cache between the matrix product and the element-wise work.
+//!
+//! Samples are spread over rayon's pool in contiguous groups when there are at least as many as
+//! threads; with fewer, they run in turn and each matrix product is split over the pool
+//! instead. The weight and bias gradients are summed per group and then over groups in order,
+//! so that results do not depend on scheduling.
+
+use rayon::prelude::*;
+
+use super::matmul::{GemmScalar, Mat, MatMut, matmul, matmul_add};
+
+/// Element types of the fused layer: `f32` (vectorised GELU) and `f64`.
+pub(crate) trait LinearScalar:
+    GemmScalar + bytemuck::Pod + Default + std::ops::AddAssign + std::ops::Add<Output = Self>
+{
+    /// `out = gelu(x)`.
+    fn gelu(x: &[Self], out: &mut [Self]);
+    /// `out = g * gelu'(x)`.
+    fn gelu_grad(x: &[Self], g: &[Self], out: &mut [Self]);
+}
+
+impl LinearScalar for f32 {
+    fn gelu(x: &[f32], out: &mut [f32]) {
+        crate::pointwise::gelu_into_f32(x, out)
+    }
+    fn gelu_grad(x: &[f32], g: &[f32], out: &mut [f32]) {
+        crate::pointwise::gelu_grad_into_f32(x, g, out)
+    }
+}
+
+impl LinearScalar for f64 {
+    fn gelu(x: &[f64], out: &mut [f64]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = crate::pointwise::gelu_f64_scalar(v);
+        }
+    }
+    fn gelu_grad(x: &[f64], g: &[f64], out: &mut [f64]) {
+        for ((o, &v), &gv) in out.iter_mut().zip(x).zip(g) {
+            *o = crate::pointwise::gelu_grad_f64_scalar(v, gv);
+        }
+    }
+}
+
+/// Sizes of one fused linear layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LinearShape {
+    /// Samples.
+    pub(crate) batch: usize,
+    /// Input channels.
+    pub(crate) cin: usize,
+    /// Output channels.
+    pub(crate) cout: usize,
+    /// Points per channel.
+    pub(crate) n: usize,
+}
+
+/// What the forward pass returns: the output and, with GELU, the pre-activation the backward
+/// pass needs.
+pub(crate) struct LinearOutput<T> {
+    pub(crate) out: Vec<T>,
+    pub(crate) pre: Option<Vec<T>>,
+}
+
+/// Runs `f` over the samples in contiguous groups, one group per rayon thread at most (so
+/// sums over a group's samples, and then over groups in order, do not depend on scheduling),
+/// and returns each group's result in order. `f` gets `(sample index, item)` pairs and whether
+/// its matrix products should split over the pool (when there are fewer samples than threads).
+fn over_groups<I: Send, R: Send>(
+    items: Vec<I>,
+    f: impl Fn(Vec<(usize, I)>, bool) -> R + Sync + Send,
+) -> Vec<R> {
+    let threads = rayon::current_num_threads().max(1);
+    let per = items.len().div_ceil(threads).max(1);
+    let split = items.len() < threads;
+    let mut groups: Vec<Vec<(usize, I)>> = Vec::new();
+    for (b, it) in items.into_iter().enumerate() {
+        if b % per == 0 {
+            groups.push(Vec::with_capacity(per));
+        }
+        groups
+            .last_mut()
+            .expect("a group was just pushed")
+            .push((b, it));
+    }
+    groups.into_par_iter().map(|g| f(g, split)).collect()
+}
+
+/// Per-sample mutable planes of `v` (`plane` values each), or `None`s when `v` is absent.
+fn planes<T>(v: Option<&mut Vec<T>>, plane: usize, batch: usize) -> Vec<Option<&mut [T]>> {
+    match v {
+        Some(v) => v.chunks_mut(plane).map(Some).collect(),
+        None => (0..batch).map(|_| None).collect(),
+    }
+}
+
+/// `act(W x + b + r)`: `x` `[batch, cin, n]`, `w` `[cout, cin]`, `bias` `[cout]`, `residual`
+/// `[batch, cout, n]`.
+pub(crate) fn forward<T: LinearScalar>(
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    residual: Option<&[T]>,
+    gelu: bool,
+    s: LinearShape,
+) -> LinearOutput<T> {
+    let (plane_in, plane_out) = (s.cin * s.n, s.cout * s.n);
+    assert_eq!(x.len(), s.batch * plane_in, "channel_linear: input size");
+    assert_eq!(w.len(), s.cout * s.cin, "channel_linear: weight size");
+    assert!(
+        bias.is_none_or(|b| b.len() == s.cout),
+        "channel_linear: bias size"
+    );
+    assert!(
+        residual.is_none_or(|r| r.len() == s.batch * plane_out),
+        "channel_linear: residual size"
+    );
+    let mut pre = vec![T::default(); s.batch * plane_out];
+    let mut out = gelu.then(|| vec![T::default(); s.batch * plane_out]);
+    let items: Vec<_> = pre
+        .chunks_mut(plane_out)
+        .zip(planes(out.as_mut(), plane_out, s.batch))
+        .collect();
+    over_groups(items, |group, parallel| {
+        for (b, (pre_b, out_b)) in group {
+            if let Some(r) = residual {
+                pre_b.copy_from_slice(&r[b * plane_out..][..plane_out]);
+            }
+            if let Some(bias) = bias {
+                for (row, &bo) in pre_b.chunks_mut(s.n).zip(bias) {
+                    if residual.is_some() {
+                        row.iter_mut().for_each(|v| *v += bo);
+                    } else {
+                        row.fill(bo);
+                    }
+                }
+            }
+            let dst = MatMut::rows(&mut *pre_b, s.cout, s.n);
+            let lhs = Mat::rows(w, s.cout, s.cin);
+            let rhs = Mat::rows(&x[b * plane_in..][..plane_in], s.cin, s.n);
+            if residual.is_some() || bias.is_some() {
+                matmul_add(dst, lhs, rhs, parallel);
+            } else {
+                matmul(dst, lhs, rhs, false, parallel);
+            }
+            if let Some(out_b) = out_b {
+                T::gelu(pre_b, out_b);
+            }
+        }
+    });
+    match out {
+        Some(out) => LinearOutput {
+            out,
+            pre: Some(pre),
+        },
+        None => LinearOutput {
+            out: pre,
+            pre: None,
+        },
+    }
+}
+
+/// Gradients of `sum(grad * act(W x + b + r))`.
+pub(crate) struct LinearGrads<T> {
+    /// With respect to the pre-activation (and so to `b`'s broadcast and `r`); `None` without
+    /// GELU, where it is `grad` itself.
+    pub(crate) pre: Option<Vec<T>>,
+    /// With respect to `x`, when asked for.
+    pub(crate) x: Option<Vec<T>>,
+    /// With respect to `W`, when asked for.
+    pub(crate) w: Option<Vec<T>>,
+    /// With respect to `b`, when asked for.
+    pub(crate) bias: Option<Vec<T>>,
+}
+
+/// The backward pass of [`forward`]: `pre` is the pre-activation it returned (with GELU).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward<T: LinearScalar>(
+    x: &[T],
+    w: &[T],
+    pre: Option<&[T]>,
+    grad: &[T],
+    s: LinearShape,
+    need_x: bool,
+    need_w: bool,
+    need_bias: bool,
+) -> LinearGrads<T> {
+    let (plane_in, plane_out) = (s.cin * s.n, s.cout * s.n);
+    assert_eq!(
+        x.len(),
+        s.batch * plane_in,
+        "channel_linear_backward: input size"
+    );
+    assert_eq!(
+        grad.len(),
+        s.batch * plane_out,
+        "channel_linear_backward: gradient size"
+    );
+    assert!(
+        pre.is_none_or(|p| p.len() == grad.len()),
+        "channel_linear_backward: pre-activation size"
+    );
+    let mut dpre = pre.map(|_| vec![T::default(); s.batch * plane_out]);
+    let mut dx = need_x.then(|| vec![T::default(); s.batch * plane_in]);
+    let items: Vec<_> = planes(dpre.as_mut(), plane_out, s.batch)
+        .into_iter()
+        .zip(planes(dx.as_mut(), plane_in, s.batch))
+        .collect();
+    let wt = Mat {
+        data: w,
+        rows: s.cin,
+        cols: s.cout,
+        row_stride: 1,
+        col_stride: s.cin,
+    };
+    // Per group of samples: the weight and bias gradients summed over its samples.
+    let partials = over_groups(items, |group, parallel| {
+        let mut gw = vec![T::default(); if need_w { s.cout * s.cin } else { 0 }];
+        let mut gb = vec![T::default(); if need_bias { s.cout } else { 0 }];
+        for (b, (dpre_b, dx_b)) in group {
+            let grad_b = &grad[b * plane_out..][..plane_out];
+            let g: &[T] = match (pre, dpre_b) {
+                (Some(p), Some(d)) => {
+                    T::gelu_grad(&p[b * plane_out..][..plane_out], grad_b, d);
+                    d
+                }
+                _ => grad_b,
+            };
+            if let Some(dx_b) = dx_b {
+                matmul(
+                    MatMut::rows(dx_b, s.cin, s.n),
+                    wt,
+                    Mat::rows(g, s.cout, s.n),
+                    false,
+                    parallel,
+                );
+            }
+            if need_w {
+                let xt = Mat {
+                    data: &x[b * plane_in..][..plane_in],
+                    rows: s.n,
+                    cols: s.cin,
+                    row_stride: 1,
+                    col_stride: s.n,
+                };
+                matmul_add(
+                    MatMut::rows(&mut gw, s.cout, s.cin),
+                    Mat::rows(g, s.cout, s.n),
+                    xt,
+                    parallel,
+                );
+            }
+            if need_bias {
+                for (acc, row) in gb.iter_mut().zip(g.chunks(s.n)) {
+                    let mut sum = T::default();
+                    for &v in row {
+                        sum += v;
+                    }
+                    *acc += sum;
+                }
+            }
+        }
+        (gw, gb)
+    });
+    // Sums one field of the groups' partial sums, in group order.
+    let sum = |field: usize, len: usize| {
+        let mut total = vec![T::default(); len];
+        for (gw, gb) in &partials {
+            for (t, &v) in total.iter_mut().zip(if field == 0 { gw } else { gb }) {
+                *t += v;
+            }
+        }
+        total
+    };
+    LinearGrads {
+        w: need_w.then(|| sum(0, s.cout * s.cin)),
+        bias: need_bias.then(|| sum(1, s.cout)),
+        pre: dpre,
+        x: dx,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `act(W x + b + r)` by its definition, in f64.
+    fn naive(x: &[f64], w: &[f64], b: &[f64], r: &[f64], gelu: bool, s: LinearShape) -> Vec<f64> {
+        let mut y = vec![0.0; s.batch * s.cout * s.n];
+        for bi in 0..s.batch {
+            for o in 0..s.cout {
+                for p in 0..s.n {
+                    let mut v = b[o] + r[(bi * s.cout + o) * s.n + p];
+                    for i in 0..s.cin {
+                        v += w[o * s.cin + i] * x[(bi * s.cin + i) * s.n + p];
+                    }
+                    y[(bi * s.cout + o) * s.n + p] = if gelu {
+                        crate::pointwise::gelu_f64_scalar(v)
+                    } else {
+                        v
+                    };
+                }
+            }
+        }
+        y
+    }
+
+    fn values(len: usize, seed: u64) -> Vec<f64> {
+        (0..len)
+            .map(|i| (((i as u64 * 2_654_435_761 + seed * 97) % 1000) as f64 / 500.0) - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn forward_and_gradients_match_the_definition() {
+        // Odd sizes; batch 1 (products split over the pool) and 5 (samples spread over it).
+        for batch in [1, 5] {
+            let s = LinearShape {
+                batch,
+                cin: 3,
+                cout: 4,
+                n: 7,
+            };
+            let x = values(batch * 3 * 7, 1);
+            let w = values(12, 2);
+            let b = values(4, 3);
+            let r = values(batch * 4 * 7, 4);
+            let g = values(batch * 4 * 7, 5);
+            for gelu in [false, true] {
+                let y = forward(&x, &w, Some(&b), Some(&r), gelu, s);
+                let want = naive(&x, &w, &b, &r, gelu, s);
+                for (a, e) in y.out.iter().zip(&want) {
+                    assert!((a - e).abs() < 1e-12, "forward {a} vs {e}");
+                }
+                let grads = backward(&x, &w, y.pre.as_deref(), &g, s, true, true, true);
+                let loss = |x: &[f64], w: &[f64], b: &[f64], r: &[f64]| -> f64 {
+                    naive(x, w, b, r, gelu, s)
+                        .iter()
+                        .zip(&g)
+                        .map(|(y, g)| y * g)
+                        .sum()
+                };
+                let h = 1e-6;
+                let fd = |v: &[f64], k: usize, f: &dyn Fn(&[f64]) -> f64| {
+                    let (mut p, mut m) = (v.to_vec(), v.to_vec());
+                    p[k] += h;
+                    m[k] -= h;
+                    (f(&p) - f(&m)) / (2.0 * h)
+                };
+                let gx = grads.x.as_ref().unwrap();
+                for k in [0, 5, x.len() - 1] {
+                    let e = fd(&x, k, &|v| loss(v, &w, &b, &r));
+                    assert!((gx[k] - e).abs() < 1e-6, "dx[{k}] {} vs {e}", gx[k]);
+                }
+                let gw = grads.w.as_ref().unwrap();
+                for (k, got) in gw.iter().enumerate() {
+                    let e = fd(&w, k, &|v| loss(&x, v, &b, &r));
+                    assert!((got - e).abs() < 1e-6, "dw[{k}] {got} vs {e}");
+                }
+                let gb = grads.bias.as_ref().unwrap();
+                for (k, got) in gb.iter().enumerate() {
+                    let e = fd(&b, k, &|v| loss(&x, &w, v, &r));
+                    assert!((got - e).abs() < 1e-6, "db[{k}] {got} vs {e}");
+                }
+                let dr: &[f64] = grads.pre.as_deref().unwrap_or(&g);
+                for k in [0, 9, r.len() - 1] {
+                    let e = fd(&r, k, &|v| loss(&x, &w, &b, v));
+                    assert!((dr[k] - e).abs() < 1e-6, "dr[{k}] {} vs {e}", dr[k]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_not_asked_for_are_not_computed() {
+        let s = LinearShape {
+            batch: 2,
+            cin: 2,
+            cout: 2,
+            n: 3,
+        };
+        let x = values(12, 1);
+        let w = values(4, 2);
+        let g = values(12, 3);
+        let y = forward(&x, &w, None, None, false, s);
+        let want = naive(&x, &w, &[0.0; 2], &[0.0; 12], false, s);
+        assert_eq!(y.out.len(), want.len());
+        assert!(y.pre.is_none());
+        let grads = backward(&x, &w, None, &g, s, false, true, false);
+        assert!(grads.x.is_none() && grads.bias.is_none() && grads.pre.is_none());
+        assert_eq!(grads.w.unwrap().len(), 4);
+    }
+}
