@@ -362,11 +362,11 @@ fn figures(
     let tests: Vec<&SplitResult> = results.iter().filter(|r| r.role != Role::Train).collect();
     line_plot(
         &dir.join("rollout.png"),
-        &LinePlot {
-            title: "Rollout error against time".into(),
-            x_label: "time t (each step 0.05)".into(),
-            y_label: "nRMSE".into(),
-            series: tests
+        &LinePlot::log_y(
+            "Rollout error against time".to_string(),
+            "time t (each step 0.05)",
+            "nRMSE",
+            tests
                 .iter()
                 .map(|r| Series {
                     name: format!("{} (nu in [{}, {}])", r.name, r.nu_min, r.nu_max),
@@ -380,10 +380,7 @@ fn figures(
                     markers: false,
                 })
                 .collect(),
-            log_x: false,
-            log_y: true,
-            shade: None,
-        },
+        ),
         900,
         560,
     )?;
@@ -435,19 +432,16 @@ fn figures(
     )?;
     line_plot(
         &dir.join("loss.png"),
-        &LinePlot {
-            title: "Training loss".into(),
-            x_label: "step".into(),
-            y_label: "MSE of the normalised increment".into(),
-            series: vec![Series {
+        &LinePlot::log_y(
+            "Training loss".to_string(),
+            "step",
+            "MSE of the normalised increment",
+            vec![Series {
                 name: "train".into(),
                 points: report.losses.iter().map(|&(s, l)| (s as f64, l)).collect(),
                 markers: false,
             }],
-            log_x: false,
-            log_y: true,
-            shade: None,
-        },
+        ),
         900,
         500,
     )?;
@@ -752,15 +746,12 @@ pub(crate) fn compare_runs(a: &Path, b: &Path, out: &Path) -> anyhow::Result<()>
     }
     line_plot(
         &out.join("rollout_compare.png"),
-        &LinePlot {
-            title: "Rollout error against time: A lines, B markers".into(),
-            x_label: "time t".into(),
-            y_label: "nRMSE".into(),
+        &LinePlot::log_y(
+            "Rollout error against time: A lines, B markers".to_string(),
+            "time t",
+            "nRMSE",
             series,
-            log_x: false,
-            log_y: true,
-            shade: None,
-        },
+        ),
         1000,
         600,
     )?;

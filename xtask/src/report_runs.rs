@@ -98,15 +98,12 @@ fn training_plot(run: &Path, title: String) -> anyhow::Result<()> {
     let series = training_curves(&run.join("train.jsonl"))?;
     line_plot(
         &run.join("training.png"),
-        &LinePlot {
+        &LinePlot::log_y(
             title,
-            x_label: "optimiser step".into(),
-            y_label: "training loss (mean over each log period)".into(),
+            "optimiser step",
+            "training loss (mean over each log period)",
             series,
-            log_x: false,
-            log_y: true,
-            shade: None,
-        },
+        ),
         900,
         560,
     )?;

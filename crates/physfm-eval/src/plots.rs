@@ -73,6 +73,15 @@ impl LinePlot {
             shade: None,
         }
     }
+
+    /// A plot with a linear x axis, a logarithmic y axis and nothing shaded (loss or error
+    /// against steps or time).
+    pub fn log_y(title: String, x_label: &str, y_label: &str, series: Vec<Series>) -> Self {
+        Self {
+            log_x: false,
+            ..Self::log_log(title, x_label, y_label, series)
+        }
+    }
 }
 
 fn padded_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {

@@ -20,7 +20,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_flex::FlexTensor;
 
-use crate::cpu::linear::{self, LinearScalar, LinearShape};
+use crate::cpu::linear::{self, LinearScalar, LinearShape, Start, Upstream};
 
 /// The fused channel-linear layer, implemented per backend.
 ///
@@ -103,29 +103,50 @@ fn shape_of(x: &FlexTensor, w: &FlexTensor) -> LinearShape {
     }
 }
 
+/// Whether `t` is the only handle on its storage and spans all of it (`len` values), so that
+/// an op may write over it instead of allocating.
+fn whole_and_unique<T: burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor, len: usize) -> bool {
+    t.is_unique()
+        && t.as_slice::<T>().is_some_and(|v| v.len() == len)
+        && t.storage::<T>().len() == len
+}
+
 fn flex_forward<T: LinearScalar + burn::tensor::Element>(
     x: &FlexTensor,
     w: &FlexTensor,
     bias: Option<&FlexTensor>,
-    residual: Option<&FlexTensor>,
+    residual: Option<FlexTensor>,
     gelu: bool,
     s: LinearShape,
 ) -> (FlexTensor, Option<FlexTensor>) {
     let bias = bias.map(host::<T>);
-    let residual = residual.map(host::<T>);
-    let y = linear::forward::<T>(
-        &host(x),
-        &host(w),
-        bias.as_deref(),
-        residual.as_deref(),
-        gelu,
-        s,
-    );
     let shape = vec![s.batch, s.cout, s.n];
-    (
-        tensor(y.out, shape.clone()),
-        y.pre.map(|p| tensor(p, shape)),
-    )
+    let len = s.batch * s.cout * s.n;
+    let (x, w) = (host::<T>(x), host::<T>(w));
+    match residual {
+        // A residual nobody else holds (typically the spectral convolution's output) becomes
+        // the pre-activation in place.
+        Some(mut r) if whole_and_unique::<T>(&r, len) => {
+            let buf = r
+                .try_storage_mut::<T>()
+                .expect("a unique tensor gives its storage");
+            let y = linear::forward::<T>(&x, &w, bias.as_deref(), Start::Residual(buf), gelu, s);
+            match y.out {
+                Some(out) => (tensor(out, shape), Some(r)),
+                None => (r, None),
+            }
+        }
+        r => {
+            let r = r.as_ref().map(host::<T>);
+            let y =
+                linear::forward::<T>(&x, &w, bias.as_deref(), Start::New(r.as_deref()), gelu, s);
+            let pre = tensor(y.pre.expect("formed in a new buffer"), shape.clone());
+            match y.out {
+                Some(out) => (tensor(out, shape), Some(pre)),
+                None => (pre, None),
+            }
+        }
+    }
 }
 
 type Grads4<T> = (Option<T>, Option<T>, Option<T>, Option<T>);
@@ -135,25 +156,48 @@ fn flex_backward<T: LinearScalar + burn::tensor::Element>(
     x: &FlexTensor,
     w: &FlexTensor,
     pre: Option<&FlexTensor>,
-    grad: &FlexTensor,
+    mut grad: FlexTensor,
     s: LinearShape,
     need_x: bool,
     need_w: bool,
     need_b: bool,
 ) -> Grads4<FlexTensor> {
     let pre = pre.map(host::<T>);
-    let g = linear::backward::<T>(
-        &host(x),
-        &host(w),
-        pre.as_deref(),
-        &host(grad),
-        s,
-        need_x,
-        need_w,
-        need_b,
-    );
+    let len = s.batch * s.cout * s.n;
+    // With GELU, an upstream gradient nobody else holds becomes the pre-activation's gradient
+    // in place.
+    let in_place = pre.is_some() && whole_and_unique::<T>(&grad, len);
+    let (x, w) = (host::<T>(x), host::<T>(w));
+    let (g, dpre) = if in_place {
+        let buf = grad
+            .try_storage_mut::<T>()
+            .expect("a unique tensor gives its storage");
+        let g = linear::backward::<T>(
+            &x,
+            &w,
+            pre.as_deref(),
+            Upstream::InPlace(buf),
+            s,
+            need_x,
+            need_w,
+            need_b,
+        );
+        (g, Some(grad))
+    } else {
+        let g = linear::backward::<T>(
+            &x,
+            &w,
+            pre.as_deref(),
+            Upstream::Read(&host(&grad)),
+            s,
+            need_x,
+            need_w,
+            need_b,
+        );
+        (g, None)
+    };
     (
-        g.pre.map(|v| tensor(v, vec![s.batch, s.cout, s.n])),
+        dpre.or_else(|| g.pre.map(|v| tensor(v, vec![s.batch, s.cout, s.n]))),
         g.x.map(|v| tensor(v, vec![s.batch, s.cin, s.n])),
         g.w.map(|v| tensor(v, vec![s.cout, s.cin])),
         g.bias.map(|v| tensor(v, vec![s.cout])),
@@ -200,12 +244,8 @@ impl ChannelOps for Flex {
             );
         }
         match dtype {
-            DType::F32 => {
-                flex_forward::<f32>(&x, &weight, bias.as_ref(), residual.as_ref(), gelu, s)
-            }
-            DType::F64 => {
-                flex_forward::<f64>(&x, &weight, bias.as_ref(), residual.as_ref(), gelu, s)
-            }
+            DType::F32 => flex_forward::<f32>(&x, &weight, bias.as_ref(), residual, gelu, s),
+            DType::F64 => flex_forward::<f64>(&x, &weight, bias.as_ref(), residual, gelu, s),
             other => {
                 panic!("channel_linear: dtype {other:?} is not supported on the CPU (f32, f64)")
             }
@@ -234,7 +274,7 @@ impl ChannelOps for Flex {
                 &x,
                 &weight,
                 pre.as_ref(),
-                &grad,
+                grad,
                 s,
                 need_x,
                 need_weight,
@@ -244,7 +284,7 @@ impl ChannelOps for Flex {
                 &x,
                 &weight,
                 pre.as_ref(),
-                &grad,
+                grad,
                 s,
                 need_x,
                 need_weight,
@@ -349,11 +389,15 @@ impl<B: Backend + ChannelOps, const N: usize> Backward<B, N> for LinearBackward<
         let grad = grads.consume::<B>(&ops.node);
         let (x, w, pre) = ops.state;
         let gelu = pre.is_some();
+        // Without GELU the residual's gradient is `grad` itself; with it, `grad` goes to the
+        // backward op alone, which may then rewrite it in place.
+        let keep = (!gelu && node_r.is_some()).then(|| grad.clone());
+        let pre = pre.unwrap_or_else(|| x.clone());
         let (dpre, gx, gw, gb) = B::channel_linear_backward(
             x,
             w,
-            pre.unwrap_or_else(|| grad.clone()),
-            grad.clone(),
+            pre,
+            grad,
             gelu,
             node_x.is_some(),
             node_w.is_some(),
@@ -366,7 +410,10 @@ impl<B: Backend + ChannelOps, const N: usize> Backward<B, N> for LinearBackward<
             }
         }
         if let Some(node) = node_r {
-            grads.register::<B>(node.id, dpre.unwrap_or(grad));
+            let dr = dpre
+                .or(keep)
+                .expect("the residual's gradient is dpre or grad");
+            grads.register::<B>(node.id, dr);
         }
     }
 }

@@ -23,7 +23,8 @@ fn close(a: Tensor<3>, b: Tensor<3>, what: &str) {
 #[test]
 fn fused_layer_matches_burns_composition_with_gradients() {
     let device = Device::flex().autodiff();
-    for batch in [1, 6] {
+    // Small odd sizes, larger ones, a single output channel.
+    for (batch, ci, co, n) in [(1, 5, 7, 37), (6, 5, 7, 37), (6, 9, 13, 150), (2, 3, 1, 64)] {
         for (with_bias, with_residual, act) in [
             (false, false, false),
             (true, false, false),
@@ -34,22 +35,25 @@ fn fused_layer_matches_burns_composition_with_gradients() {
             let what =
                 format!("batch {batch} bias {with_bias} residual {with_residual} gelu {act}");
             let normal = Distribution::Normal(0.0, 1.0);
-            let x = Tensor::<3>::random([batch, 5, 37], normal, &device).require_grad();
-            let w = Tensor::<2>::random([7, 5], normal, &device).require_grad();
-            let b = Tensor::<1>::random([7], normal, &device).require_grad();
-            let r = Tensor::<3>::random([batch, 7, 37], normal, &device).require_grad();
-            let probe = Tensor::<3>::random([batch, 7, 37], normal, &device);
+            let x = Tensor::<3>::random([batch, ci, n], normal, &device).require_grad();
+            let w = Tensor::<2>::random([co, ci], normal, &device).require_grad();
+            let b = Tensor::<1>::random([co], normal, &device).require_grad();
+            let r = Tensor::<3>::random([batch, co, n], normal, &device).require_grad();
+            let probe = Tensor::<3>::random([batch, co, n], normal, &device);
 
+            // A residual held elsewhere is read; a fresh one (an op's output nobody else
+            // holds) is written over in place. Both must give the same values and gradients.
+            let residual = if n == 37 { r.clone() } else { r.clone() * 1.0 };
             let fused = channel_linear(
                 x.clone(),
                 w.clone(),
                 with_bias.then(|| b.clone()),
-                with_residual.then(|| r.clone()),
+                with_residual.then_some(residual),
                 act,
             );
             let mut composed = w.clone().unsqueeze::<3>().matmul(x.clone());
             if with_bias {
-                composed = composed + b.clone().reshape([1, 7, 1]);
+                composed = composed + b.clone().reshape([1, co, 1]);
             }
             if with_residual {
                 composed = composed + r.clone();

@@ -19,6 +19,8 @@ pub(crate) trait LinearScalar:
     fn gelu(x: &[Self], out: &mut [Self]);
     /// `out = g * gelu'(x)`.
     fn gelu_grad(x: &[Self], g: &[Self], out: &mut [Self]);
+    /// `g *= gelu'(x)`.
+    fn gelu_grad_in_place(x: &[Self], g: &mut [Self]);
 }
 
 impl LinearScalar for f32 {
@@ -27,6 +29,9 @@ impl LinearScalar for f32 {
     }
     fn gelu_grad(x: &[f32], g: &[f32], out: &mut [f32]) {
         crate::pointwise::gelu_grad_into_f32(x, g, out)
+    }
+    fn gelu_grad_in_place(x: &[f32], g: &mut [f32]) {
+        crate::pointwise::gelu_grad_in_place_f32(x, g)
     }
 }
 
@@ -39,6 +44,11 @@ impl LinearScalar for f64 {
     fn gelu_grad(x: &[f64], g: &[f64], out: &mut [f64]) {
         for ((o, &v), &gv) in out.iter_mut().zip(x).zip(g) {
             *o = crate::pointwise::gelu_grad_f64_scalar(v, gv);
+        }
+    }
+    fn gelu_grad_in_place(x: &[f64], g: &mut [f64]) {
+        for (gv, &v) in g.iter_mut().zip(x) {
+            *gv = crate::pointwise::gelu_grad_f64_scalar(v, *gv);
         }
     }
 }
@@ -56,11 +66,28 @@ pub(crate) struct LinearShape {
     pub(crate) n: usize,
 }
 
-/// What the forward pass returns: the output and, with GELU, the pre-activation the backward
-/// pass needs.
+/// Where the forward pass forms the pre-activation `W x + b + r`.
+pub(crate) enum Start<'a, T> {
+    /// In a new buffer, starting from the residual when there is one.
+    New(Option<&'a [T]>),
+    /// In the residual's own buffer (its owner gave it up), overwritten.
+    Residual(&'a mut [T]),
+}
+
+/// What the forward pass returns.
 pub(crate) struct LinearOutput<T> {
-    pub(crate) out: Vec<T>,
+    /// The pre-activation, unless it was formed in the residual's buffer.
     pub(crate) pre: Option<Vec<T>>,
+    /// The activation, with GELU.
+    pub(crate) out: Option<Vec<T>>,
+}
+
+/// The gradient flowing into the backward pass.
+pub(crate) enum Upstream<'a, T> {
+    /// Read only.
+    Read(&'a [T]),
+    /// Overwritten, with GELU, by the gradient with respect to the pre-activation.
+    InPlace(&'a mut [T]),
 }
 
 /// Runs `f` over the samples in contiguous groups, one group per rayon thread at most (so
@@ -95,41 +122,51 @@ fn planes<T>(v: Option<&mut Vec<T>>, plane: usize, batch: usize) -> Vec<Option<&
     }
 }
 
-/// `act(W x + b + r)`: `x` `[batch, cin, n]`, `w` `[cout, cin]`, `bias` `[cout]`, `residual`
-/// `[batch, cout, n]`.
+/// `act(W x + b + r)`: `x` `[batch, cin, n]`, `w` `[cout, cin]`, `bias` `[cout]`, the
+/// residual (in `start`) `[batch, cout, n]`.
 pub(crate) fn forward<T: LinearScalar>(
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
-    residual: Option<&[T]>,
+    start: Start<'_, T>,
     gelu: bool,
     s: LinearShape,
 ) -> LinearOutput<T> {
     let (plane_in, plane_out) = (s.cin * s.n, s.cout * s.n);
+    let len = s.batch * plane_out;
     assert_eq!(x.len(), s.batch * plane_in, "channel_linear: input size");
     assert_eq!(w.len(), s.cout * s.cin, "channel_linear: weight size");
     assert!(
         bias.is_none_or(|b| b.len() == s.cout),
         "channel_linear: bias size"
     );
+    let in_place = matches!(start, Start::Residual(_));
+    let mut fresh = Vec::new();
+    let (pre, copy_from, has_residual) = match start {
+        Start::New(r) => {
+            fresh = vec![T::default(); len];
+            (&mut fresh[..], r, r.is_some())
+        }
+        Start::Residual(buf) => (buf, None, true),
+    };
+    assert_eq!(pre.len(), len, "channel_linear: residual size");
     assert!(
-        residual.is_none_or(|r| r.len() == s.batch * plane_out),
+        copy_from.is_none_or(|r| r.len() == len),
         "channel_linear: residual size"
     );
-    let mut pre = vec![T::default(); s.batch * plane_out];
-    let mut out = gelu.then(|| vec![T::default(); s.batch * plane_out]);
+    let mut out = gelu.then(|| vec![T::default(); len]);
     let items: Vec<_> = pre
         .chunks_mut(plane_out)
         .zip(planes(out.as_mut(), plane_out, s.batch))
         .collect();
     over_groups(items, |group, parallel| {
         for (b, (pre_b, out_b)) in group {
-            if let Some(r) = residual {
+            if let Some(r) = copy_from {
                 pre_b.copy_from_slice(&r[b * plane_out..][..plane_out]);
             }
             if let Some(bias) = bias {
                 for (row, &bo) in pre_b.chunks_mut(s.n).zip(bias) {
-                    if residual.is_some() {
+                    if has_residual {
                         row.iter_mut().for_each(|v| *v += bo);
                     } else {
                         row.fill(bo);
@@ -139,7 +176,7 @@ pub(crate) fn forward<T: LinearScalar>(
             let dst = MatMut::rows(&mut *pre_b, s.cout, s.n);
             let lhs = Mat::rows(w, s.cout, s.cin);
             let rhs = Mat::rows(&x[b * plane_in..][..plane_in], s.cin, s.n);
-            if residual.is_some() || bias.is_some() {
+            if has_residual || bias.is_some() {
                 matmul_add(dst, lhs, rhs, parallel);
             } else {
                 matmul(dst, lhs, rhs, false, parallel);
@@ -149,22 +186,16 @@ pub(crate) fn forward<T: LinearScalar>(
             }
         }
     });
-    match out {
-        Some(out) => LinearOutput {
-            out,
-            pre: Some(pre),
-        },
-        None => LinearOutput {
-            out: pre,
-            pre: None,
-        },
+    LinearOutput {
+        pre: (!in_place).then_some(fresh),
+        out,
     }
 }
 
 /// Gradients of `sum(grad * act(W x + b + r))`.
 pub(crate) struct LinearGrads<T> {
     /// With respect to the pre-activation (and so to `b`'s broadcast and `r`); `None` without
-    /// GELU, where it is `grad` itself.
+    /// GELU, where it is `grad` itself, and when it was written over `grad`.
     pub(crate) pre: Option<Vec<T>>,
     /// With respect to `x`, when asked for.
     pub(crate) x: Option<Vec<T>>,
@@ -180,30 +211,50 @@ pub(crate) fn backward<T: LinearScalar>(
     x: &[T],
     w: &[T],
     pre: Option<&[T]>,
-    grad: &[T],
+    grad: Upstream<'_, T>,
     s: LinearShape,
     need_x: bool,
     need_w: bool,
     need_bias: bool,
 ) -> LinearGrads<T> {
     let (plane_in, plane_out) = (s.cin * s.n, s.cout * s.n);
+    let len = s.batch * plane_out;
     assert_eq!(
         x.len(),
         s.batch * plane_in,
         "channel_linear_backward: input size"
     );
-    assert_eq!(
-        grad.len(),
-        s.batch * plane_out,
-        "channel_linear_backward: gradient size"
-    );
+    let grad_len = match &grad {
+        Upstream::Read(g) => g.len(),
+        Upstream::InPlace(g) => g.len(),
+    };
+    assert_eq!(grad_len, len, "channel_linear_backward: gradient size");
     assert!(
-        pre.is_none_or(|p| p.len() == grad.len()),
+        pre.is_none_or(|p| p.len() == len),
         "channel_linear_backward: pre-activation size"
     );
-    let mut dpre = pre.map(|_| vec![T::default(); s.batch * plane_out]);
+    // The gradient per sample, as the sample's loop reads or rewrites it.
+    enum Plane<'a, T> {
+        Read(&'a [T]),
+        Into { src: &'a [T], dst: &'a mut [T] },
+        InPlace(&'a mut [T]),
+    }
+    let mut dpre = match (&grad, pre) {
+        (Upstream::Read(_), Some(_)) => Some(vec![T::default(); len]),
+        _ => None,
+    };
+    let grad_planes: Vec<Plane<'_, T>> = match (grad, pre, dpre.as_mut()) {
+        (Upstream::Read(g), Some(_), Some(d)) => g
+            .chunks(plane_out)
+            .zip(d.chunks_mut(plane_out))
+            .map(|(src, dst)| Plane::Into { src, dst })
+            .collect(),
+        (Upstream::InPlace(g), Some(_), _) => g.chunks_mut(plane_out).map(Plane::InPlace).collect(),
+        (Upstream::Read(g), _, _) => g.chunks(plane_out).map(Plane::Read).collect(),
+        (Upstream::InPlace(g), None, _) => g.chunks(plane_out).map(Plane::Read).collect(),
+    };
     let mut dx = need_x.then(|| vec![T::default(); s.batch * plane_in]);
-    let items: Vec<_> = planes(dpre.as_mut(), plane_out, s.batch)
+    let items: Vec<_> = grad_planes
         .into_iter()
         .zip(planes(dx.as_mut(), plane_in, s.batch))
         .collect();
@@ -218,14 +269,20 @@ pub(crate) fn backward<T: LinearScalar>(
     let partials = over_groups(items, |group, parallel| {
         let mut gw = vec![T::default(); if need_w { s.cout * s.cin } else { 0 }];
         let mut gb = vec![T::default(); if need_bias { s.cout } else { 0 }];
-        for (b, (dpre_b, dx_b)) in group {
-            let grad_b = &grad[b * plane_out..][..plane_out];
-            let g: &[T] = match (pre, dpre_b) {
-                (Some(p), Some(d)) => {
-                    T::gelu_grad(&p[b * plane_out..][..plane_out], grad_b, d);
-                    d
+        for (b, (plane, dx_b)) in group {
+            let pre_b = || {
+                &pre.expect("a rewritten plane has a pre-activation")[b * plane_out..][..plane_out]
+            };
+            let g: &[T] = match plane {
+                Plane::Read(g) => g,
+                Plane::Into { src, dst } => {
+                    T::gelu_grad(pre_b(), src, dst);
+                    dst
                 }
-                _ => grad_b,
+                Plane::InPlace(g) => {
+                    T::gelu_grad_in_place(pre_b(), g);
+                    g
+                }
             };
             if let Some(dx_b) = dx_b {
                 matmul(
@@ -328,12 +385,27 @@ mod tests {
             let r = values(batch * 4 * 7, 4);
             let g = values(batch * 4 * 7, 5);
             for gelu in [false, true] {
-                let y = forward(&x, &w, Some(&b), Some(&r), gelu, s);
+                let y = forward(&x, &w, Some(&b), Start::New(Some(&r)), gelu, s);
                 let want = naive(&x, &w, &b, &r, gelu, s);
-                for (a, e) in y.out.iter().zip(&want) {
+                let out = y.out.as_ref().or(y.pre.as_ref()).unwrap();
+                for (a, e) in out.iter().zip(&want) {
                     assert!((a - e).abs() < 1e-12, "forward {a} vs {e}");
                 }
-                let grads = backward(&x, &w, y.pre.as_deref(), &g, s, true, true, true);
+                // Formed in the residual's buffer: the same values.
+                let mut in_place = r.clone();
+                let y2 = forward(&x, &w, Some(&b), Start::Residual(&mut in_place), gelu, s);
+                assert!(y2.pre.is_none());
+                assert_eq!(y2.out.as_ref().unwrap_or(&in_place), out);
+                let pre = gelu.then(|| y.pre.as_deref().unwrap());
+                let grads = backward(&x, &w, pre, Upstream::Read(&g), s, true, true, true);
+                // Written over the upstream gradient: the same gradients.
+                let mut g2 = g.clone();
+                let grads2 = backward(&x, &w, pre, Upstream::InPlace(&mut g2), s, true, true, true);
+                assert!(grads2.pre.is_none());
+                assert_eq!(grads2.x, grads.x);
+                assert_eq!(grads2.w, grads.w);
+                assert_eq!(grads2.bias, grads.bias);
+                assert_eq!(&g2, grads.pre.as_ref().unwrap_or(&g));
                 let loss = |x: &[f64], w: &[f64], b: &[f64], r: &[f64]| -> f64 {
                     naive(x, w, b, r, gelu, s)
                         .iter()
@@ -383,11 +455,11 @@ mod tests {
         let x = values(12, 1);
         let w = values(4, 2);
         let g = values(12, 3);
-        let y = forward(&x, &w, None, None, false, s);
+        let y = forward(&x, &w, None, Start::New(None), false, s);
         let want = naive(&x, &w, &[0.0; 2], &[0.0; 12], false, s);
-        assert_eq!(y.out.len(), want.len());
-        assert!(y.pre.is_none());
-        let grads = backward(&x, &w, None, &g, s, false, true, false);
+        assert_eq!(y.pre.unwrap(), want);
+        assert!(y.out.is_none());
+        let grads = backward(&x, &w, None, Upstream::Read(&g), s, false, true, false);
         assert!(grads.x.is_none() && grads.bias.is_none() && grads.pre.is_none());
         assert_eq!(grads.w.unwrap().len(), 4);
     }
