@@ -72,10 +72,7 @@ struct Results<'a> {
 
 impl Coda {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        let text = std::fs::read_to_string(&self.spec)
-            .with_context(|| format!("reading {}", self.spec.display()))?;
-        let spec: CodaSpec =
-            toml::from_str(&text).with_context(|| format!("{}", self.spec.display()))?;
+        let (spec, text): (CodaSpec, String) = crate::spec::read_spec(&self.spec)?;
         let root = data_root(&self.data);
         let load = |split: &str| collection(&root, &spec.preset, split, 1, 0);
         let (train, train_test, adapt, adapt_test) = (
@@ -250,6 +247,17 @@ fn table(spec: &CodaSpec, o: &CodaOutcome, names: &[String]) -> String {
 mod tests {
     use super::*;
 
+    /// Runs `cargo xtask coda` on `spec` into `out`, with its data under `dir/data`.
+    fn run_coda(spec: &Path, out: &Path, dir: &Path) -> anyhow::Result<()> {
+        Coda {
+            spec: spec.to_path_buf(),
+            out: out.to_path_buf(),
+            data: Some(dir.join("data")),
+            resume: false,
+        }
+        .run()
+    }
+
     /// The command end to end on the Lotka-Volterra preset with a token budget: it writes its
     /// table and JSON, `report` turns the run into a report, and an unknown spec key is named.
     #[test]
@@ -265,14 +273,7 @@ mod tests {
             [paper]\nsource = \"test\"\nin_domain_mse = 1.0\nadaptation_mse = 2.0\n";
         std::fs::write(&spec, text).unwrap();
         let out = dir.path().join("run");
-        Coda {
-            spec: spec.clone(),
-            out: out.clone(),
-            data: Some(dir.path().join("data")),
-            resume: false,
-        }
-        .run()
-        .unwrap();
+        run_coda(&spec, &out, dir.path()).unwrap();
         let md = std::fs::read_to_string(out.join("coda.md")).unwrap();
         assert!(
             md.contains("| CoDA paper (test) | 1.000e0 | 2.000e0 |"),
@@ -294,14 +295,7 @@ mod tests {
         assert!(out.join("training.png").exists());
 
         std::fs::write(&spec, text.replace("lambda_w", "lambda_W")).unwrap();
-        let e = Coda {
-            spec,
-            out: dir.path().join("bad"),
-            data: Some(dir.path().join("data")),
-            resume: false,
-        }
-        .run()
-        .unwrap_err();
+        let e = run_coda(&spec, &dir.path().join("bad"), dir.path()).unwrap_err();
         assert!(format!("{e:#}").contains("lambda_W"), "{e:#}");
     }
 
@@ -321,14 +315,7 @@ mod tests {
         )
         .unwrap();
         let out = dir.path().join("run");
-        Coda {
-            spec,
-            out: out.clone(),
-            data: Some(dir.path().join("data")),
-            resume: false,
-        }
-        .run()
-        .unwrap();
+        run_coda(&spec, &out, dir.path()).unwrap();
         let md = std::fs::read_to_string(out.join("coda.md")).unwrap();
         for i in 0..4 {
             let png = format!("snapshots_env{i}.png");

@@ -212,10 +212,7 @@ struct PretrainReport {
 
 impl Pretrain {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        let text = std::fs::read_to_string(&self.spec)
-            .with_context(|| format!("reading {}", self.spec.display()))?;
-        let spec: PretrainSpec =
-            toml::from_str(&text).with_context(|| format!("{}", self.spec.display()))?;
+        let (spec, text): (PretrainSpec, String) = crate::spec::read_spec(&self.spec)?;
         self.run_spec(spec, &text)?;
         Ok(())
     }
@@ -631,10 +628,7 @@ struct ScalingPoint {
 
 impl Scaling {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        let text = std::fs::read_to_string(&self.spec)
-            .with_context(|| format!("reading {}", self.spec.display()))?;
-        let base: PretrainSpec =
-            toml::from_str(&text).with_context(|| format!("{}", self.spec.display()))?;
+        let (base, _): (PretrainSpec, String) = crate::spec::read_spec(&self.spec)?;
         if let Some(&f) = self
             .families
             .iter()

@@ -170,6 +170,17 @@ impl QuickstartSpec {
     }
 }
 
+/// Reads the TOML spec at `path` into `T`, with its text (which runs copy into their
+/// directory); a missing file or a bad key is reported with the file's name.
+pub(crate) fn read_spec<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+) -> anyhow::Result<(T, String)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let spec = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    Ok((spec, text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use physfm_train::{
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{AdaptError, Result};
+use crate::Result;
 
 /// CoDA's sizes and regularisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,11 +156,11 @@ fn one_step(
 
 fn check(config: &CodaConfig) -> Result<()> {
     let bad = |key: &str, value: String, reason: &str| {
-        Err(AdaptError::Train(physfm_train::TrainError::Config {
-            key: format!("coda.{key}"),
+        Err(crate::error::config_error(
+            format!("coda.{key}"),
             value,
-            reason: reason.into(),
-        }))
+            reason,
+        ))
     };
     if config.context_dim == 0 {
         return bad("context_dim", "0".into(), "must be at least 1");
@@ -224,11 +224,11 @@ where
 {
     check(config)?;
     if environments == 0 {
-        return Err(AdaptError::Train(physfm_train::TrainError::Config {
-            key: "environments".into(),
-            value: "0".into(),
-            reason: "CoDA needs at least one training environment".into(),
-        }));
+        return Err(crate::error::config_error(
+            "environments",
+            "0",
+            "CoDA needs at least one training environment",
+        ));
     }
     let coda = Coda::new(base, environments, config, device);
     let mut options = options.clone();
@@ -288,11 +288,11 @@ where
     check(config)?;
     let dim = coda.contexts.val().dims()[1];
     if dim != config.context_dim {
-        return Err(AdaptError::Train(physfm_train::TrainError::Config {
-            key: "coda.context_dim".into(),
-            value: config.context_dim.to_string(),
-            reason: format!("the meta-trained model's contexts have {dim} values"),
-        }));
+        return Err(crate::error::config_error(
+            "coda.context_dim",
+            config.context_dim.to_string(),
+            format!("the meta-trained model's contexts have {dim} values"),
+        ));
     }
     let net = CodaAdapted {
         coda: coda.freeze(),

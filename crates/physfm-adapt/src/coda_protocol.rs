@@ -19,9 +19,7 @@ use physfm_train::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    AdaptError, Coda, CodaConfig, Result, adapt_coda_with, split_environments, train_coda_with,
-};
+use crate::{Coda, CodaConfig, Result, adapt_coda_with, split_environments, train_coda_with};
 
 /// What the protocol trains: the network, CoDA's sizes, and the two budgets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,14 +99,6 @@ pub struct CodaData<'a> {
     pub adapt_test: &'a InMemoryCollection,
 }
 
-fn config_err(key: &str, value: String, reason: String) -> AdaptError {
-    AdaptError::Train(physfm_train::TrainError::Config {
-        key: key.into(),
-        value,
-        reason,
-    })
-}
-
 /// Checks that the four collections share one layout and that the network fits it.
 fn check(data: &CodaData<'_>, setup: &CodaSetup) -> Result<()> {
     let m = &data.train.meta;
@@ -122,7 +112,7 @@ fn check(data: &CodaData<'_>, setup: &CodaSetup) -> Result<()> {
             || o.spatial_shape != m.spatial_shape
             || o.param_names != m.param_names
         {
-            return Err(config_err(
+            return Err(crate::error::config_error(
                 name,
                 format!("{:?} on {:?}", o.channel_names, o.spatial_shape),
                 format!(
@@ -132,26 +122,26 @@ fn check(data: &CodaData<'_>, setup: &CodaSetup) -> Result<()> {
             ));
         }
         if c.records.is_empty() {
-            return Err(config_err(
+            return Err(crate::error::config_error(
                 name,
-                "0 trajectories".into(),
-                "needs trajectories".into(),
+                "0 trajectories",
+                "needs trajectories",
             ));
         }
     }
     for (key, t) in [("train", &setup.train), ("adapt", &setup.adapt)] {
         if t.input_noise != 0.0 {
-            return Err(config_err(
-                &format!("{key}.input_noise"),
+            return Err(crate::error::config_error(
+                format!("{key}.input_noise"),
                 t.input_noise.to_string(),
-                "the CoDA protocol trains on clean inputs; set it to 0".into(),
+                "the CoDA protocol trains on clean inputs; set it to 0",
             ));
         }
     }
     let c = m.channel_names.len();
     let cfg = &setup.model;
     if cfg.in_channels != c || cfg.out_channels != c {
-        return Err(config_err(
+        return Err(crate::error::config_error(
             "model.in_channels/out_channels",
             format!("{}/{}", cfg.in_channels, cfg.out_channels),
             format!("must both be the data's {c} field channels"),
@@ -159,7 +149,7 @@ fn check(data: &CodaData<'_>, setup: &CodaSetup) -> Result<()> {
     }
     let dims = m.spatial_shape.len().max(1);
     if cfg.n_modes.len() != dims {
-        return Err(config_err(
+        return Err(crate::error::config_error(
             "model.n_modes",
             format!("{:?}", cfg.n_modes),
             format!("needs one mode count per spatial axis ({dims})"),
@@ -322,20 +312,21 @@ pub fn coda_protocol(
 
     let plain = device.clone().inner();
     let eval = coda.valid();
-    let zero = |d: &Device| Tensor::<2>::zeros([1, setup.coda.context_dim], d);
+    // The meta-trained network with its context at zero, the same for every environment.
+    let zero_context = eval.network(Tensor::<2>::zeros([1, setup.coda.context_dim], &plain));
     let mut in_domain = Vec::new();
     for (params, test) in split_environments(data.train_test) {
         let e = envs.iter().position(|(p, _)| *p == params).ok_or_else(|| {
-            config_err(
+            crate::error::config_error(
                 "train_test",
                 format!("{params:?}"),
-                "a held-out environment that is not a training environment".into(),
+                "a held-out environment that is not a training environment",
             )
         })?;
         in_domain.push(EnvironmentScore {
             trajectories: test.records.len(),
             mse: rollout_mse(&eval.environment(e), frame, &test, &plain),
-            mse_zero_context: rollout_mse(&eval.network(zero(&plain)), frame, &test, &plain),
+            mse_zero_context: rollout_mse(&zero_context, frame, &test, &plain),
             context: context_of(&eval, e),
             params,
         });
@@ -350,10 +341,10 @@ pub fn coda_protocol(
             .iter()
             .find(|(p, _)| *p == params)
             .ok_or_else(|| {
-                config_err(
+                crate::error::config_error(
                     "adapt_test",
                     format!("{params:?}"),
-                    "has no held-out trajectories of this adaptation environment".into(),
+                    "has no held-out trajectories of this adaptation environment",
                 )
             })?
             .1;
@@ -377,7 +368,7 @@ pub fn coda_protocol(
         adaptation.push(EnvironmentScore {
             trajectories: test.records.len(),
             mse,
-            mse_zero_context: rollout_mse(&eval.network(zero(&plain)), frame, test, &plain),
+            mse_zero_context: rollout_mse(&zero_context, frame, test, &plain),
             context: adapted
                 .context
                 .val()

@@ -16,5 +16,19 @@ pub enum AdaptError {
     Train(#[from] physfm_train::TrainError),
 }
 
+/// A configuration error naming the key, the value given and why it was refused (reported
+/// as training's configuration error, as every other bad setting).
+pub(crate) fn config_error(
+    key: impl Into<String>,
+    value: impl Into<String>,
+    reason: impl Into<String>,
+) -> AdaptError {
+    AdaptError::Train(physfm_train::TrainError::Config {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    })
+}
+
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, AdaptError>;

@@ -19,7 +19,7 @@ use physfm_models::Stepper1d;
 use physfm_train::WindowDataset;
 use serde::{Deserialize, Serialize};
 
-use crate::{AdaptError, Result};
+use crate::Result;
 
 /// Settings of in-context adaptation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -61,18 +61,18 @@ impl Demonstrations {
         device: &Device,
     ) -> Result<Self> {
         if demos.is_empty() || trajectories == 0 {
-            return Err(AdaptError::Train(physfm_train::TrainError::Config {
-                key: "demonstrations".into(),
-                value: "none".into(),
-                reason: "in-context adaptation needs at least one demonstration".into(),
-            }));
+            return Err(crate::error::config_error(
+                "demonstrations",
+                "none",
+                "in-context adaptation needs at least one demonstration",
+            ));
         }
         if !(config.neighbours.is_finite() && config.neighbours > 0.0) {
-            return Err(AdaptError::Train(physfm_train::TrainError::Config {
-                key: "icl.neighbours".into(),
-                value: config.neighbours.to_string(),
-                reason: "must be positive".into(),
-            }));
+            return Err(crate::error::config_error(
+                "icl.neighbours",
+                config.neighbours.to_string(),
+                "must be positive",
+            ));
         }
         let (c, n) = (demos.channels, demos.n);
         let mut channels = vec![Vec::with_capacity(demos.len() * n); c];

@@ -74,11 +74,11 @@ pub fn split_environments(data: &InMemoryCollection) -> Vec<(Vec<f64>, InMemoryC
 /// Refuses an empty list of environments or an environment without windows, naming `key`.
 pub(crate) fn check_environments(key: &str, environments: &[WindowDataset]) -> Result<()> {
     if environments.is_empty() || environments.iter().any(WindowDataset::is_empty) {
-        return Err(AdaptError::Train(physfm_train::TrainError::Config {
-            key: key.into(),
-            value: format!("{} environments", environments.len()),
-            reason: "every environment needs windows".into(),
-        }));
+        return Err(crate::error::config_error(
+            key,
+            format!("{} environments", environments.len()),
+            "every environment needs windows",
+        ));
     }
     Ok(())
 }
@@ -113,21 +113,21 @@ fn check(leads: &LeadsConfig, frame: &StepperFrame<'_>) -> Result<()> {
     let c = frame.norm.field_mean.len();
     let p = frame.norm.param_names.len();
     if leads.residual.in_channels != c + p || leads.residual.out_channels != c {
-        return Err(AdaptError::Train(physfm_train::TrainError::Config {
-            key: "leads.residual".into(),
-            value: format!(
+        return Err(crate::error::config_error(
+            "leads.residual",
+            format!(
                 "in {} / out {}",
                 leads.residual.in_channels, leads.residual.out_channels
             ),
-            reason: format!("the shared network takes {} in and gives {c} out", c + p),
-        }));
+            format!("the shared network takes {} in and gives {c} out", c + p),
+        ));
     }
     if !(leads.penalty.is_finite() && leads.penalty >= 0.0) {
-        return Err(AdaptError::Train(physfm_train::TrainError::Config {
-            key: "leads.penalty".into(),
-            value: leads.penalty.to_string(),
-            reason: "must be non-negative".into(),
-        }));
+        return Err(crate::error::config_error(
+            "leads.penalty",
+            leads.penalty.to_string(),
+            "must be non-negative",
+        ));
     }
     Ok(())
 }

@@ -148,11 +148,11 @@ pub fn reptile_with(
     run: &ReptileRun,
 ) -> Result<(Stepper1d, ReptileReport)> {
     let bad = |key: &str, value: String, reason: &str| {
-        Err(AdaptError::Train(physfm_train::TrainError::Config {
-            key: format!("reptile.{key}"),
+        Err(crate::error::config_error(
+            format!("reptile.{key}"),
             value,
-            reason: reason.into(),
-        }))
+            reason,
+        ))
     };
     crate::leads::check_environments("reptile.environments", environments)?;
     if !(0.0..=1.0).contains(&config.meta_lr) {
