@@ -110,91 +110,50 @@ fn gelu_grad_in_place_body(x: &[f32], g: &mut [f32]) {
 /// 4-wide SSE2 leaves most of a modern core idle on these loops.
 #[allow(unsafe_code)]
 mod wide {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn gelu_avx512(x: &[f32], out: &mut [f32]) {
-        super::gelu_body(x, out)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn gelu_avx2(x: &[f32], out: &mut [f32]) {
-        super::gelu_body(x, out)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn gelu_grad_avx512(x: &[f32], g: &[f32], out: &mut [f32]) {
-        super::gelu_grad_body(x, g, out)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn gelu_grad_avx2(x: &[f32], g: &[f32], out: &mut [f32]) {
-        super::gelu_grad_body(x, g, out)
+    /// `pub(crate) fn $name($args)`: `super::$body($args)` compiled for AVX-512F, for AVX2 with
+    /// FMA, and for the baseline, the widest the CPU has chosen at each call.
+    macro_rules! widest {
+        ($(#[$doc:meta])* $name:ident => $body:ident ($($arg:ident: $ty:ty),*)) => {
+            $(#[$doc])*
+            pub(crate) fn $name($($arg: $ty),*) {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    #[target_feature(enable = "avx512f")]
+                    fn avx512($($arg: $ty),*) {
+                        super::$body($($arg),*)
+                    }
+                    #[target_feature(enable = "avx2,fma")]
+                    fn avx2($($arg: $ty),*) {
+                        super::$body($($arg),*)
+                    }
+                    if std::arch::is_x86_feature_detected!("avx512f") {
+                        // SAFETY: the CPU has AVX-512F (checked just above).
+                        return unsafe { avx512($($arg),*) };
+                    }
+                    if std::arch::is_x86_feature_detected!("avx2")
+                        && std::arch::is_x86_feature_detected!("fma")
+                    {
+                        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                        return unsafe { avx2($($arg),*) };
+                    }
+                }
+                super::$body($($arg),*)
+            }
+        };
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn gelu_grad_in_place_avx512(x: &[f32], g: &mut [f32]) {
-        super::gelu_grad_in_place_body(x, g)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn gelu_grad_in_place_avx2(x: &[f32], g: &mut [f32]) {
-        super::gelu_grad_in_place_body(x, g)
-    }
-
-    /// `g *= gelu'(x)`, element by element.
-    pub(crate) fn gelu_grad_in_place(x: &[f32], g: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F (checked just above).
-                return unsafe { gelu_grad_in_place_avx512(x, g) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { gelu_grad_in_place_avx2(x, g) };
-            }
-        }
-        super::gelu_grad_in_place_body(x, g)
-    }
-
-    /// `out = gelu(x)`, element by element.
-    pub(crate) fn gelu(x: &[f32], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F (checked just above).
-                return unsafe { gelu_avx512(x, out) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { gelu_avx2(x, out) };
-            }
-        }
-        super::gelu_body(x, out)
-    }
-
-    /// `out = g * gelu'(x)`, element by element.
-    pub(crate) fn gelu_grad(x: &[f32], g: &[f32], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F (checked just above).
-                return unsafe { gelu_grad_avx512(x, g, out) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { gelu_grad_avx2(x, g, out) };
-            }
-        }
-        super::gelu_grad_body(x, g, out)
-    }
+    widest!(
+        /// `out = gelu(x)`, element by element.
+        gelu => gelu_body(x: &[f32], out: &mut [f32])
+    );
+    widest!(
+        /// `out = g * gelu'(x)`, element by element.
+        gelu_grad => gelu_grad_body(x: &[f32], g: &[f32], out: &mut [f32])
+    );
+    widest!(
+        /// `g *= gelu'(x)`, element by element.
+        gelu_grad_in_place => gelu_grad_in_place_body(x: &[f32], g: &mut [f32])
+    );
 }
 
 pub(crate) use wide::{
