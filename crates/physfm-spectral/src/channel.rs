@@ -12,7 +12,7 @@
 
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::backend::{Dispatch, Flex};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -21,6 +21,7 @@ use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_flex::FlexTensor;
 
 use crate::cpu::linear::{self, LinearScalar, LinearShape, Start, Upstream};
+use crate::flex::{dims, host, tensor};
 
 /// The fused channel-linear layer, implemented per backend.
 ///
@@ -60,21 +61,6 @@ pub trait ChannelOps: Backend {
         Option<FloatTensor<Self>>,
         Option<FloatTensor<Self>>,
     );
-}
-
-fn dims(t: &FlexTensor) -> Vec<usize> {
-    t.layout().shape().to_vec()
-}
-
-fn host<T: burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> std::borrow::Cow<'_, [T]> {
-    match t.as_slice::<T>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<T>().unwrap().to_vec()),
-    }
-}
-
-fn tensor<T: burn::tensor::Element>(v: Vec<T>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(v, shape))
 }
 
 /// Sizes from the operands, with the checks that name what disagrees.
@@ -168,34 +154,21 @@ fn flex_backward<T: LinearScalar + burn::tensor::Element>(
     // in place.
     let in_place = pre.is_some() && whole_and_unique::<T>(&grad, len);
     let (x, w) = (host::<T>(x), host::<T>(w));
-    let (g, dpre) = if in_place {
-        let buf = grad
-            .try_storage_mut::<T>()
-            .expect("a unique tensor gives its storage");
-        let g = linear::backward::<T>(
-            &x,
-            &w,
-            pre.as_deref(),
-            Upstream::InPlace(buf),
-            s,
-            need_x,
-            need_w,
-            need_b,
-        );
-        (g, Some(grad))
-    } else {
-        let g = linear::backward::<T>(
-            &x,
-            &w,
-            pre.as_deref(),
-            Upstream::Read(&host(&grad)),
-            s,
-            need_x,
-            need_w,
-            need_b,
-        );
-        (g, None)
+    let g = {
+        let read;
+        let upstream = if in_place {
+            Upstream::InPlace(
+                grad.try_storage_mut::<T>()
+                    .expect("a unique tensor gives its storage"),
+            )
+        } else {
+            read = host::<T>(&grad);
+            Upstream::Read(&read)
+        };
+        linear::backward::<T>(&x, &w, pre.as_deref(), upstream, s, need_x, need_w, need_b)
     };
+    // Written in place, the pre-activation's gradient is `grad` itself.
+    let dpre = in_place.then_some(grad);
     (
         dpre.or_else(|| g.pre.map(|v| tensor(v, vec![s.batch, s.cout, s.n]))),
         g.x.map(|v| tensor(v, vec![s.batch, s.cin, s.n])),
@@ -468,55 +441,25 @@ impl<B: Backend + ChannelOps, C: CheckpointStrategy> ChannelOps for Autodiff<B, 
         let rn = has_residual.then(|| residual.node());
         let (x, w) = (x.into_primitive(), weight.into_primitive());
         let (b, r) = (bias.into_primitive(), residual.into_primitive());
+        // The rule's parents are x, w, then bias and residual where present.
+        macro_rules! with_parents {
+            ($n:literal, [$($node:expr),*]) => {
+                autodiff_linear::<B, C, $n>(
+                    [$($node),*],
+                    LinearBackward { has_bias, has_residual },
+                    x,
+                    w,
+                    b,
+                    r,
+                    gelu,
+                )
+            };
+        }
         match (bn, rn) {
-            (None, None) => autodiff_linear::<B, C, 2>(
-                [xn, wn],
-                LinearBackward {
-                    has_bias,
-                    has_residual,
-                },
-                x,
-                w,
-                b,
-                r,
-                gelu,
-            ),
-            (Some(bn), None) => autodiff_linear::<B, C, 3>(
-                [xn, wn, bn],
-                LinearBackward {
-                    has_bias,
-                    has_residual,
-                },
-                x,
-                w,
-                b,
-                r,
-                gelu,
-            ),
-            (None, Some(rn)) => autodiff_linear::<B, C, 3>(
-                [xn, wn, rn],
-                LinearBackward {
-                    has_bias,
-                    has_residual,
-                },
-                x,
-                w,
-                b,
-                r,
-                gelu,
-            ),
-            (Some(bn), Some(rn)) => autodiff_linear::<B, C, 4>(
-                [xn, wn, bn, rn],
-                LinearBackward {
-                    has_bias,
-                    has_residual,
-                },
-                x,
-                w,
-                b,
-                r,
-                gelu,
-            ),
+            (None, None) => with_parents!(2, [xn, wn]),
+            (Some(bn), None) => with_parents!(3, [xn, wn, bn]),
+            (None, Some(rn)) => with_parents!(3, [xn, wn, rn]),
+            (Some(bn), Some(rn)) => with_parents!(4, [xn, wn, bn, rn]),
         }
     }
 

@@ -32,6 +32,7 @@
 
 mod channel;
 pub mod cpu;
+mod flex;
 mod geometry;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 mod gpu;

@@ -3,7 +3,7 @@
 
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::backend::{Dispatch, Flex};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -12,6 +12,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::FlexTensor;
 
 use crate::cpu;
+use crate::flex::{dims, host, tensor};
 use crate::geometry::Geometry;
 
 /// The spectral convolution, implemented per backend.
@@ -37,24 +38,13 @@ pub trait SpectralOps: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
-fn flex_host<T: cpu::Real>(t: &FlexTensor) -> std::borrow::Cow<'_, [T]> {
-    match t.as_slice::<T>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<T>().unwrap().to_vec()),
-    }
-}
-
-fn flex_tensor<T: cpu::Real>(v: Vec<T>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(v, shape))
-}
-
 fn empty(dtype: DType) -> FlexTensor {
     FlexTensor::zeros(vec![0].into(), dtype)
 }
 
 fn flex_forward<T: cpu::Real>(x: &FlexTensor, w: &FlexTensor, g: &Geometry) -> FlexTensor {
-    let y = cpu::forward::<T>(&flex_host(x), &flex_host(w), g);
-    flex_tensor(y, g.output_shape())
+    let y = cpu::forward::<T>(&host(x), &host(w), g);
+    tensor(y, g.output_shape())
 }
 
 fn flex_backward<T: cpu::Real>(
@@ -65,29 +55,12 @@ fn flex_backward<T: cpu::Real>(
     need_x: bool,
     need_w: bool,
 ) -> (FlexTensor, FlexTensor) {
-    let (gx, gw) = cpu::backward::<T>(
-        &flex_host(x),
-        &flex_host(w),
-        &flex_host(grad),
-        g,
-        need_x,
-        need_w,
-    );
+    let (gx, gw) = cpu::backward::<T>(&host(x), &host(w), &host(grad), g, need_x, need_w);
     let dtype = x.dtype();
     (
-        gx.map_or_else(
-            || empty(dtype),
-            |v| flex_tensor(v, x.layout().shape().to_vec()),
-        ),
-        gw.map_or_else(
-            || empty(dtype),
-            |v| flex_tensor(v, w.layout().shape().to_vec()),
-        ),
+        gx.map_or_else(|| empty(dtype), |v| tensor(v, x.layout().shape().to_vec())),
+        gw.map_or_else(|| empty(dtype), |v| tensor(v, w.layout().shape().to_vec())),
     )
-}
-
-fn dims(t: &FlexTensor) -> Vec<usize> {
-    t.layout().shape().to_vec()
 }
 
 fn check_dtypes(op: &str, tensors: &[&FlexTensor]) -> DType {

@@ -11,13 +11,15 @@
 
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::backend::{Dispatch, Flex};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::FlexTensor;
+
+use crate::flex::{dims, host, tensor};
 use rayon::prelude::*;
 
 /// Element-wise activations, implemented per backend.
@@ -230,43 +232,30 @@ fn gelu_backward_f64(x: &[f64], g: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-fn host<T: burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> std::borrow::Cow<'_, [T]> {
-    match t.as_slice::<T>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<T>().unwrap().to_vec()),
-    }
-}
-
-fn shape(t: &FlexTensor) -> Vec<usize> {
-    t.layout().shape().to_vec()
-}
-
 impl PointwiseOps for Flex {
     fn gelu_exact(x: FlexTensor) -> FlexTensor {
-        let s = shape(&x);
+        let s = dims(&x);
         match x.dtype() {
-            DType::F32 => FlexTensor::from_data(TensorData::new(gelu_f32(&host::<f32>(&x)), s)),
-            DType::F64 => FlexTensor::from_data(TensorData::new(gelu_f64(&host::<f64>(&x)), s)),
+            DType::F32 => tensor(gelu_f32(&host::<f32>(&x)), s),
+            DType::F64 => tensor(gelu_f64(&host::<f64>(&x)), s),
             other => panic!("gelu: dtype {other:?} is not supported on the CPU (f32, f64)"),
         }
     }
 
     fn gelu_exact_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
-        let s = shape(&x);
+        let s = dims(&x);
         assert_eq!(
             s,
-            shape(&grad),
+            dims(&grad),
             "gelu_backward: gradient and input shapes differ"
         );
         match (x.dtype(), grad.dtype()) {
-            (DType::F32, DType::F32) => FlexTensor::from_data(TensorData::new(
-                gelu_backward_f32(&host::<f32>(&x), &host::<f32>(&grad)),
-                s,
-            )),
-            (DType::F64, DType::F64) => FlexTensor::from_data(TensorData::new(
-                gelu_backward_f64(&host::<f64>(&x), &host::<f64>(&grad)),
-                s,
-            )),
+            (DType::F32, DType::F32) => {
+                tensor(gelu_backward_f32(&host::<f32>(&x), &host::<f32>(&grad)), s)
+            }
+            (DType::F64, DType::F64) => {
+                tensor(gelu_backward_f64(&host::<f64>(&x), &host::<f64>(&grad)), s)
+            }
             (a, b) => panic!("gelu_backward: dtypes {a:?} and {b:?} (f32 or f64, alike)"),
         }
     }
