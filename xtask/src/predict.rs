@@ -2,7 +2,8 @@
 //! on a NumPy array, so that a trained model serves any language that writes `.npy`.
 //!
 //! Layouts (physfm's, channel last): for a stepper (`physfm.stepper1d.fno`), the input is
-//! one state per sample, `[batch, *space, channel]`; the parameters `[batch, parameters]`
+//! one state per sample, `[batch, *space, channel]`, or for a stepper of `h > 1` history frames
+//! the last `h` frames per sample, oldest first, `[batch, h, *space, channel]`; the parameters `[batch, parameters]`
 //! (`--params P.npy`) or one value per name for every sample (`--param nu=0.05`); the output
 //! holds `--steps K` autoregressive steps, `[batch, K, *space, channel]`. For a bare FNO
 //! (`physfm.fno`, e.g. one imported from neuraloperator), the input is
@@ -25,7 +26,8 @@ pub(crate) struct Predict {
     /// Model directory (`model.json` + `weights.bpk`, as `cargo xtask quickstart` saves it).
     #[arg(long)]
     model: PathBuf,
-    /// Input states `[batch, *space, channel]` (float32 or float64 .npy).
+    /// Input states `[batch, *space, channel]`, or `[batch, history, *space, channel]` for a
+    /// model of several history frames (float32 or float64 .npy).
     #[arg(long)]
     input: PathBuf,
     /// Output file: `[batch, steps, *space, channel]` float32 .npy (written atomically).
@@ -63,10 +65,23 @@ impl Predict {
             .with_context(|| format!("loading the model in {}", self.model.display()))?;
         let x = read_npy(&self.input)?;
         let c = model.channels();
+        let h = model.history();
         let names = &model.norm.param_names;
-        if x.shape.len() != 3 || x.shape[2] != c {
+        let (layout_ok, layout) = if h == 1 {
+            (
+                x.shape.len() == 3 && x.shape[2] == c,
+                format!("[batch, points, {c}]"),
+            )
+        } else {
+            (
+                x.shape.len() == 4 && x.shape[1] == h && x.shape[3] == c,
+                format!("[batch, {h}, points, {c}] (its {h} history frames, oldest first)"),
+            )
+        };
+        if !layout_ok {
             bail!(
-                "{}: shape {:?}; this model (1D, {c} channel(s)) takes [batch, points, {c}]",
+                "{}: shape {:?}; this model (1D, {c} channel(s), {h} input frame(s)) takes \
+                 {layout}",
                 self.input.display(),
                 x.shape
             );
@@ -75,25 +90,24 @@ impl Predict {
         if self.steps == 0 {
             bail!("--steps must be at least 1");
         }
-        let (b, n) = (x.shape[0], x.shape[1]);
+        let (b, n) = (x.shape[0], x.shape[x.shape.len() - 2]);
         let params = self.parameters(names, b)?;
         let p = names.len();
         let mut out = vec![0.0f32; b * self.steps * n * c];
         for start in (0..b).step_by(CHUNK) {
             let end = (start + CHUNK).min(b);
-            let mut state = Vec::with_capacity((end - start) * c * n);
-            for s in start..end {
-                frame_to_model(&x.data[s * n * c..(s + 1) * n * c], n, c, &mut state);
+            let mut state = Vec::with_capacity((end - start) * h * c * n);
+            for frame in x.data[start * h * n * c..end * h * n * c].chunks(n * c) {
+                frame_to_model(frame, n, c, &mut state);
             }
             let mut u =
-                Tensor::<3>::from_data(TensorData::new(state, [end - start, c, n]), &device);
+                Tensor::<3>::from_data(TensorData::new(state, [end - start, h * c, n]), &device);
+            let frame = model.frame();
             for k in 0..self.steps {
-                u = model.step(u, &params[start * p..end * p]);
+                let next = model.step(u.clone(), &params[start * p..end * p]);
+                u = frame.advance(u, next.clone());
                 let frames = frames_to_stored(
-                    &u.clone()
-                        .into_data()
-                        .try_to_vec::<f32>()
-                        .expect("f32 output"),
+                    &next.into_data().try_to_vec::<f32>().expect("f32 output"),
                     end - start,
                     c,
                     n,
@@ -274,10 +288,7 @@ mod tests {
             param_mean: vec![-3.0],
             param_std: vec![1.0],
         };
-        let cfg = StepperConfig {
-            fno: FnoConfig::new(3, 2, &[6], 8),
-            residual: true,
-        };
+        let cfg = StepperConfig::new(FnoConfig::new(3, 2, &[6], 8), true);
         let model = Stepper1d::new(cfg, norm, &device).unwrap();
         model.save(&dir.join("model")).unwrap();
         model
@@ -373,6 +384,55 @@ mod tests {
         for (a, d) in got.iter().zip(&direct) {
             assert!((a - d).abs() < 1e-5, "{a} vs {d}");
         }
+    }
+
+    #[test]
+    fn a_history_model_takes_its_window_and_slides_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Device::flex();
+        device.seed(5);
+        let norm = Normalization {
+            field_mean: vec![0.0],
+            field_std: vec![1.0],
+            delta_mean: vec![0.0],
+            delta_std: vec![0.2],
+            param_names: vec![],
+            param_log: vec![],
+            param_mean: vec![],
+            param_std: vec![],
+        };
+        let cfg = StepperConfig {
+            history: 2,
+            ..StepperConfig::new(FnoConfig::new(2, 1, &[6], 8), true)
+        };
+        let model = Stepper1d::new(cfg, norm, &device).unwrap();
+        model.save(&dir.path().join("model")).unwrap();
+        let (b, n) = (2, 16);
+        let x: Vec<f32> = (0..b * 2 * n).map(|i| (i as f32 * 0.21).cos()).collect();
+        write_npy(&dir.path().join("x.npy"), &[b, 2, n, 1], &x).unwrap();
+        let mut a = args(dir.path());
+        a.param.clear();
+        a.steps = 3;
+        a.clone().run().unwrap();
+        let y = read_npy(&dir.path().join("y.npy")).unwrap();
+        assert_eq!(y.shape, vec![b, 3, n, 1]);
+        // Sample 1 directly: the window [x0, x1], then [x1, y0], then [y0, y1].
+        let w = Tensor::<3>::from_data(TensorData::new(x[2 * n..].to_vec(), [1, 2, n]), &device);
+        let y0 = model.step(w.clone(), &[]);
+        let w = model.frame().advance(w, y0.clone());
+        let y1 = model.step(w.clone(), &[]);
+        let y2 = model.step(model.frame().advance(w, y1.clone()), &[]);
+        let direct: Vec<f32> = [y0, y1, y2]
+            .into_iter()
+            .flat_map(|t| t.into_data().try_to_vec::<f32>().unwrap())
+            .collect();
+        for (a, d) in y.data[3 * n..].iter().zip(&direct) {
+            assert!((a - d).abs() < 1e-5, "{a} vs {d}");
+        }
+        // One frame per sample is not this model's layout.
+        write_npy(&dir.path().join("x.npy"), &[b, n, 1], &x[..b * n]).unwrap();
+        let e = a.run().unwrap_err().to_string();
+        assert!(e.contains("[batch, 2, points, 1]"), "{e}");
     }
 
     #[test]

@@ -133,10 +133,7 @@ impl Quickstart {
         let pairs = WindowDataset::pairs(&data[train_index], 1)?;
         let norm = pairs.normalization(vec![true])?;
         let model = Stepper1d::new(
-            StepperConfig {
-                fno: spec.model.fno(),
-                residual: spec.model.residual,
-            },
+            StepperConfig::new(spec.model.fno(), spec.model.residual),
             norm,
             &device,
         )?;

@@ -330,7 +330,8 @@ fn figures(
     };
     let roll = rollouts(model, &one, device)?.remove(0);
     let n = fam.stored_resolution;
-    let mut pred = truth[..n].to_vec();
+    // The rollout starts from the model's history window of true frames.
+    let mut pred = truth[..model.history() * n].to_vec();
     pred.extend_from_slice(&roll);
     let err: Vec<f32> = pred.iter().zip(truth).map(|(p, t)| (p - t).abs()).collect();
     let nu = d.records[pick].params[0];

@@ -51,7 +51,7 @@ pub struct AdaptReport {
 /// let pairs = WindowDataset::pairs(&data, 1)?;
 /// let device = Device::flex().autodiff();
 /// let pretrained = Stepper1d::new(
-///     StepperConfig { fno: FnoConfig::new(1, 1, &[4], 8), residual: true },
+///     StepperConfig::new(FnoConfig::new(1, 1, &[4], 8), true),
 ///     pairs.normalization(vec![])?,
 ///     &device,
 /// )?;

@@ -187,7 +187,7 @@ pub fn train_coda(
     device: &Device,
     options: &TrainOptions,
 ) -> Result<(Coda<Fno>, TrainReport)> {
-    crate::leads::check_environments("environments", environments)?;
+    crate::leads::check_environments("environments", environments, model.history())?;
     let frame = model.frame();
     train_coda_with(
         model.net.clone(),
@@ -256,6 +256,7 @@ pub fn adapt_coda(
     device: &Device,
     options: &TrainOptions,
 ) -> Result<(CodaAdapted<Fno>, TrainReport)> {
+    windows.check_history(model.history())?;
     let frame = model.frame();
     adapt_coda_with(
         coda,

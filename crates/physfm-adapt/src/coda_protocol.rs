@@ -287,6 +287,7 @@ pub fn coda_protocol(
     let norm = normalization(data.train)?;
     let frame = StepperFrame {
         residual: true,
+        history: 1,
         norm: &norm,
     };
     let horizon = setup.train.objective.horizon();
@@ -295,7 +296,7 @@ pub fn coda_protocol(
         .iter()
         .map(|(_, c)| WindowDataset::from_collection(c, horizon, 1))
         .collect::<std::result::Result<_, _>>()?;
-    crate::leads::check_environments("train", &windows)?;
+    crate::leads::check_environments("train", &windows, 1)?;
     let base = setup.model.init(device);
     let train = &setup.train;
     let (coda, train_report) = train_coda_with(

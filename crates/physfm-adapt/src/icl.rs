@@ -74,6 +74,7 @@ impl Demonstrations {
                 "must be positive",
             ));
         }
+        demos.check_history(model.history())?;
         let (c, n) = (demos.channels, demos.n);
         let mut channels = vec![Vec::with_capacity(demos.len() * n); c];
         let all: Vec<usize> = (0..demos.len()).collect();
@@ -139,9 +140,11 @@ impl Demonstrations {
         (m as f32, (var.sqrt() / m.abs()) as f32)
     }
 
-    /// One step of `model` on `u` (`[batch, channels, n]`) corrected by the demonstrations.
+    /// One step of `model` on the window `u` (`[batch, history * channels, n]`) corrected by
+    /// the demonstrations; the output is `[batch, channels, n]`.
     pub fn step(&self, model: &Stepper1d, u: Tensor<3>, params: &[f64]) -> Tensor<3> {
-        let [b, c, n] = u.dims();
+        let [b, _, n] = u.dims();
+        let c = model.channels();
         let device = u.device();
         let pred = model
             .step(u, params)

@@ -72,13 +72,22 @@ pub fn split_environments(data: &InMemoryCollection) -> Vec<(Vec<f64>, InMemoryC
 }
 
 /// Refuses an empty list of environments or an environment without windows, naming `key`.
-pub(crate) fn check_environments(key: &str, environments: &[WindowDataset]) -> Result<()> {
+/// Refuses an empty environment list, an environment without windows, and windows of another
+/// history than the model's `history` input frames.
+pub(crate) fn check_environments(
+    key: &str,
+    environments: &[WindowDataset],
+    history: usize,
+) -> Result<()> {
     if environments.is_empty() || environments.iter().any(WindowDataset::is_empty) {
         return Err(crate::error::config_error(
             key,
             format!("{} environments", environments.len()),
             "every environment needs windows",
         ));
+    }
+    for env in environments {
+        env.check_history(history)?;
     }
     Ok(())
 }
@@ -145,7 +154,7 @@ pub fn train_leads(
 ) -> Result<(Leads, TrainReport)> {
     let frame = model.frame();
     check(config, &frame)?;
-    check_environments("environments", environments)?;
+    check_environments("environments", environments, model.history())?;
     let net = Leads {
         shared: model.net.clone(),
         residuals: environments
@@ -188,6 +197,7 @@ pub fn adapt_leads(
 ) -> Result<(Leads, TrainReport)> {
     let frame = model.frame();
     check(config, &frame)?;
+    windows.check_history(model.history())?;
     let Leads {
         shared,
         mut residuals,

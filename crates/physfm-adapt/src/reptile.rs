@@ -154,7 +154,7 @@ pub fn reptile_with(
             reason,
         ))
     };
-    crate::leads::check_environments("reptile.environments", environments)?;
+    crate::leads::check_environments("reptile.environments", environments, model.history())?;
     if !(0.0..=1.0).contains(&config.meta_lr) {
         return bad("meta_lr", config.meta_lr.to_string(), "must lie in [0, 1]");
     }
@@ -178,6 +178,7 @@ pub fn reptile_with(
     } = model;
     let frame = physfm_models::StepperFrame {
         residual: mc.residual,
+        history: mc.history,
         norm: &norm,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);

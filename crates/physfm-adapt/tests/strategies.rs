@@ -53,10 +53,7 @@ fn pretrained(device: &Device) -> (Stepper1d, WindowDataset) {
     let mut fno = FnoConfig::new(2, 1, &[8], 12);
     fno.n_layers = 2;
     let model = Stepper1d::new(
-        StepperConfig {
-            fno,
-            residual: true,
-        },
+        StepperConfig::new(fno, true),
         pairs.normalization(vec![true]).unwrap(),
         device,
     )
@@ -416,10 +413,7 @@ fn a_coda_context_fitted_on_a_new_environment_lowers_its_error() {
     let mut fno = FnoConfig::new(1, 1, &[8], 12);
     fno.n_layers = 2;
     let model = Stepper1d::new(
-        StepperConfig {
-            fno,
-            residual: true,
-        },
+        StepperConfig::new(fno, true),
         pooled.normalization(vec![]).unwrap(),
         &device,
     )
@@ -494,10 +488,7 @@ fn persistence(device: &Device) -> Stepper1d {
         param_mean: vec![],
         param_std: vec![],
     };
-    let cfg = StepperConfig {
-        fno: FnoConfig::new(1, 1, &[4], 4),
-        residual: true,
-    };
+    let cfg = StepperConfig::new(FnoConfig::new(1, 1, &[4], 4), true);
     Stepper1d::new(cfg, norm, device).unwrap()
 }
 

@@ -18,7 +18,7 @@ pub struct TrajectoryScore {
     pub params: Vec<f64>,
     /// nRMSE of one-step predictions from every true frame, averaged over steps.
     pub one_step_nrmse: f64,
-    /// nRMSE of the autoregressive rollout from the first frame, averaged over steps.
+    /// nRMSE of the autoregressive rollout from the first frame(s), averaged over steps.
     pub rollout_nrmse: f64,
     /// nRMSE of persistence (`u(t + dt) = u(t)`), the trivial baseline, averaged over steps.
     pub persistence_nrmse: f64,
@@ -33,9 +33,13 @@ pub struct StepperEvaluation {
     pub persistence_nrmse: f64,
     /// Mean rollout nRMSE over trajectories and steps.
     pub rollout_nrmse: f64,
-    /// Rollout nRMSE after each autoregressive step `1..T`, averaged over trajectories.
+    /// Rollout nRMSE after each autoregressive step, averaged over trajectories: entry `s` is
+    /// frame `history + s` (frames `1..T` for a model of one input frame).
     pub rollout_by_step: Vec<f64>,
-    /// The whole metric suite on the rollouts (frames `1..T` against the truth), per channel
+    /// True frames each rollout starts from (the model's history window); the first predicted
+    /// frame is this one.
+    pub history: usize,
+    /// The whole metric suite on the rollouts (frames `history..T` against the truth), per channel
     /// and step: PDEBench's, VRMSE, relative L2 and H1 (the collection's domain lengths;
     /// axes periodic where its boundary says so).
     pub rollout_suite: MetricSuite,
@@ -45,29 +49,33 @@ pub struct StepperEvaluation {
 
 const CHUNK: usize = 128;
 
-/// One step of a surrogate: state `[batch, channels, n]` and `batch * parameters` values to
-/// the next state (a [`Stepper1d`]'s `step`, or a frozen model corrected in context).
+/// One step of a surrogate: the window `[batch, history * channels, n]` (the state `[batch,
+/// channels, n]` for one frame of history) and `batch * parameters` values to the next state
+/// `[batch, channels, n]` (a [`Stepper1d`]'s `step`, or a frozen model corrected in context).
 pub type StepFn<'a> = &'a dyn Fn(Tensor<3>, &[f64]) -> Tensor<3>;
 
-/// Runs `model` on frames in model layout `[count, c, n]` with parameters `[count, p]`,
-/// in chunks, and returns the predictions in model layout.
+/// Runs `model` on `count` windows in model layout `[count, history * c, n]` with parameters
+/// `[count, p]`, in chunks, and returns the predicted frames `[count, c, n]`.
+#[allow(clippy::too_many_arguments)]
 fn predict(
     model: StepFn<'_>,
-    frames: &[f32],
+    windows: &[f32],
     params: &[f64],
     count: usize,
+    history: usize,
     c: usize,
     n: usize,
     device: &Device,
 ) -> Vec<f32> {
     let p = params.len() / count.max(1);
-    let mut out = Vec::with_capacity(frames.len());
+    let wl = history * c * n;
+    let mut out = Vec::with_capacity(count * c * n);
     for start in (0..count).step_by(CHUNK) {
         let end = (start + CHUNK).min(count);
         let x = Tensor::<3>::from_data(
             TensorData::new(
-                frames[start * c * n..end * c * n].to_vec(),
-                [end - start, c, n],
+                windows[start * wl..end * wl].to_vec(),
+                [end - start, history * c, n],
             ),
             device,
         );
@@ -77,47 +85,75 @@ fn predict(
     out
 }
 
-/// Autoregressive rollouts of every trajectory from its first frame: returns, per trajectory,
-/// the predicted frames `1..T` in the stored layout `[T - 1, *space, channel]`.
+/// Autoregressive rollouts of every trajectory from its first `model.history()` frames:
+/// returns, per trajectory, the predicted frames `history..T` in the stored layout
+/// `[T - history, *space, channel]` (frames `1..T` for a model of one input frame).
 pub fn rollouts(
     model: &Stepper1d,
     data: &InMemoryCollection,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>> {
-    rollouts_with(&|x, p| model.step(x, p), data, device)
+    rollouts_windowed(&|x, p| model.step(x, p), model.history(), data, device)
 }
 
-/// [`rollouts`] of any one-step surrogate.
+/// [`rollouts`] of any one-step surrogate of one input frame.
 pub fn rollouts_with(
     model: StepFn<'_>,
     data: &InMemoryCollection,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>> {
-    let (b, t, n, c) = dims(data)?;
+    rollouts_windowed(model, 1, data, device)
+}
+
+/// [`rollouts`] of any one-step surrogate of `history` input frames: each rollout starts from
+/// the trajectory's first `history` true frames and slides the window over its own
+/// predictions.
+pub fn rollouts_windowed(
+    model: StepFn<'_>,
+    history: usize,
+    data: &InMemoryCollection,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    let (b, t, n, c) = dims(data, history)?;
     let fl = n * c;
-    let mut state = Vec::with_capacity(b * fl);
+    let wl = history * fl;
+    // Windows in model layout, one per trajectory.
+    let mut windows = Vec::with_capacity(b * wl);
     let mut params = Vec::new();
     for r in &data.records {
-        frame_to_model(&r.fields[..fl], n, c, &mut state);
+        for k in 0..history {
+            frame_to_model(&r.fields[k * fl..(k + 1) * fl], n, c, &mut windows);
+        }
         params.extend_from_slice(&r.params);
     }
-    let mut out = vec![Vec::with_capacity((t - 1) * fl); b];
-    for _ in 1..t {
-        state = predict(model, &state, &params, b, c, n, device);
-        let stored = frames_to_stored(&state, b, c, n);
+    let mut out = vec![Vec::with_capacity((t - history) * fl); b];
+    for _ in history..t {
+        let next = predict(model, &windows, &params, b, history, c, n, device);
+        let stored = frames_to_stored(&next, b, c, n);
         for (i, o) in out.iter_mut().enumerate() {
             o.extend_from_slice(&stored[i * fl..(i + 1) * fl]);
+            let w = &mut windows[i * wl..(i + 1) * wl];
+            w.copy_within(fl.., 0);
+            w[wl - fl..].copy_from_slice(&next[i * fl..(i + 1) * fl]);
         }
     }
     Ok(out)
 }
 
-fn dims(data: &InMemoryCollection) -> Result<(usize, usize, usize, usize)> {
+fn dims(data: &InMemoryCollection, history: usize) -> Result<(usize, usize, usize, usize)> {
     let m = &data.meta;
-    if m.spatial_shape.len() != 1 || m.frames < 2 || data.records.is_empty() {
+    if m.spatial_shape.len() != 1
+        || history == 0
+        || m.frames < history + 1
+        || data.records.is_empty()
+    {
         return Err(EvalError::Shape {
             what: format!("collection `{}`", m.name),
-            expected: "a 1D collection with at least one trajectory of at least 2 frames".into(),
+            expected: format!(
+                "a 1D collection with at least one trajectory of at least {} frames (a history \
+                 of {history} and one to predict)",
+                history.max(1) + 1
+            ),
             got: format!(
                 "spatial shape {:?}, {} frames, {} trajectories",
                 m.spatial_shape,
@@ -134,42 +170,62 @@ fn dims(data: &InMemoryCollection) -> Result<(usize, usize, usize, usize)> {
     ))
 }
 
-/// Evaluates `model` on every trajectory of `data` (nRMSE with PDEBench's definition).
+/// Evaluates `model` on every trajectory of `data` (nRMSE with PDEBench's definition); a model
+/// of `h` input frames is scored on frames `h..T`, from windows of true frames (one-step) or
+/// from the first `h` true frames (rollout).
 pub fn evaluate_stepper(
     model: &Stepper1d,
     data: &InMemoryCollection,
     device: &Device,
 ) -> Result<StepperEvaluation> {
-    evaluate_step_fn(&|x, p| model.step(x, p), data, device)
+    evaluate_windowed(&|x, p| model.step(x, p), model.history(), data, device)
 }
 
-/// [`evaluate_stepper`] for any one-step surrogate.
+/// [`evaluate_stepper`] for any one-step surrogate of one input frame.
 pub fn evaluate_step_fn(
     model: StepFn<'_>,
     data: &InMemoryCollection,
     device: &Device,
 ) -> Result<StepperEvaluation> {
-    let (b, t, n, c) = dims(data)?;
+    evaluate_windowed(model, 1, data, device)
+}
+
+/// [`evaluate_stepper`] for any one-step surrogate of `history` input frames.
+pub fn evaluate_windowed(
+    model: StepFn<'_>,
+    history: usize,
+    data: &InMemoryCollection,
+    device: &Device,
+) -> Result<StepperEvaluation> {
+    let (b, t, n, c) = dims(data, history)?;
     let fl = n * c;
-    let rolls = rollouts_with(model, data, device)?;
+    let steps = t - history;
+    let rolls = rollouts_windowed(model, history, data, device)?;
     let mut trajectories = Vec::with_capacity(b);
-    let mut by_step = vec![0.0; t - 1];
+    let mut by_step = vec![0.0; steps];
     for (r, roll) in data.records.iter().zip(&rolls) {
-        let mut inputs = Vec::with_capacity((t - 1) * fl);
-        for k in 0..t - 1 {
-            frame_to_model(&r.fields[k * fl..(k + 1) * fl], n, c, &mut inputs);
+        // The window of true frames before each predicted frame `history..T`.
+        let mut inputs = Vec::with_capacity(steps * history * fl);
+        for k in history..t {
+            for j in k - history..k {
+                frame_to_model(&r.fields[j * fl..(j + 1) * fl], n, c, &mut inputs);
+            }
         }
-        let params: Vec<f64> = (0..t - 1).flat_map(|_| r.params.iter().copied()).collect();
+        let params: Vec<f64> = (0..steps).flat_map(|_| r.params.iter().copied()).collect();
         let pred = frames_to_stored(
-            &predict(model, &inputs, &params, t - 1, c, n, device),
-            t - 1,
+            &predict(model, &inputs, &params, steps, history, c, n, device),
+            steps,
             c,
             n,
         );
-        let truth = &r.fields[fl..];
-        let one = nrmse_per_sample(&pred, truth, &[t - 1, 1, n, c])?;
-        let persistence = nrmse_per_sample(&r.fields[..(t - 1) * fl], truth, &[t - 1, 1, n, c])?;
-        let roll_steps = nrmse_per_time_channel(roll, truth, &[1, t - 1, n, c])?;
+        let truth = &r.fields[history * fl..];
+        let one = nrmse_per_sample(&pred, truth, &[steps, 1, n, c])?;
+        let persistence = nrmse_per_sample(
+            &r.fields[(history - 1) * fl..(t - 1) * fl],
+            truth,
+            &[steps, 1, n, c],
+        )?;
+        let roll_steps = nrmse_per_time_channel(roll, truth, &[1, steps, n, c])?;
         let per_step: Vec<f64> = roll_steps
             .chunks(c)
             .map(|v| v.iter().sum::<f64>() / c as f64)
@@ -189,13 +245,13 @@ pub fn evaluate_step_fn(
     let all_truth: Vec<f32> = data
         .records
         .iter()
-        .flat_map(|r| r.fields[fl..].iter().copied())
+        .flat_map(|r| r.fields[history * fl..].iter().copied())
         .collect();
     let periodic: Vec<bool> = data.meta.boundary.iter().map(|b| b == "periodic").collect();
     let options = MetricOptions::unit(1)
         .with_lengths(&data.meta.domain_lengths)
         .with_periodic(&periodic);
-    let rollout_suite = metric_suite(&all_rolls, &all_truth, &[b, t - 1, n, c], &options)?;
+    let rollout_suite = metric_suite(&all_rolls, &all_truth, &[b, steps, n, c], &options)?;
     let mean_of =
         |f: fn(&TrajectoryScore) -> f64| trajectories.iter().map(f).sum::<f64>() / b as f64;
     Ok(StepperEvaluation {
@@ -203,6 +259,7 @@ pub fn evaluate_step_fn(
         persistence_nrmse: mean_of(|s| s.persistence_nrmse),
         rollout_nrmse: mean_of(|s| s.rollout_nrmse),
         rollout_by_step: by_step,
+        history,
         rollout_suite,
         trajectories,
     })

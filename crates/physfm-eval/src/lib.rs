@@ -28,8 +28,8 @@ mod transfer;
 
 pub use error::{EvalError, Result};
 pub use evaluate::{
-    StepFn, StepperEvaluation, TrajectoryScore, evaluate_step_fn, evaluate_stepper, rollouts,
-    rollouts_with,
+    StepFn, StepperEvaluation, TrajectoryScore, evaluate_step_fn, evaluate_stepper,
+    evaluate_windowed, rollouts, rollouts_windowed, rollouts_with,
 };
 pub use metrics::{MetricShape, nrmse, nrmse_per_sample, nrmse_per_time_channel, rmse};
 pub use plots::{LinePlot, Series, SpaceTimeField, line_plot, snapshot_panels, space_time_panels};

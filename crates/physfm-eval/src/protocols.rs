@@ -338,8 +338,9 @@ pub fn few_shot_protocol(
     for s in strategies {
         for &k in shots {
             let subset = first_k(pool, k);
-            let windows = physfm_train::WindowDataset::from_collection(
+            let windows = physfm_train::WindowDataset::with_history(
                 &subset,
+                model.history(),
                 budget.objective.horizon(),
                 1,
             )?;
@@ -415,9 +416,15 @@ pub fn few_shot_icl(
     let mut points = Vec::with_capacity(shots.len());
     for &k in shots {
         let start = std::time::Instant::now();
-        let windows = physfm_train::WindowDataset::pairs(&first_k(pool, k), 1)?;
+        let windows =
+            physfm_train::WindowDataset::with_history(&first_k(pool, k), frozen.history(), 1, 1)?;
         let demos = physfm_adapt::Demonstrations::new(&frozen, &windows, k, config, &device)?;
-        let e = crate::evaluate_step_fn(&|x, p| demos.step(&frozen, x, p), test, &device)?;
+        let e = crate::evaluate_windowed(
+            &|x, p| demos.step(&frozen, x, p),
+            frozen.history(),
+            test,
+            &device,
+        )?;
         let mut p = point_of("icl", k, &e);
         p.seconds = start.elapsed().as_secs_f64();
         on_point(&p);

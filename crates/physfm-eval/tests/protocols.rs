@@ -23,10 +23,7 @@ fn persistence(device: &Device) -> Stepper1d {
         param_mean: vec![0.0],
         param_std: vec![1.0],
     };
-    let cfg = StepperConfig {
-        fno: FnoConfig::new(2, 1, &[4], 8),
-        residual: true,
-    };
+    let cfg = StepperConfig::new(FnoConfig::new(2, 1, &[4], 8), true);
     Stepper1d::new(cfg, norm, device).unwrap()
 }
 
@@ -146,10 +143,7 @@ fn few_shot_protocol_adapts_each_strategy_at_each_shot_count() {
         .normalization(vec![false])
         .unwrap();
     let model = Stepper1d::new(
-        StepperConfig {
-            fno: FnoConfig::new(2, 1, &[4], 8),
-            residual: true,
-        },
+        StepperConfig::new(FnoConfig::new(2, 1, &[4], 8), true),
         norm,
         &device,
     )

@@ -1,5 +1,6 @@
-//! A one-step surrogate `u(t + dt) = F(u(t), parameters)` around an [`Fno`] in 1D: normalisation,
-//! parameter conditioning and residual prediction, and saving to a model directory.
+//! A one-step surrogate `u(t + dt) = F(u(t - (h - 1) dt), ..., u(t), parameters)` around an
+//! [`Fno`] in 1D: a history window of `h` frames, normalisation, parameter conditioning and
+//! residual prediction, and saving to a model directory.
 
 use std::path::Path;
 
@@ -38,11 +39,34 @@ pub struct Normalization {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepperConfig {
-    /// The network; its `in_channels` must be field channels plus parameters and its
-    /// `out_channels` the field channels.
+    /// The network; its `in_channels` must be `history` times the field channels plus the
+    /// parameters, and its `out_channels` the field channels.
     pub fno: FnoConfig,
-    /// Predict the increment (`true`) or the next state (`false`).
+    /// Predict the increment from the last input frame (`true`) or the next state (`false`).
     pub residual: bool,
+    /// Input frames the model sees, oldest first, stacked on the channel axis. Default 1 (and
+    /// not written to `model.json` when 1, so older model directories read unchanged).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub history: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(h: &usize) -> bool {
+    *h == 1
+}
+
+impl StepperConfig {
+    /// A stepper of one input frame around `fno`.
+    pub fn new(fno: FnoConfig, residual: bool) -> Self {
+        Self {
+            fno,
+            residual,
+            history: 1,
+        }
+    }
 }
 
 /// The saved description of a model directory (`model.json`).
@@ -66,11 +90,19 @@ const MODEL_KIND: &str = "physfm.stepper1d.fno";
 ///     field_mean: vec![0.0], field_std: vec![1.0], delta_mean: vec![0.0], delta_std: vec![0.1],
 ///     param_names: vec!["nu".into()], param_log: vec![true], param_mean: vec![-3.0], param_std: vec![1.0],
 /// };
-/// let cfg = StepperConfig { fno: FnoConfig::new(2, 1, &[8], 8), residual: true };
-/// let model = Stepper1d::new(cfg, norm, &device)?;
+/// let cfg = StepperConfig::new(FnoConfig::new(2, 1, &[8], 8), true);
+/// let model = Stepper1d::new(cfg, norm.clone(), &device)?;
 /// let u = Tensor::<3>::zeros([4, 1, 32], &device);
 /// let next = model.step(u, &[0.01, 0.02, 0.05, 0.1]);
 /// assert_eq!(next.dims(), [4, 1, 32]);
+///
+/// // Two input frames: the window [u(t - dt), u(t)] is stacked on the channel axis.
+/// let cfg = StepperConfig { history: 2, ..StepperConfig::new(FnoConfig::new(3, 1, &[8], 8), true) };
+/// let model = Stepper1d::new(cfg, norm, &device)?;
+/// let window = Tensor::<3>::zeros([4, 2, 32], &device);
+/// let next = model.step(window.clone(), &[0.01, 0.02, 0.05, 0.1]);
+/// assert_eq!(next.dims(), [4, 1, 32]);
+/// assert_eq!(model.frame().advance(window, next).dims(), [4, 2, 32]);
 /// # Ok::<(), physfm_models::ModelError>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -96,10 +128,16 @@ impl Stepper1d {
         self.norm.field_mean.len()
     }
 
+    /// Input frames per step.
+    pub fn history(&self) -> usize {
+        self.config.history
+    }
+
     /// The input/output transforms of this model, without its network.
     pub fn frame(&self) -> StepperFrame<'_> {
         StepperFrame {
             residual: self.config.residual,
+            history: self.config.history,
             norm: &self.norm,
         }
     }
@@ -110,7 +148,7 @@ impl Stepper1d {
         self.frame().net_input(u, params)
     }
 
-    /// The normalised training target for the pair `(u, next)`.
+    /// The normalised training target for the window `u` and its next frame.
     pub fn net_target(&self, u: Tensor<3>, next: Tensor<3>) -> Tensor<3> {
         self.frame().net_target(u, next)
     }
@@ -120,10 +158,12 @@ impl Stepper1d {
         self.frame().decode(u, out)
     }
 
-    /// One step: the predicted state one save interval later.
+    /// One step: the predicted state one save interval after the window's last frame.
     ///
     /// # Shapes
-    /// - `u`: `[batch, channels, n]`, `params`: `batch * parameters` values
+    /// - `u`: the window `[batch, history * channels, n]` (frames oldest first, each frame's
+    ///   channels together; with one frame of history, the state `[batch, channels, n]`),
+    ///   `params`: `batch * parameters` values
     /// - output: `[batch, channels, n]`
     pub fn step(&self, u: Tensor<3>, params: &[f64]) -> Tensor<3> {
         let out = self.net.forward(self.net_input(u.clone(), params));
@@ -151,31 +191,72 @@ impl Stepper1d {
 }
 
 /// The transforms around a stepper's network (normalisation, parameter channels, residual
-/// decoding), borrowed from a [`Stepper1d`] so that a training loop can own the network while
-/// still mapping data to and from its input and target.
+/// decoding, the history window), borrowed from a [`Stepper1d`] so that a training loop can own
+/// the network while still mapping data to and from its input and target.
+///
+/// A window holds `history` frames, oldest first, stacked on the channel axis: `[batch,
+/// history * channels, n]`. With a history of one frame the window is the state itself.
 #[derive(Debug, Clone, Copy)]
 pub struct StepperFrame<'a> {
     /// Whether the network predicts the increment.
     pub residual: bool,
+    /// Input frames per window.
+    pub history: usize,
     /// Normalisation statistics.
     pub norm: &'a Normalization,
 }
 
+/// `v` repeated `times` times as a `[1, times * len, 1]` tensor.
+fn per_channel_repeated(v: &[f32], times: usize, device: &Device) -> Tensor<3> {
+    let values: Vec<f32> = (0..times).flat_map(|_| v.iter().copied()).collect();
+    let len = values.len();
+    Tensor::from_data(TensorData::new(values, [1, len, 1]), device)
+}
+
 fn per_channel(v: &[f32], device: &Device) -> Tensor<3> {
-    Tensor::from_data(TensorData::new(v.to_vec(), [1, v.len(), 1]), device)
+    per_channel_repeated(v, 1, device)
 }
 
 impl StepperFrame<'_> {
-    /// The network input: normalised fields followed by normalised parameter channels.
+    /// The last (newest) frame of a window.
     ///
     /// # Shapes
-    /// - `u`: `[batch, channels, n]`; `params`: `batch * parameters` values, row-major
-    /// - output: `[batch, channels + parameters, n]`
+    /// - `window`: `[batch, history * channels, n]`; output: `[batch, channels, n]`
+    pub fn last(&self, window: Tensor<3>) -> Tensor<3> {
+        if self.history == 1 {
+            return window;
+        }
+        let c = self.norm.field_mean.len();
+        window.narrow(1, (self.history - 1) * c, c)
+    }
+
+    /// The window one step later: the oldest frame dropped, `next` appended.
+    ///
+    /// # Shapes
+    /// - `window`: `[batch, history * channels, n]`, `next`: `[batch, channels, n]`
+    /// - output: `[batch, history * channels, n]`
+    pub fn advance(&self, window: Tensor<3>, next: Tensor<3>) -> Tensor<3> {
+        if self.history == 1 {
+            return next;
+        }
+        let c = self.norm.field_mean.len();
+        let kept = window.narrow(1, c, (self.history - 1) * c);
+        Tensor::cat(vec![kept, next], 1)
+    }
+
+    /// The network input: every frame of the window normalised per channel, followed by the
+    /// normalised parameter channels.
+    ///
+    /// # Shapes
+    /// - `u`: `[batch, history * channels, n]`; `params`: `batch * parameters` values,
+    ///   row-major
+    /// - output: `[batch, history * channels + parameters, n]`
     pub fn net_input(&self, u: Tensor<3>, params: &[f64]) -> Tensor<3> {
         let [b, _, n] = u.dims();
         let device = u.device();
-        let un = (u - per_channel(&self.norm.field_mean, &device))
-            / per_channel(&self.norm.field_std, &device);
+        let h = self.history;
+        let un = (u - per_channel_repeated(&self.norm.field_mean, h, &device))
+            / per_channel_repeated(&self.norm.field_std, h, &device);
         let p = self.norm.param_names.len();
         if p == 0 {
             return un;
@@ -199,11 +280,12 @@ impl StepperFrame<'_> {
         Tensor::cat(vec![un, pt], 1)
     }
 
-    /// The normalised training target for the pair `(u, next)`.
+    /// The normalised training target for the window `u` and its next frame: the increment
+    /// from the window's last frame, or the next state.
     pub fn net_target(&self, u: Tensor<3>, next: Tensor<3>) -> Tensor<3> {
         let device = u.device();
         if self.residual {
-            (next - u - per_channel(&self.norm.delta_mean, &device))
+            (next - self.last(u) - per_channel(&self.norm.delta_mean, &device))
                 / per_channel(&self.norm.delta_std, &device)
         } else {
             (next - per_channel(&self.norm.field_mean, &device))
@@ -211,11 +293,13 @@ impl StepperFrame<'_> {
         }
     }
 
-    /// Maps the network output back to the next physical state.
+    /// Maps the network output back to the next physical state (`[batch, channels, n]`) after
+    /// the window `u`.
     pub fn decode(&self, u: Tensor<3>, out: Tensor<3>) -> Tensor<3> {
         let device = u.device();
         if self.residual {
-            u + out * per_channel(&self.norm.delta_std, &device)
+            self.last(u)
+                + out * per_channel(&self.norm.delta_std, &device)
                 + per_channel(&self.norm.delta_mean, &device)
         } else {
             out * per_channel(&self.norm.field_std, &device)
@@ -265,7 +349,15 @@ fn check(config: &StepperConfig, norm: &Normalization) -> Result<()> {
             reason: "standard deviations must be positive and finite".into(),
         });
     }
-    if config.fno.in_channels != c + p || config.fno.out_channels != c {
+    let h = config.history;
+    if h == 0 {
+        return Err(ModelError::Config {
+            key: "model.history".into(),
+            value: "0".into(),
+            reason: "a stepper needs at least one input frame".into(),
+        });
+    }
+    if config.fno.in_channels != h * c + p || config.fno.out_channels != c {
         return Err(ModelError::Config {
             key: "model.fno".into(),
             value: format!(
@@ -273,8 +365,9 @@ fn check(config: &StepperConfig, norm: &Normalization) -> Result<()> {
                 config.fno.in_channels, config.fno.out_channels
             ),
             reason: format!(
-                "a stepper of {c} channels and {p} parameters needs {} in and {c} out",
-                c + p
+                "a stepper of {c} channels, {h} history frame(s) and {p} parameters needs {} in \
+                 and {c} out",
+                h * c + p
             ),
         });
     }
@@ -303,10 +396,7 @@ mod tests {
         let device = Device::flex();
         let dir = tempfile::tempdir().unwrap();
         let m = Stepper1d::new(
-            StepperConfig {
-                fno: FnoConfig::new(2, 1, &[6], 8),
-                residual: true,
-            },
+            StepperConfig::new(FnoConfig::new(2, 1, &[6], 8), true),
             norm(),
             &device,
         )
@@ -335,10 +425,7 @@ mod tests {
     fn target_and_decode_are_inverse() {
         let device = Device::flex();
         let m = Stepper1d::new(
-            StepperConfig {
-                fno: FnoConfig::new(2, 1, &[6], 8),
-                residual: true,
-            },
+            StepperConfig::new(FnoConfig::new(2, 1, &[6], 8), true),
             norm(),
             &device,
         )
@@ -363,14 +450,110 @@ mod tests {
     #[test]
     fn mismatched_channels_are_refused() {
         let e = Stepper1d::new(
-            StepperConfig {
-                fno: FnoConfig::new(1, 1, &[6], 8),
-                residual: true,
-            },
+            StepperConfig::new(FnoConfig::new(1, 1, &[6], 8), true),
             norm(),
             &Device::flex(),
         )
         .unwrap_err();
         assert!(e.to_string().contains("needs 2 in"), "{e}");
+    }
+
+    fn values(t: Tensor<3>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn a_history_window_slides_and_decodes_from_its_last_frame() {
+        let device = Device::flex();
+        let cfg = StepperConfig {
+            history: 3,
+            ..StepperConfig::new(FnoConfig::new(4, 1, &[6], 8), true)
+        };
+        let m = Stepper1d::new(cfg, norm(), &device).unwrap();
+        let frame = m.frame();
+        // Three frames of two points: [1, 2], [3, 4], [5, 6].
+        let w = Tensor::<3>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [1, 3, 2]),
+            &device,
+        );
+        assert_eq!(values(frame.last(w.clone())), vec![5.0, 6.0]);
+        let next = Tensor::<3>::from_data(TensorData::new(vec![7.0f32, 8.0], [1, 1, 2]), &device);
+        assert_eq!(
+            values(frame.advance(w.clone(), next.clone())),
+            vec![3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+        );
+        // Every frame is normalised with the field statistics; the parameter follows.
+        let x = values(frame.net_input(w.clone(), &[(-2.0f64).exp()]));
+        let expect: Vec<f32> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]
+            .iter()
+            .map(|v| (v - 0.1) / 2.0)
+            .chain([0.0, 0.0])
+            .collect();
+        for (a, b) in x.iter().zip(&expect) {
+            assert!((a - b).abs() < 1e-6, "{x:?} vs {expect:?}");
+        }
+        // The residual target is taken from the last frame: decode(target) gives `next` back.
+        let back = values(frame.decode(w.clone(), frame.net_target(w, next)));
+        assert!(
+            (back[0] - 7.0).abs() < 1e-5 && (back[1] - 8.0).abs() < 1e-5,
+            "{back:?}"
+        );
+    }
+
+    #[test]
+    fn history_is_saved_only_when_above_one() {
+        let device = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        let one = Stepper1d::new(
+            StepperConfig::new(FnoConfig::new(2, 1, &[6], 8), true),
+            norm(),
+            &device,
+        )
+        .unwrap();
+        one.save(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("model.json")).unwrap();
+        assert!(!text.contains("history"), "{text}");
+        let two = Stepper1d::new(
+            StepperConfig {
+                history: 2,
+                ..StepperConfig::new(FnoConfig::new(3, 1, &[6], 8), true)
+            },
+            norm(),
+            &device,
+        )
+        .unwrap();
+        two.save(dir.path()).unwrap();
+        let loaded = Stepper1d::load(dir.path(), &device).unwrap();
+        assert_eq!(loaded.history(), 2);
+        let w = Tensor::<3>::ones([2, 2, 20], &device);
+        assert_eq!(
+            values(two.step(w.clone(), &[0.1, 0.2])),
+            values(loaded.step(w, &[0.1, 0.2]))
+        );
+    }
+
+    #[test]
+    fn a_history_needs_its_input_channels() {
+        let e = Stepper1d::new(
+            StepperConfig {
+                history: 2,
+                ..StepperConfig::new(FnoConfig::new(2, 1, &[6], 8), true)
+            },
+            norm(),
+            &Device::flex(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("2 history frame(s)"), "{e}");
+        assert!(e.to_string().contains("needs 3 in"), "{e}");
+        let e = Stepper1d::new(
+            StepperConfig {
+                history: 0,
+                ..StepperConfig::new(FnoConfig::new(1, 1, &[6], 8), true)
+            },
+            norm(),
+            &Device::flex(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("model.history"), "{e}");
     }
 }

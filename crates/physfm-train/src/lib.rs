@@ -35,7 +35,7 @@
 //! let windows = WindowDataset::from_collection(&data, 2, 1)?;
 //! let device = Device::flex().autodiff();
 //! let model = Stepper1d::new(
-//!     StepperConfig { fno: FnoConfig::new(1, 1, &[4], 8), residual: true },
+//!     StepperConfig::new(FnoConfig::new(1, 1, &[4], 8), true),
 //!     windows.normalization(vec![])?,
 //!     &device,
 //! )?;

@@ -115,6 +115,13 @@ pub fn train_epd<const D: usize>(
                 ),
             );
         }
+        if w.history != 1 {
+            return bad(
+                key,
+                format!("windows of {} input frames", w.history),
+                "the encode-process-decode model steps one frame at a time".into(),
+            );
+        }
         if w.spatial_shape.len() != dims {
             return bad(
                 key,

@@ -32,6 +32,9 @@ pub struct StepperSpec {
     /// Predict the increment. Default true.
     #[serde(default = "default_true")]
     pub residual: bool,
+    /// Input frames per step (the history window, stacked on the channel axis). Default 1.
+    #[serde(default = "default_history")]
+    pub history: usize,
     /// Log-transform each parameter before standardising it (one flag per parameter; empty:
     /// none). Default empty.
     #[serde(default)]
@@ -40,6 +43,9 @@ pub struct StepperSpec {
 
 fn default_layers() -> usize {
     4
+}
+fn default_history() -> usize {
+    1
 }
 fn default_true() -> bool {
     true
@@ -53,6 +59,7 @@ fn default_true() -> bool {
 ///     [model]
 ///     n_modes = 8
 ///     width = 16
+///     history = 2
 ///     param_log = [true]
 ///     [train]
 ///     steps = 200
@@ -61,6 +68,7 @@ fn default_true() -> bool {
 ///     checkpoint_every = 50
 /// "#)?;
 /// assert_eq!(spec.model.n_layers, 4);
+/// assert_eq!(spec.model.history, 2);
 /// # Ok::<(), toml::de::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,9 +195,15 @@ pub fn train_run(
         write_atomic(&spec_path, text.as_bytes())?;
     }
     let horizon = spec.train.objective.horizon();
-    let data = WindowDataset::from_collection(&load_collection(&paths.train)?, horizon, 1)?;
+    let history = spec.model.history;
+    let data = WindowDataset::with_history(&load_collection(&paths.train)?, history, horizon, 1)?;
     let valid = match &paths.valid {
-        Some(p) => Some(WindowDataset::pairs(&load_collection(p)?, 1)?),
+        Some(p) => Some(WindowDataset::with_history(
+            &load_collection(p)?,
+            history,
+            1,
+            1,
+        )?),
         None => None,
     };
     let param_log = if spec.model.param_log.is_empty() {
@@ -201,7 +215,7 @@ pub fn train_run(
     let device = Device::flex().autodiff();
     device.seed(spec.seed);
     let mut fno = FnoConfig::new(
-        data.channels + data.n_params,
+        history * data.channels + data.n_params,
         data.channels,
         &[spec.model.n_modes],
         spec.model.width,
@@ -209,8 +223,8 @@ pub fn train_run(
     fno.n_layers = spec.model.n_layers;
     let model = Stepper1d::new(
         StepperConfig {
-            fno,
-            residual: spec.model.residual,
+            history,
+            ..StepperConfig::new(fno, spec.model.residual)
         },
         norm,
         &device,

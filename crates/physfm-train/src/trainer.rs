@@ -492,10 +492,11 @@ pub fn stepper_loss(
     stepper_loss_with(|x| net.forward(x), frame, batch, objective, kind, geometry)
 }
 
-/// [`stepper_loss`] for any network: `net` maps the network input `[batch, channels +
-/// parameters, points]` (spatial axes flattened, see [`StepperFrame::net_input`]) to its
+/// [`stepper_loss`] for any network: `net` maps the network input `[batch, history * channels
+/// + parameters, points]` (spatial axes flattened, see [`StepperFrame::net_input`]) to its
 /// output `[batch, channels, points]`, e.g. a 2D FNO through
-/// [`Fno::forward_points`](physfm_models::Fno::forward_points).
+/// [`Fno::forward_points`](physfm_models::Fno::forward_points). Multi-step objectives slide
+/// the history window over the model's own predictions ([`StepperFrame::advance`]).
 pub fn stepper_loss_with(
     net: impl Fn(Tensor<3>) -> Tensor<3>,
     frame: StepperFrame<'_>,
@@ -531,7 +532,8 @@ pub fn stepper_loss_with(
                     Some(t) => t + l,
                     None => l,
                 });
-                u = frame.decode(u, out);
+                let next = frame.decode(u.clone(), out);
+                u = frame.advance(u, next);
             }
             total.expect("steps >= 1") / steps as f64
         }
@@ -539,7 +541,8 @@ pub fn stepper_loss_with(
             let mut u = x;
             for _ in 0..steps - 1 {
                 let out = step(u.clone());
-                u = frame.decode(u, out).detach();
+                let next = frame.decode(u.clone(), out);
+                u = frame.advance(u, next).detach();
             }
             let out = step(u.clone());
             loss(kind, out, frame.net_target(u, target(steps - 1)), geometry)
@@ -547,7 +550,8 @@ pub fn stepper_loss_with(
     }
 }
 
-/// Gaussian noise of `scale` per-channel standard deviations, `[batch, channels, n]`.
+/// Gaussian noise of `scale` per-channel standard deviations, `[batch, history * channels, n]`
+/// (`std` has one entry per field channel and repeats over the window's frames).
 fn input_noise(
     rng: &mut ChaCha8Rng,
     dims: [usize; 3],
@@ -558,7 +562,7 @@ fn input_noise(
     let [b, c, n] = dims;
     let mut v = Vec::with_capacity(b * c * n);
     for _ in 0..b {
-        for s in std.iter().take(c) {
+        for s in std.iter().cycle().take(c) {
             for _ in 0..n {
                 let z: f64 = StandardNormal.sample(rng);
                 v.push((z * scale * *s as f64) as f32);
@@ -630,6 +634,10 @@ pub fn train_stepper(
             reason: "the 1D stepper trains on 1D collections".into(),
         });
     }
+    data.check_history(model.config.history)?;
+    if let Some(v) = valid {
+        v.check_history(model.config.history)?;
+    }
     let need = config.objective.horizon();
     if data.horizon < need {
         return Err(TrainError::Config {
@@ -649,6 +657,7 @@ pub fn train_stepper(
     let (net, report) = {
         let frame = StepperFrame {
             residual: mc.residual,
+            history: mc.history,
             norm: &norm,
         };
         let batch_loss = |net: &Fno, rng: &mut ChaCha8Rng| {

@@ -1,4 +1,5 @@
-//! Training windows `(u(t); u(t + dt), ..., u(t + H dt))`, converted from the stored layout
+//! Training windows `(u(t - (h - 1) dt), ..., u(t); u(t + dt), ..., u(t + H dt))`: a history of
+//! `h` input frames and a horizon of `H` target frames, converted from the stored layout
 //! `[time, x, channel]` to the model layout `[channel, x]`: the one place where that
 //! conversion happens.
 
@@ -8,16 +9,20 @@ use physfm_models::Normalization;
 
 use crate::{LossGeometry, Result, TrainError};
 
-/// Every window of one input frame and `horizon` target frames of a collection, in model
-/// layout (spatial axes flattened into `n` points, row-major).
+/// Every window of `history` input frames and `horizon` target frames of a collection, in
+/// model layout (spatial axes flattened into `n` points, row-major; the input frames of a
+/// window stacked on the channel axis, oldest first, as [`physfm_models::StepperFrame`]
+/// takes them).
 #[derive(Debug, Clone)]
 pub struct WindowDataset {
-    /// Inputs `[windows, channels, n]`.
+    /// Inputs `[windows, history * channels, n]`.
     pub inputs: Vec<f32>,
     /// Targets `[windows, horizon, channels, n]`.
     pub targets: Vec<f32>,
     /// Parameters `[windows, parameters]`.
     pub params: Vec<f64>,
+    /// Input frames per window.
+    pub history: usize,
     /// Target frames per window.
     pub horizon: usize,
     /// Channels.
@@ -26,7 +31,7 @@ pub struct WindowDataset {
     pub n: usize,
     /// Points per spatial axis.
     pub spatial_shape: Vec<usize>,
-    /// Time from each window's input frame to its first target frame.
+    /// Time from each window's last input frame to its first target frame.
     pub dts: Vec<f64>,
     /// Parameters per pair.
     pub n_params: usize,
@@ -39,7 +44,7 @@ pub struct WindowDataset {
 /// A batch of windows.
 #[derive(Debug, Clone)]
 pub struct WindowBatch {
-    /// Inputs `[batch, channels, n]`.
+    /// Inputs `[batch, history * channels, n]`.
     pub x: Tensor<3>,
     /// Targets `[batch, horizon, channels, n]`.
     pub ys: Tensor<4>,
@@ -83,37 +88,91 @@ impl WindowDataset {
         horizon: usize,
         stride: usize,
     ) -> Result<Self> {
+        Self::with_history(data, 1, horizon, stride)
+    }
+
+    /// Windows of `history` input frames and `horizon` target frames (`stride` frames between
+    /// window starts) of a collection of any dimension.
+    ///
+    /// ```
+    /// use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryRecord};
+    /// use physfm_train::WindowDataset;
+    /// // One trajectory of 6 frames on 4 points, one channel: frame k holds the value k.
+    /// let data = InMemoryCollection {
+    ///     meta: CollectionMeta {
+    ///         format_version: FORMAT_VERSION, name: "ramp".into(),
+    ///         channel_names: vec!["u".into()], param_names: vec![], axis_names: vec!["x".into()],
+    ///         spatial_shape: vec![4], domain_lengths: vec![1.0], boundary: vec!["periodic".into()],
+    ///         frames: 6, trajectories: 1, generator: "doc".into(), seed: 0,
+    ///         provenance: serde_json::Value::Null,
+    ///     },
+    ///     coordinates: vec![vec![0.0, 0.25, 0.5, 0.75]],
+    ///     records: vec![TrajectoryRecord {
+    ///         fields: (0..6).flat_map(|k| [k as f32; 4]).collect(),
+    ///         times: (0..6).map(|k| 0.1 * k as f64).collect(),
+    ///         params: vec![],
+    ///     }],
+    /// };
+    /// let w = WindowDataset::with_history(&data, 3, 2, 1)?;
+    /// // Frames (0, 1, 2 -> 3, 4), (1, 2, 3 -> 4, 5).
+    /// assert_eq!(w.len(), 2);
+    /// assert_eq!(w.inputs[12..24], [[1.0f32; 4], [2.0; 4], [3.0; 4]].concat());
+    /// assert_eq!(w.targets[8..16], [[4.0f32; 4], [5.0; 4]].concat());
+    /// assert!((w.dts[1] - 0.1).abs() < 1e-12);
+    /// assert!(WindowDataset::with_history(&data, 5, 2, 1).is_err()); // 7 frames needed
+    /// # Ok::<(), physfm_train::TrainError>(())
+    /// ```
+    pub fn with_history(
+        data: &InMemoryCollection,
+        history: usize,
+        horizon: usize,
+        stride: usize,
+    ) -> Result<Self> {
         let meta = &data.meta;
         let (n, c) = (
             meta.spatial_shape.iter().product::<usize>(),
             meta.channel_names.len(),
         );
-        if horizon == 0 || horizon >= meta.frames {
+        if history == 0 || history >= meta.frames {
             return Err(TrainError::Config {
-                key: "horizon".into(),
-                value: horizon.to_string(),
+                key: "history".into(),
+                value: history.to_string(),
                 reason: format!(
-                    "windows need 1 to {} target frames in `{}` ({} frames)",
+                    "windows need 1 to {} input frames in `{}` ({} frames)",
                     meta.frames.saturating_sub(1),
                     meta.name,
                     meta.frames
                 ),
             });
         }
+        if horizon == 0 || history + horizon > meta.frames {
+            return Err(TrainError::Config {
+                key: "horizon".into(),
+                value: horizon.to_string(),
+                reason: format!(
+                    "windows of {history} input frame(s) need 1 to {} target frames in `{}` ({} \
+                     frames)",
+                    meta.frames.saturating_sub(history),
+                    meta.name,
+                    meta.frames
+                ),
+            });
+        }
         let spec = WindowSpec {
-            history: 1,
+            history,
             horizon,
             stride,
         };
         let windows = data.windows(&spec)?;
         let mut d = Self {
-            inputs: Vec::with_capacity(windows.len() * n * c),
+            inputs: Vec::with_capacity(windows.len() * history * n * c),
             targets: Vec::with_capacity(windows.len() * horizon * n * c),
             params: Vec::with_capacity(windows.len() * meta.param_names.len()),
             channels: c,
             n,
             n_params: meta.param_names.len(),
             param_names: meta.param_names.clone(),
+            history,
             horizon,
             spatial_shape: meta.spatial_shape.clone(),
             dts: Vec::with_capacity(windows.len()),
@@ -124,7 +183,9 @@ impl WindowDataset {
         };
         for at in windows {
             let w = data.window(&spec, at)?;
-            frame_to_model(&w.input, n, c, &mut d.inputs);
+            for k in 0..history {
+                frame_to_model(&w.input[k * n * c..(k + 1) * n * c], n, c, &mut d.inputs);
+            }
             for h in 0..horizon {
                 frame_to_model(&w.target[h * n * c..(h + 1) * n * c], n, c, &mut d.targets);
             }
@@ -135,9 +196,24 @@ impl WindowDataset {
         Ok(d)
     }
 
+    /// Refuses windows whose history is not the `history` input frames a model takes.
+    pub fn check_history(&self, history: usize) -> Result<()> {
+        if self.history == history {
+            return Ok(());
+        }
+        Err(TrainError::Config {
+            key: "model.history".into(),
+            value: history.to_string(),
+            reason: format!(
+                "the model takes {history} input frame(s); the windows hold {}",
+                self.history
+            ),
+        })
+    }
+
     /// Number of windows.
     pub fn len(&self) -> usize {
-        self.inputs.len() / (self.channels * self.n)
+        self.dts.len()
     }
 
     /// Whether there are no windows.
@@ -161,8 +237,8 @@ impl WindowDataset {
 
     /// The windows at `indices` as tensors on `device`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> WindowBatch {
-        let fl = self.channels * self.n;
-        let tl = fl * self.horizon;
+        let fl = self.history * self.channels * self.n;
+        let tl = self.channels * self.n * self.horizon;
         let mut x = Vec::with_capacity(indices.len() * fl);
         let mut y = Vec::with_capacity(indices.len() * tl);
         let mut p = Vec::with_capacity(indices.len() * self.n_params);
@@ -175,7 +251,10 @@ impl WindowDataset {
         }
         let b = indices.len();
         WindowBatch {
-            x: Tensor::from_data(TensorData::new(x, [b, self.channels, self.n]), device),
+            x: Tensor::from_data(
+                TensorData::new(x, [b, self.history * self.channels, self.n]),
+                device,
+            ),
             ys: Tensor::from_data(
                 TensorData::new(y, [b, self.horizon, self.channels, self.n]),
                 device,
@@ -185,8 +264,8 @@ impl WindowDataset {
         }
     }
 
-    /// Normalisation statistics of these windows (increments from each input to its first
-    /// target); `param_log[j]` log-transforms parameter `j`.
+    /// Normalisation statistics of these windows: fields from each window's last input frame,
+    /// increments from it to the first target; `param_log[j]` log-transforms parameter `j`.
     pub fn normalization(&self, param_log: Vec<bool>) -> Result<Normalization> {
         if param_log.len() != self.n_params {
             return Err(TrainError::Config {
@@ -197,13 +276,16 @@ impl WindowDataset {
         }
         let (c, n) = (self.channels, self.n);
         let mut stats = vec![MeanVar::default(); 2 * c];
-        let tl = c * n * self.horizon;
-        for (k, x) in self.inputs.iter().enumerate() {
-            let (w, r) = (k / (c * n), k % (c * n));
-            let y = self.targets[w * tl + r];
-            let ch = r / n;
-            stats[ch].push(*x as f64);
-            stats[c + ch].push((y - *x) as f64);
+        let (fl, tl) = (c * n, c * n * self.horizon);
+        let il = fl * self.history;
+        for w in 0..self.len() {
+            let last = &self.inputs[w * il + il - fl..(w + 1) * il];
+            for (r, x) in last.iter().enumerate() {
+                let y = self.targets[w * tl + r];
+                let ch = r / n;
+                stats[ch].push(*x as f64);
+                stats[c + ch].push((y - *x) as f64);
+            }
         }
         let mut pstats = vec![MeanVar::default(); self.n_params];
         for (k, v) in self.params.iter().enumerate() {

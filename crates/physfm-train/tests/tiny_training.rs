@@ -29,10 +29,7 @@ fn config(steps: usize, lr: f64) -> TrainConfig {
 
 fn model(windows: &WindowDataset, width: usize, device: &Device) -> Stepper1d {
     Stepper1d::new(
-        StepperConfig {
-            fno: FnoConfig::new(2, 1, &[8], width),
-            residual: true,
-        },
+        StepperConfig::new(FnoConfig::new(2, 1, &[8], width), true),
         windows.normalization(vec![true]).unwrap(),
         device,
     )

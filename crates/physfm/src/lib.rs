@@ -38,7 +38,7 @@
 //! let pairs = WindowDataset::pairs(&data, 1)?;
 //! let device = Device::flex().autodiff();
 //! let model = Stepper1d::new(
-//!     StepperConfig { fno: FnoConfig::new(2, 1, &[8], 8), residual: true },
+//!     StepperConfig::new(FnoConfig::new(2, 1, &[8], 8), true),
 //!     pairs.normalization(vec![true])?,
 //!     &device,
 //! )?;
