@@ -18,7 +18,7 @@ use anyhow::{Context, bail};
 use burn::tensor::{Device, Tensor, TensorData};
 use physfm_data::{read_npy, write_npy};
 use physfm_models::{FNO_KIND, Fno, Stepper1d, model_kind};
-use physfm_train::{frame_to_model, frames_to_stored};
+use physfm_train::{frames_to_model, frames_to_stored};
 
 /// Runs a saved model on a `.npy` array.
 #[derive(Debug, Clone, clap::Args)]
@@ -97,9 +97,12 @@ impl Predict {
         for start in (0..b).step_by(CHUNK) {
             let end = (start + CHUNK).min(b);
             let mut state = Vec::with_capacity((end - start) * h * c * n);
-            for frame in x.data[start * h * n * c..end * h * n * c].chunks(n * c) {
-                frame_to_model(frame, n, c, &mut state);
-            }
+            frames_to_model(
+                &x.data[start * h * n * c..end * h * n * c],
+                n,
+                c,
+                &mut state,
+            );
             let mut u =
                 Tensor::<3>::from_data(TensorData::new(state, [end - start, h * c, n]), &device);
             let frame = model.frame();
@@ -376,7 +379,7 @@ mod tests {
         // The same two steps directly, sample 1, in model layout.
         let device = Device::flex();
         let mut state = Vec::new();
-        frame_to_model(&x[n * c..2 * n * c], n, c, &mut state);
+        frames_to_model(&x[n * c..2 * n * c], n, c, &mut state);
         let u = Tensor::<3>::from_data(TensorData::new(state, [1, c, n]), &device);
         let u = model.step(model.step(u, &[0.05]), &[0.05]);
         let direct = frames_to_stored(&u.into_data().try_to_vec::<f32>().unwrap(), 1, c, n);

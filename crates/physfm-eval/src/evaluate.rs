@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use physfm_data::InMemoryCollection;
 use physfm_models::Stepper1d;
-use physfm_train::{frame_to_model, frames_to_stored};
+use physfm_train::{frames_to_model, frames_to_stored};
 use serde::Serialize;
 
 use crate::metrics::{nrmse_per_sample, nrmse_per_time_channel};
@@ -121,9 +121,7 @@ pub fn rollouts_windowed(
     let mut windows = Vec::with_capacity(b * wl);
     let mut params = Vec::new();
     for r in &data.records {
-        for k in 0..history {
-            frame_to_model(&r.fields[k * fl..(k + 1) * fl], n, c, &mut windows);
-        }
+        frames_to_model(&r.fields[..wl], n, c, &mut windows);
         params.extend_from_slice(&r.params);
     }
     let mut out = vec![Vec::with_capacity((t - history) * fl); b];
@@ -207,9 +205,7 @@ pub fn evaluate_windowed(
         // The window of true frames before each predicted frame `history..T`.
         let mut inputs = Vec::with_capacity(steps * history * fl);
         for k in history..t {
-            for j in k - history..k {
-                frame_to_model(&r.fields[j * fl..(j + 1) * fl], n, c, &mut inputs);
-            }
+            frames_to_model(&r.fields[(k - history) * fl..k * fl], n, c, &mut inputs);
         }
         let params: Vec<f64> = (0..steps).flat_map(|_| r.params.iter().copied()).collect();
         let pred = frames_to_stored(

@@ -71,4 +71,4 @@ pub use trainer::{
     GroupLoss, RngState, TrainOptions, TrainReport, Validate, fit, load_checkpoint_weights,
     stepper_loss, stepper_loss_with, stepper_validation_loss, train_stepper,
 };
-pub use windows::{WindowBatch, WindowDataset, frame_to_model, frames_to_stored};
+pub use windows::{WindowBatch, WindowDataset, frame_to_model, frames_to_model, frames_to_stored};

@@ -61,6 +61,14 @@ pub fn frame_to_model(frame: &[f32], n: usize, c: usize, out: &mut Vec<f32>) {
     }
 }
 
+/// Transposes consecutive stored frames `[count, n, c]` into model layout `[count, c, n]`,
+/// appended to `out` (a history window stacked on the channel axis, oldest first).
+pub fn frames_to_model(frames: &[f32], n: usize, c: usize, out: &mut Vec<f32>) {
+    for frame in frames.chunks_exact(n * c) {
+        frame_to_model(frame, n, c, out);
+    }
+}
+
 /// Transposes `count` frames from model layout `[count, c, n]` back to the stored layout
 /// `[count, n, c]`.
 pub fn frames_to_stored(model: &[f32], count: usize, c: usize, n: usize) -> Vec<f32> {
@@ -183,12 +191,8 @@ impl WindowDataset {
         };
         for at in windows {
             let w = data.window(&spec, at)?;
-            for k in 0..history {
-                frame_to_model(&w.input[k * n * c..(k + 1) * n * c], n, c, &mut d.inputs);
-            }
-            for h in 0..horizon {
-                frame_to_model(&w.target[h * n * c..(h + 1) * n * c], n, c, &mut d.targets);
-            }
+            frames_to_model(&w.input, n, c, &mut d.inputs);
+            frames_to_model(&w.target, n, c, &mut d.targets);
             d.params.extend_from_slice(&w.params);
             d.dts
                 .push(w.target_times[0] - w.input_times[w.input_times.len() - 1]);
