@@ -365,9 +365,11 @@ pub(crate) struct Transfer {
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
     shots: Vec<usize>,
     /// Strategies: `full` (new encoder/decoder, every weight trained), `heads` (new
-    /// encoder/decoder only; processor, time embedding and FiLM frozen), `scratch` (the
-    /// same model freshly initialised, every weight trained).
-    #[arg(long, value_delimiter = ',', default_value = "full,heads,scratch")]
+    /// encoder/decoder only; processor, time embedding and FiLM frozen), `lora` or
+    /// `lora-r<N>` (new encoder/decoder and rank-4 or rank-N updates of the processor's
+    /// weights; the rest frozen), `scratch` (the same model freshly initialised, every
+    /// weight trained).
+    #[arg(long, value_delimiter = ',', default_value = "full,heads,lora,scratch")]
     strategy: Vec<TransferStrategy>,
     /// Optimiser steps per run (the same budget for every strategy and K).
     #[arg(long, default_value_t = 500)]
@@ -458,7 +460,7 @@ impl Transfer {
                         "K = {k:2} (subset {repeat}) {strategy:8}: one-step rel. L2 {one:.4}, rollout {roll:.4} ({seconds:.0} s)"
                     );
                     points.push(TransferPoint {
-                        strategy: strategy.to_string(),
+                        strategy,
                         shots: k,
                         repeat,
                         one_step_rel_l2: one,
@@ -489,7 +491,12 @@ impl Transfer {
                 points: self
                     .shots
                     .iter()
-                    .map(|&k| (k as f64, mean(&points, s.name(), k, |p| p.rollout_rel_l2).0))
+                    .map(|&k| {
+                        (
+                            k as f64,
+                            mean(&points, &s.name(), k, |p| p.rollout_rel_l2).0,
+                        )
+                    })
                     .collect(),
                 markers: false,
             })
@@ -561,7 +568,7 @@ fn table(cmd: &Transfer, points: &[TransferPoint], test: &InMemoryCollection) ->
         for &k in &cmd.shots {
             let _ = write!(md, "| {k} |");
             for s in &cmd.strategy {
-                let (m, lo, hi) = mean(points, s.name(), k, f);
+                let (m, lo, hi) = mean(points, &s.name(), k, f);
                 if cmd.repeats > 1 {
                     let _ = write!(md, " {m:.4} [{lo:.4}, {hi:.4}] |");
                 } else {
@@ -920,6 +927,7 @@ mod tests {
             strategy: vec![
                 TransferStrategy::Full,
                 TransferStrategy::Heads,
+                TransferStrategy::Lora { rank: 2 },
                 TransferStrategy::Scratch,
             ],
             steps: 3,
@@ -930,12 +938,15 @@ mod tests {
         };
         t.clone().run().unwrap();
         let md = std::fs::read_to_string(dir.path().join("transfer/transfer.md")).unwrap();
-        assert!(md.contains("| 2 |") && md.contains("scratch"), "{md}");
+        assert!(
+            md.contains("| 2 |") && md.contains("scratch") && md.contains("lora-r2"),
+            "{md}"
+        );
         let json: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.path().join("transfer/transfer.json")).unwrap(),
         )
         .unwrap();
-        assert_eq!(json["points"].as_array().unwrap().len(), 6);
+        assert_eq!(json["points"].as_array().unwrap().len(), 8);
         assert!(dir.path().join("transfer/transfer.png").exists());
         // The pretraining family is refused as a target; a bad strategy is named.
         let bad = Transfer {
@@ -945,8 +956,8 @@ mod tests {
         let e = bad.clone().run().unwrap_err().to_string();
         assert!(e.contains("held-out"), "{e}");
         assert_eq!(
-            "lora".parse::<TransferStrategy>().unwrap_err(),
-            "`lora`: expected full, heads or scratch"
+            "lorax".parse::<TransferStrategy>().unwrap_err(),
+            "`lorax`: expected full, heads, lora (rank 4), lora-r<N> or scratch"
         );
     }
 

@@ -76,5 +76,5 @@ pub use leads::{Leads, LeadsConfig, adapt_leads, leads_loss, split_environments,
 pub use reptile::{ReptileConfig, ReptileReport, ReptileRun, reptile, reptile_with};
 pub use strategy::{
     Adaptation, FullFineTune, LoraStrategy, ParamCount, PartialFineTune, STRATEGIES, Scratch,
-    WithLearningRate, count_params, strategy,
+    WithLearningRate, attach_lora, count_params, strategy,
 };

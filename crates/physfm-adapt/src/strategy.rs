@@ -155,8 +155,44 @@ impl Default for LoraStrategy {
     }
 }
 
+/// Attaches a rank-`rank` LoRA adapter `(alpha / rank) a b` to every weight of rank 2 or
+/// more of `module` whose path `select` accepts, and freezes every weight of `module`: only
+/// the adapters train. A weight `[d0, d1, ..]` is updated as the matrix `[d0, d1 * ..]`; `a`
+/// is drawn from the device's generator (normal, variance `1 / rank`), `b` starts at zero, so
+/// the result computes exactly what `module` did. [`Module::materialize`] merges the adapters
+/// back into plain weights.
+///
+/// ```
+/// use burn::module::Module;
+/// use burn::tensor::Device;
+/// use physfm_adapt::{attach_lora, count_params};
+/// use physfm_models::FnoConfig;
+///
+/// let device = Device::flex().autodiff();
+/// let net = FnoConfig::new(1, 1, &[4], 8).init(&device);
+/// let total = count_params(&net).total;
+/// let lora = attach_lora(net, 2, 2.0, |path| path.starts_with("blocks"));
+/// let counts = count_params(&lora);
+/// assert!(counts.trainable > 0 && counts.total == total + counts.trainable);
+/// assert_eq!(count_params(&lora.materialize()).total, total);
+/// ```
+pub fn attach_lora<M: Module>(
+    module: M,
+    rank: usize,
+    alpha: f64,
+    select: impl Fn(&str) -> bool,
+) -> M {
+    module.apply_reparameterization(LowRank {
+        rank,
+        alpha,
+        select: &select,
+    })
+}
+
 struct LowRank<'a> {
-    strategy: &'a LoraStrategy,
+    rank: usize,
+    alpha: f64,
+    select: &'a dyn Fn(&str) -> bool,
 }
 
 impl Reparameterizer for LowRank<'_> {
@@ -168,7 +204,7 @@ impl Reparameterizer for LowRank<'_> {
         param: Param<Tensor<D>>,
     ) -> (Param<Tensor<D>>, Option<LoraAdapter>) {
         let base = param.set_require_grad(false);
-        if D < 2 || !under(path, &self.strategy.prefixes) {
+        if D < 2 || !(self.select)(path) {
             return (base, None);
         }
         let tensor = base.base();
@@ -176,7 +212,7 @@ impl Reparameterizer for LowRank<'_> {
         let device = tensor.device();
         let d_in = dims[0];
         let d_out = dims[1..].iter().product::<usize>();
-        let r = self.strategy.rank;
+        let r = self.rank;
         let a = Tensor::<2>::random(
             [d_in, r],
             Distribution::Normal(0.0, 1.0 / r as f64),
@@ -186,7 +222,7 @@ impl Reparameterizer for LowRank<'_> {
         let adapter = LoraAdapter {
             a: Param::from_tensor(a),
             b: Param::from_tensor(b),
-            scale: self.strategy.alpha / r as f64,
+            scale: self.alpha / r as f64,
         };
         (base, Some(adapter))
     }
@@ -204,7 +240,9 @@ impl Adaptation for LoraStrategy {
         )
     }
     fn prepare(&self, net: Fno, _config: &FnoConfig, _device: &Device) -> Fno {
-        net.apply_reparameterization(LowRank { strategy: self })
+        attach_lora(net, self.rank, self.alpha, |path| {
+            under(path, &self.prefixes)
+        })
     }
     fn learning_rate(&self) -> f64 {
         3e-3

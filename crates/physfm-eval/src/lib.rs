@@ -44,5 +44,5 @@ pub use suite::{
 };
 pub use transfer::{
     ParamTransform, TransferScore, TransferStrategy, adaptation_budget, epd_errors, random_subset,
-    train_epd_any, transfer_protocol,
+    train_epd_any, transfer_protocol, transfer_train,
 };

@@ -6,6 +6,7 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
+use physfm_adapt::attach_lora;
 use physfm_data::InMemoryCollection;
 use physfm_models::{EncodeProcessDecode, EpdConfig};
 use physfm_train::{
@@ -42,6 +43,14 @@ pub enum TransferStrategy {
     Full,
     /// New encoder/decoder trained; processor, time embedding and FiLM frozen.
     Heads,
+    /// New encoder/decoder trained, and rank-`rank` LoRA updates (`alpha = rank`) of every
+    /// processor weight of rank 2 or more (pointwise matrices, spectral weights as the matrix
+    /// `[in, out * modes * 2]`); the processor's own weights, the time embedding and FiLM
+    /// frozen. The updates are merged into the weights after training.
+    Lora {
+        /// Rank of the updates.
+        rank: usize,
+    },
     /// The same architecture from fresh weights (the baseline).
     Scratch,
 }
@@ -52,25 +61,32 @@ impl std::str::FromStr for TransferStrategy {
         match s {
             "full" => Ok(Self::Full),
             "heads" => Ok(Self::Heads),
+            "lora" => Ok(Self::Lora { rank: 4 }),
             "scratch" => Ok(Self::Scratch),
-            _ => Err(format!("`{s}`: expected full, heads or scratch")),
+            _ => match s.strip_prefix("lora-r").and_then(|r| r.parse().ok()) {
+                Some(rank) if rank > 0 => Ok(Self::Lora { rank }),
+                _ => Err(format!(
+                    "`{s}`: expected full, heads, lora (rank 4), lora-r<N> or scratch"
+                )),
+            },
         }
     }
 }
 
 impl std::fmt::Display for TransferStrategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 
 impl TransferStrategy {
-    /// The name on the command line.
-    pub fn name(self) -> &'static str {
+    /// The name on the command line (`lora` of rank N is `lora-rN`).
+    pub fn name(self) -> String {
         match self {
-            Self::Full => "full",
-            Self::Heads => "heads",
-            Self::Scratch => "scratch",
+            Self::Full => "full".into(),
+            Self::Heads => "heads".into(),
+            Self::Lora { rank } => format!("lora-r{rank}"),
+            Self::Scratch => "scratch".into(),
         }
     }
 }
@@ -264,12 +280,56 @@ pub fn adaptation_budget(base: &TrainConfig, steps: usize, lr: f64, seed: u64) -
     train
 }
 
-/// Trains one model for the single dataset of `target_cfg` on `windows` and evaluates it on
-/// `test`: from the pretrained model `pre` ([`TransferStrategy::Full`]: every weight;
-/// [`TransferStrategy::Heads`]: encoder, decoder and parameter embedding only) or from fresh
-/// weights ([`TransferStrategy::Scratch`], which ignores `pre`). Parameters of `windows`
-/// must already be mapped by `params`. Fresh weights are drawn with seed `1000 +
-/// budget.seed`.
+/// Trains one model for the single dataset of `target_cfg` on `windows`: from the
+/// pretrained model `pre` (how much of it trains: see [`TransferStrategy`]) or from fresh
+/// weights ([`TransferStrategy::Scratch`], which ignores `pre`). Parameters of `windows` must
+/// already be mapped as the model takes them. Fresh weights (a new encoder/decoder, LoRA's
+/// `a` factors, or the whole scratch model) are drawn with seed `1000 + budget.seed`. The
+/// model comes back on the flex device with autodiff, LoRA updates merged into the weights.
+pub fn transfer_train(
+    pre: Option<(&EncodeProcessDecode, &EpdConfig)>,
+    target_cfg: &EpdConfig,
+    windows: &WindowDataset,
+    strategy: TransferStrategy,
+    budget: &TrainConfig,
+) -> Result<(EncodeProcessDecode, TrainReport)> {
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    device.seed(1000 + budget.seed);
+    let pre = pre.filter(|_| strategy != TransferStrategy::Scratch);
+    if pre.is_none() && strategy != TransferStrategy::Scratch {
+        return Err(EvalError::Invalid(format!(
+            "strategy {strategy} needs a pretrained model"
+        )));
+    }
+    let mut model = match pre {
+        None => target_cfg.init(&ad),
+        Some((m, c)) => m.transfer(c, target_cfg, &ad)?,
+    };
+    match strategy {
+        TransferStrategy::Heads | TransferStrategy::Lora { .. } => {
+            model.processor = match strategy {
+                TransferStrategy::Lora { rank } => {
+                    attach_lora(model.processor, rank, rank as f64, |_| true)
+                }
+                _ => model.processor.freeze(),
+            };
+            model.time = model.time.freeze();
+            model.film = model.film.into_iter().map(Module::freeze).collect();
+        }
+        TransferStrategy::Full | TransferStrategy::Scratch => {}
+    }
+    let data = [PhysicsData {
+        windows: windows.clone(),
+        weight: 1.0,
+    }];
+    let options = TrainOptions::default();
+    let (model, report) = train_epd_any(model, target_cfg, &data, budget, &ad, &options)?;
+    Ok((model.materialize(), report))
+}
+
+/// [`transfer_train`], then the errors of the trained model on `test` ([`epd_errors`],
+/// parameters mapped by `params`).
 pub fn transfer_protocol(
     pre: Option<(&EncodeProcessDecode, &EpdConfig)>,
     target_cfg: &EpdConfig,
@@ -279,31 +339,8 @@ pub fn transfer_protocol(
     budget: &TrainConfig,
     params: ParamTransform,
 ) -> Result<TransferScore> {
-    let device = Device::flex();
-    let ad = device.clone().autodiff();
-    device.seed(1000 + budget.seed);
-    let pre = pre.filter(|_| strategy != TransferStrategy::Scratch);
-    if pre.is_none() && strategy != TransferStrategy::Scratch {
-        return Err(EvalError::Invalid(format!(
-            "strategy {strategy:?} needs a pretrained model"
-        )));
-    }
-    let mut model = match pre {
-        None => target_cfg.init(&ad),
-        Some((m, c)) => m.transfer(c, target_cfg, &ad)?,
-    };
-    if strategy == TransferStrategy::Heads {
-        model.processor = model.processor.freeze();
-        model.time = model.time.freeze();
-        model.film = model.film.into_iter().map(Module::freeze).collect();
-    }
-    let data = [PhysicsData {
-        windows: windows.clone(),
-        weight: 1.0,
-    }];
-    let options = TrainOptions::default();
-    let (model, report) = train_epd_any(model, target_cfg, &data, budget, &ad, &options)?;
-    let (one, roll) = epd_errors(&model.valid(), target_cfg, 0, test, params, &device)?;
+    let (model, report) = transfer_train(pre, target_cfg, windows, strategy, budget)?;
+    let (one, roll) = epd_errors(&model.valid(), target_cfg, 0, test, params, &Device::flex())?;
     Ok(TransferScore {
         one_step_rel_l2: one,
         rollout_rel_l2: roll,

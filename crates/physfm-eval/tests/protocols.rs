@@ -326,6 +326,7 @@ fn transfer_protocol_runs_every_strategy_and_subsets_are_reproducible() {
     for s in [
         TransferStrategy::Full,
         TransferStrategy::Heads,
+        TransferStrategy::Lora { rank: 2 },
         TransferStrategy::Scratch,
     ] {
         let score = transfer_protocol(
@@ -356,4 +357,121 @@ fn transfer_protocol_runs_every_strategy_and_subsets_are_reproducible() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("needs a pretrained model"), "{e}");
+}
+
+/// Every float parameter of a module by path: its shape and effective values.
+fn epd_weights<M: burn::module::Module>(
+    m: &M,
+) -> std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    #[derive(Default)]
+    struct W {
+        path: Vec<String>,
+        out: std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    }
+    impl ModuleVisitor for W {
+        fn enter_module(&mut self, name: &str, _container: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let t = param.val();
+            self.out.insert(
+                self.path.join("."),
+                (
+                    t.dims().to_vec(),
+                    t.into_data().try_to_vec::<f32>().unwrap(),
+                ),
+            );
+        }
+    }
+    let mut w = W::default();
+    m.visit(&mut w);
+    w.out
+}
+
+/// The singular-value-free rank of a `rows x cols` matrix: Gaussian elimination with full
+/// pivoting, counting pivots above `tol` times the largest entry.
+fn numeric_rank(m: &[f64], rows: usize, cols: usize, tol: f64) -> usize {
+    let mut a = m.to_vec();
+    let scale = a.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+    if scale == 0.0 {
+        return 0;
+    }
+    let mut rank = 0;
+    let (mut rs, mut cs): (Vec<usize>, Vec<usize>) = ((0..rows).collect(), (0..cols).collect());
+    while !rs.is_empty() && !cs.is_empty() {
+        let (mut best, mut at) = (0.0, (0, 0));
+        for (i, &r) in rs.iter().enumerate() {
+            for (j, &c) in cs.iter().enumerate() {
+                if a[r * cols + c].abs() > best {
+                    best = a[r * cols + c].abs();
+                    at = (i, j);
+                }
+            }
+        }
+        if best <= tol * scale {
+            break;
+        }
+        let (pr, pc) = (rs.remove(at.0), cs.remove(at.1));
+        for &r in &rs {
+            let f = a[r * cols + pc] / a[pr * cols + pc];
+            for &c in &cs {
+                a[r * cols + c] -= f * a[pr * cols + c];
+            }
+        }
+        rank += 1;
+    }
+    rank
+}
+
+#[test]
+fn lora_transfer_changes_the_processor_by_low_rank_updates_alone() {
+    use burn::module::Module;
+    use physfm_eval::{ParamTransform, TransferStrategy, adaptation_budget, transfer_train};
+    use physfm_train::{TrainConfig, WindowDataset};
+    let device = Device::flex();
+    let (cfg, model) = epd_persistence(&device);
+    let mut w = WindowDataset::pairs(&collection(&[0.1, 0.2, 0.3]), 1).unwrap();
+    for p in &mut w.params {
+        *p = ParamTransform::Log.apply(*p);
+    }
+    let budget = adaptation_budget(&TrainConfig::new(10, 3, 1e-2), 6, 1e-2, 0);
+    let before = epd_weights(&model);
+    let (lora, report) = transfer_train(
+        Some((&model, &cfg)),
+        &cfg,
+        &w,
+        TransferStrategy::Lora { rank: 1 },
+        &budget,
+    )
+    .unwrap();
+    assert!(report.final_loss.is_finite());
+    let after = epd_weights(&lora.valid());
+    // The adapters are merged: the same parameters as the pretrained model, no more.
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    let mut updated = 0;
+    for (path, (dims, old)) in &before {
+        let new = &after[path].1;
+        if path.starts_with("heads") {
+            continue; // a new encoder/decoder for the target dataset, trained in full
+        }
+        if !path.starts_with("processor") || dims.len() < 2 {
+            // Time embedding, FiLM, and the processor's biases and norms: frozen.
+            assert!(old == new, "{path} changed");
+            continue;
+        }
+        let delta: Vec<f64> = new.iter().zip(old).map(|(a, b)| (a - b) as f64).collect();
+        let cols = delta.len() / dims[0];
+        let rank = numeric_rank(&delta, dims[0], cols, 1e-3);
+        assert!(rank <= 1, "{path}: the update has rank {rank}");
+        updated += rank;
+    }
+    assert!(updated > 0, "LoRA updated none of the processor's weights");
 }
