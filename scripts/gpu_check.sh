@@ -5,9 +5,12 @@
 # same run. Results go to $OUT (default /tmp/gpu_check); docs/performance.md records them.
 #
 # Build the binary first, on any x86-64 Linux machine:
-#   cargo build -p physfm-spectral --example device_check --features wgpu
-#   cp target/debug/examples/device_check .devcarry/ && strip .devcarry/device_check
-# (the dev profile is optimised, see Cargo.toml). DEVICE=cuda runs burn's cuda backend instead
+#   cargo build --release -p physfm-spectral --example device_check --features wgpu
+#   cp target/release/examples/device_check .devcarry/ && strip .devcarry/device_check
+# (the release profile: the dev profile compiles the GPU stack at -O1, see Cargo.toml; the
+# timings in docs/performance.md of 2026-11-29 were made when the dev profile compiled every
+# dependency at -O3).
+# DEVICE=cuda runs burn's cuda backend instead
 # (feature `cuda`; its build downloads LLVM from github.com, see docs/performance.md).
 #
 # Optional, for a bare machine: .gl/*.deb (the Vulkan/GL loaders, unpacked into /) and
