@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
-use physfm_data::{InMemoryCollection, TrajectoryCollection};
+use physfm_data::{InMemoryCollection, TrajectoryCollection, TrajectorySource};
 use physfm_eval::evaluate_stepper;
 use physfm_models::Stepper1d;
 use physfm_train::RunArgs;
@@ -110,12 +110,9 @@ fn load(path: &Path, skip: usize) -> anyhow::Result<InMemoryCollection> {
             path.display()
         );
     }
-    let per: usize =
-        data.meta.spatial_shape.iter().product::<usize>() * data.meta.channel_names.len();
-    for r in &mut data.records {
-        r.fields.drain(..skip * per);
-        r.times.drain(..skip);
-    }
+    data.records = (0..data.records.len())
+        .map(|i| data.read_frames(i, skip, frames - skip))
+        .collect::<Result<_, _>>()?;
     data.meta.frames = frames - skip;
     Ok(data)
 }

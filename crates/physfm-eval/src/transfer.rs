@@ -307,17 +307,15 @@ pub fn transfer_train(
         Some((m, c)) => m.transfer(c, target_cfg, &ad)?,
     };
     match strategy {
-        TransferStrategy::Heads | TransferStrategy::Lora { .. } => {
-            model.processor = match strategy {
-                TransferStrategy::Lora { rank } => {
-                    attach_lora(model.processor, rank, rank as f64, |_| true)
-                }
-                _ => model.processor.freeze(),
-            };
-            model.time = model.time.freeze();
-            model.film = model.film.into_iter().map(Module::freeze).collect();
+        TransferStrategy::Heads => model.processor = model.processor.freeze(),
+        TransferStrategy::Lora { rank } => {
+            model.processor = attach_lora(model.processor, rank, rank as f64, |_| true)
         }
         TransferStrategy::Full | TransferStrategy::Scratch => {}
+    }
+    if let TransferStrategy::Heads | TransferStrategy::Lora { .. } = strategy {
+        model.time = model.time.freeze();
+        model.film = model.film.into_iter().map(Module::freeze).collect();
     }
     let data = [PhysicsData {
         windows: windows.clone(),
