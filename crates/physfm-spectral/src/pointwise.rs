@@ -78,8 +78,13 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 0.166_666_65;
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    // 2^n built from its exponent bits; n is in [-126, 127] after the clamp.
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // 2^n built from its exponent bits; n is in [-126, 127] after the clamp, so the biased
+    // exponent n + 127 is in [1, 254]. It is read off the mantissa of 2^23 + n + 127 (exact in
+    // f32) rather than converted with `as i32`, whose saturating semantics keep LLVM from
+    // vectorising the conversion: it compiled to one scalar `cvttss2si` with range checks per
+    // lane and made this the slowest part of the GELU backward.
+    let biased = (n + (127.0 + 8_388_608.0)).to_bits() & 0x007f_ffff;
+    e * f32::from_bits(biased << 23)
 }
 
 #[inline(always)]
