@@ -37,6 +37,11 @@ fn run<const D: usize>(config: &FnoConfig, shape: [usize; D], steps: usize, forw
 }
 
 fn main() {
+    // As physfm's binaries run (docs/performance.md); `PHYSFM_DEFAULT_MALLOC=1` leaves glibc's
+    // defaults, to measure what it buys.
+    if std::env::var_os("PHYSFM_DEFAULT_MALLOC").is_none() {
+        physfm_spectral::cpu::retain_freed_memory();
+    }
     let args: Vec<String> = std::env::args().collect();
     let steps: usize = args.get(2).map(|s| s.parse().expect("steps")).unwrap_or(10);
     let forward_only = args.get(3).is_some_and(|a| a == "forward");

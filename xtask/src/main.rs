@@ -74,6 +74,9 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Training steps free and reallocate the same large buffers: keep them in the process
+    // instead of re-faulting them at every step (docs/performance.md).
+    physfm_spectral::cpu::retain_freed_memory();
     match Cli::parse().command {
         Command::Quickstart(cmd) => cmd.run(),
         Command::Test(cmd) => cmd.run(),

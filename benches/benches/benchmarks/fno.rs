@@ -62,6 +62,8 @@ fn bench_config<const D: usize>(
 }
 
 fn fno(c: &mut Criterion) {
+    // As physfm's binaries run (docs/performance.md).
+    physfm_spectral::cpu::retain_freed_memory();
     let configs: Vec<Config> =
         serde_json::from_str(include_str!("../../fno_configs.json")).expect("fno_configs.json");
     let mut g = c.benchmark_group("fno");

@@ -3,11 +3,11 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
+use physfm_spectral::{FnoBlockWeights, channel_linear, fno_block, gelu, spectral_conv};
 use physfm_spectral::{
     SpectralConv1d, SpectralConv1dConfig, SpectralConv2d, SpectralConv2dConfig, SpectralConv3d,
     SpectralConv3dConfig,
 };
-use physfm_spectral::{channel_linear, gelu, spectral_conv};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -451,6 +451,69 @@ pub struct FnoBlock {
 
 impl FnoBlock {
     fn forward(&self, x: Tensor<3>, space: &[usize], last: bool) -> Tensor<3> {
+        if self.fusable(&x) {
+            self.forward_fused(x, space, !last)
+        } else {
+            self.forward_composed(x, space, last)
+        }
+    }
+
+    /// Whether this block is neuraloperator's default one (linear skip without bias, channel
+    /// MLP with a soft-gating skip, no norms, dense spectral weights) and `x` lives on a
+    /// device where [`physfm_spectral::fno_block`] runs: then the whole block is that op.
+    fn fusable(&self, x: &Tensor<3>) -> bool {
+        matches!(
+            (&self.skip, &self.mlp, &self.mlp_skip, &self.norm_spectral, &self.norm_mlp),
+            (Some(Skip::Linear(skip)), Some(mlp), Some(Skip::SoftGating(_)), None, None)
+                if skip.bias.is_none() && mlp.first.bias.is_some() && mlp.second.bias.is_some()
+        ) && !matches!(self.spectral, SpectralLayer::Factorized(_))
+            && physfm_spectral::fno_block_runs_on(&x.device())
+    }
+
+    /// The block as one [`fno_block`] op (see [`FnoBlock::fusable`]).
+    fn forward_fused(&self, x: Tensor<3>, space: &[usize], activate: bool) -> Tensor<3> {
+        let (Some(Skip::Linear(skip)), Some(mlp), Some(Skip::SoftGating(gate))) =
+            (&self.skip, &self.mlp, &self.mlp_skip)
+        else {
+            unreachable!("checked by fusable")
+        };
+        let (Some(b1), Some(b2)) = (&mlp.first.bias, &mlp.second.bias) else {
+            unreachable!("checked by fusable")
+        };
+        // A macro, not a closure: the spectral weight's rank differs between the arms below.
+        macro_rules! weights {
+            ($l:expr) => {
+                FnoBlockWeights {
+                    spectral: $l.weight.val(),
+                    spectral_bias: $l.bias.as_ref().map(Param::val),
+                    skip: skip.weight.val(),
+                    mlp_first: mlp.first.weight.val(),
+                    mlp_first_bias: b1.val(),
+                    mlp_second: mlp.second.weight.val(),
+                    mlp_second_bias: b2.val(),
+                    gate: gate.weight.val(),
+                }
+            };
+        }
+        let [b, c, n] = x.dims();
+        match &self.spectral {
+            SpectralLayer::D1(l) => fno_block(x, weights!(l), activate),
+            SpectralLayer::D2(l) => {
+                fno_block(x.reshape([b, c, space[0], space[1]]), weights!(l), activate)
+                    .reshape([b, c, n])
+            }
+            SpectralLayer::D3(l) => fno_block(
+                x.reshape([b, c, space[0], space[1], space[2]]),
+                weights!(l),
+                activate,
+            )
+            .reshape([b, c, n]),
+            SpectralLayer::Factorized(_) => unreachable!("checked by fusable"),
+        }
+    }
+
+    /// The block composed of its layers' ops (any options, any backend).
+    fn forward_composed(&self, x: Tensor<3>, space: &[usize], last: bool) -> Tensor<3> {
         let act = |t: Tensor<3>| if last { t } else { gelu(t) };
         let norm = |n: &Option<Norm>, t: Tensor<3>| match n {
             Some(n) => n.forward(t),
@@ -593,6 +656,18 @@ impl Fno {
         x: Tensor<D>,
         after_block: &mut dyn FnMut(usize, Tensor<3>) -> Tensor<3>,
     ) -> Tensor<D> {
+        self.run(x, after_block, true)
+    }
+
+    /// [`forward_with`](Self::forward_with), with the fused block op where it applies
+    /// (`fused`) or every block composed of its layers' ops (the reference the fused op is
+    /// tested against).
+    fn run<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        after_block: &mut dyn FnMut(usize, Tensor<3>) -> Tensor<3>,
+        fused: bool,
+    ) -> Tensor<D> {
         assert_eq!(
             D,
             self.dims + 2,
@@ -628,7 +703,12 @@ impl Fno {
         }
         let last = self.blocks.len().saturating_sub(1);
         for (i, block) in self.blocks.iter().enumerate() {
-            x = after_block(i, block.forward(x, &padded, i == last));
+            let y = if fused {
+                block.forward(x, &padded, i == last)
+            } else {
+                block.forward_composed(x, &padded, i == last)
+            };
+            x = after_block(i, y);
         }
         if pads.iter().any(|&p| p > 0) {
             x = unpad::<D>(x, &padded, &pads);
@@ -773,6 +853,116 @@ mod tests {
 
     fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
         Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), device)
+    }
+
+    /// The largest difference between two tensors' values, relative to the larger's largest
+    /// magnitude.
+    fn relative_gap<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        let a = a.into_data().try_to_vec::<f32>().unwrap();
+        let b = b.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(a.len(), b.len());
+        let scale = a.iter().chain(&b).fold(0.0f32, |m, v| m.max(v.abs()));
+        let gap = a
+            .iter()
+            .zip(&b)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        gap / scale.max(f32::MIN_POSITIVE)
+    }
+
+    /// The fused block op against the same blocks composed of their layers' ops: the output
+    /// and the gradient of every parameter and of the input, in 1D and 2D, with and without
+    /// the spectral bias, for one sample (products split over the pool) and several.
+    fn fused_blocks_match_composed<const D: usize>(
+        config: FnoConfig,
+        shape: [usize; D],
+        edit: impl FnOnce(&mut Fno),
+    ) {
+        let device = Device::flex().autodiff();
+        device.seed(11);
+        let mut fno = config.init(&device);
+        edit(&mut fno);
+        // Non-trivial gates and biases (they start at one and small values).
+        fno = fno.map(&mut Perturb {
+            device: device.clone(),
+        });
+        let x = random(shape, &device).require_grad();
+        let target = random(
+            {
+                let mut s = shape;
+                s[1] = config.out_channels;
+                s
+            },
+            &device,
+        );
+        let mut outputs = Vec::new();
+        let mut grads = Vec::new();
+        for fused in [true, false] {
+            let y = fno.run(x.clone(), &mut |_, h| h, fused);
+            let loss = (y.clone() - target.clone()).square().mean();
+            let g = loss.backward();
+            let mut collect = Collect {
+                grads: &g,
+                out: Vec::new(),
+            };
+            fno.visit(&mut collect);
+            collect.out.push(x.grad(&g).unwrap().reshape([-1]));
+            outputs.push(y.inner());
+            grads.push(collect.out);
+        }
+        let gap = relative_gap(outputs[0].clone(), outputs[1].clone());
+        assert!(gap < 1e-5, "outputs differ by {gap:e}");
+        assert_eq!(grads[0].len(), grads[1].len());
+        for (k, (a, b)) in grads[0].iter().zip(&grads[1]).enumerate() {
+            let gap = relative_gap(a.clone(), b.clone());
+            assert!(gap < 1e-4, "gradient {k} differs by {gap:e}");
+        }
+    }
+
+    struct Perturb {
+        device: Device,
+    }
+
+    impl burn::module::ModuleMapper for Perturb {
+        fn map_float<const K: usize>(&mut self, param: Param<Tensor<K>>) -> Param<Tensor<K>> {
+            let noise = Tensor::<K>::random(
+                param.val().shape(),
+                Distribution::Normal(0.0, 0.3),
+                &self.device,
+            );
+            param.map(|t| (t + noise).detach().require_grad())
+        }
+    }
+
+    struct Collect<'a> {
+        grads: &'a burn::tensor::Gradients,
+        out: Vec<Tensor<1>>,
+    }
+
+    impl burn::module::ModuleVisitor for Collect<'_> {
+        fn visit_float<const K: usize>(&mut self, param: &Param<Tensor<K>>) {
+            let g = param
+                .val()
+                .grad(self.grads)
+                .expect("every parameter gets a gradient");
+            self.out.push(g.reshape([-1]));
+        }
+    }
+
+    #[test]
+    fn the_fused_block_matches_the_composed_block_in_1d() {
+        fused_blocks_match_composed(FnoConfig::new(2, 1, &[6], 8), [3, 2, 20], |_| ());
+        // Without the spectral bias in one block.
+        fused_blocks_match_composed(FnoConfig::new(1, 2, &[5], 6), [1, 1, 17], |fno| {
+            if let SpectralLayer::D1(l) = &mut fno.blocks[1].spectral {
+                l.bias = None;
+            }
+        });
+    }
+
+    #[test]
+    fn the_fused_block_matches_the_composed_block_in_2d_and_3d() {
+        fused_blocks_match_composed(FnoConfig::new(1, 1, &[6, 4], 8), [2, 1, 12, 9], |_| ());
+        fused_blocks_match_composed(FnoConfig::new(1, 1, &[4, 4, 2], 4), [3, 1, 6, 5, 4], |_| ());
     }
 
     #[test]

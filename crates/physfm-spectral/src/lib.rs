@@ -9,6 +9,9 @@
 //!   neuraloperator's initialisation.
 //! - [`channel_linear`]: the pointwise (1x1) linear layer `act(W x + b + r)` as one fused op
 //!   with its own backward ([`ChannelOps`]), the rest of an FNO block's work.
+//! - [`fno_block`]: neuraloperator's default FNO block (spectral convolution, linear skip,
+//!   channel MLP with soft gating, GELUs) as one op with its own backward on the CPU
+//!   ([`BlockOps`]), one pass per sample over everything pointwise.
 //! - [`SpectralOps`]: the backend extension (`#[backend_extension]`) that carries the op. The
 //!   CPU implementation for burn's `flex` backend lives in [`cpu`]; the autodiff rule calls one
 //!   fused backward op that returns both gradients.
@@ -30,6 +33,7 @@
 //! assert_eq!(x.grad(&grads).unwrap().dims(), [1, 2, 85, 94]);
 //! ```
 
+mod block;
 mod channel;
 pub mod cpu;
 mod flex;
@@ -41,6 +45,7 @@ mod ops;
 mod pointwise;
 pub mod reference;
 
+pub use block::{BlockOps, FnoBlockWeights, fno_block, fno_block_runs_on};
 pub use channel::{ChannelOps, channel_linear};
 pub use layers::{
     SpectralConv1d, SpectralConv1dConfig, SpectralConv2d, SpectralConv2dConfig, SpectralConv3d,

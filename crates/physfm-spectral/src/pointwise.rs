@@ -112,6 +112,16 @@ fn gelu_grad_in_place_body(x: &[f32], g: &mut [f32]) {
     }
 }
 
+#[inline(always)]
+fn gelu_grad_over_body(x: &mut [f32], g: &[f32]) {
+    for (v, &gv) in x.iter_mut().zip(g) {
+        let u = *v;
+        let cdf = 0.5 * (1.0 + erf_f32(u * FRAC_1_SQRT_2 as f32));
+        let pdf = FRAC_1_SQRT_2PI as f32 * exp_f32(-0.5 * u * u);
+        *v = gv * (cdf + u * pdf);
+    }
+}
+
 /// The element loops compiled for the widest vector unit the CPU has (AVX-512, AVX2 with
 /// FMA, or the baseline), chosen at run time: the crate is built for baseline x86-64, whose
 /// 4-wide SSE2 leaves most of a modern core idle on these loops.
@@ -161,11 +171,15 @@ mod wide {
         /// `g *= gelu'(x)`, element by element.
         gelu_grad_in_place => gelu_grad_in_place_body(x: &[f32], g: &mut [f32])
     );
+    widest!(
+        /// `x = g * gelu'(x)`, element by element.
+        gelu_grad_over => gelu_grad_over_body(x: &mut [f32], g: &[f32])
+    );
 }
 
 pub(crate) use wide::{
     gelu as gelu_into_f32, gelu_grad as gelu_grad_into_f32,
-    gelu_grad_in_place as gelu_grad_in_place_f32,
+    gelu_grad_in_place as gelu_grad_in_place_f32, gelu_grad_over as gelu_grad_over_f32,
 };
 
 /// Values per rayon task.

@@ -13,7 +13,12 @@ use super::matmul::{GemmScalar, Mat, MatMut, matmul, matmul_add};
 
 /// Element types of the fused layer: `f32` (vectorised GELU) and `f64`.
 pub(crate) trait LinearScalar:
-    GemmScalar + bytemuck::Pod + Default + std::ops::AddAssign + std::ops::Add<Output = Self>
+    GemmScalar
+    + bytemuck::Pod
+    + Default
+    + std::ops::AddAssign
+    + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
 {
     /// `out = gelu(x)`.
     fn gelu(x: &[Self], out: &mut [Self]);
@@ -21,6 +26,8 @@ pub(crate) trait LinearScalar:
     fn gelu_grad(x: &[Self], g: &[Self], out: &mut [Self]);
     /// `g *= gelu'(x)`.
     fn gelu_grad_in_place(x: &[Self], g: &mut [Self]);
+    /// `x = g * gelu'(x)`: the gradient written over the pre-activation.
+    fn gelu_grad_over(x: &mut [Self], g: &[Self]);
 }
 
 impl LinearScalar for f32 {
@@ -32,6 +39,9 @@ impl LinearScalar for f32 {
     }
     fn gelu_grad_in_place(x: &[f32], g: &mut [f32]) {
         crate::pointwise::gelu_grad_in_place_f32(x, g)
+    }
+    fn gelu_grad_over(x: &mut [f32], g: &[f32]) {
+        crate::pointwise::gelu_grad_over_f32(x, g)
     }
 }
 
@@ -49,6 +59,11 @@ impl LinearScalar for f64 {
     fn gelu_grad_in_place(x: &[f64], g: &mut [f64]) {
         for (gv, &v) in g.iter_mut().zip(x) {
             *gv = crate::pointwise::gelu_grad_f64_scalar(v, *gv);
+        }
+    }
+    fn gelu_grad_over(x: &mut [f64], g: &[f64]) {
+        for (v, &gv) in x.iter_mut().zip(g) {
+            *v = crate::pointwise::gelu_grad_f64_scalar(*v, gv);
         }
     }
 }
@@ -94,7 +109,7 @@ pub(crate) enum Upstream<'a, T> {
 /// sums over a group's samples, and then over groups in order, do not depend on scheduling),
 /// and returns each group's result in order. `f` gets `(sample index, item)` pairs and whether
 /// its matrix products should split over the pool (when there are fewer samples than threads).
-fn over_groups<I: Send, R: Send>(
+pub(crate) fn over_groups<I: Send, R: Send>(
     items: Vec<I>,
     f: impl Fn(Vec<(usize, I)>, bool) -> R + Sync + Send,
 ) -> Vec<R> {
@@ -309,13 +324,7 @@ pub(crate) fn backward<T: LinearScalar>(
                 );
             }
             if need_bias {
-                for (acc, row) in gb.iter_mut().zip(g.chunks(s.n)) {
-                    let mut sum = T::default();
-                    for &v in row {
-                        sum += v;
-                    }
-                    *acc += sum;
-                }
+                super::block::add_row_sums(&mut gb, g, s.n);
             }
         }
         (gw, gb)

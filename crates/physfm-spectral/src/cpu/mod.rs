@@ -2,6 +2,8 @@
 //! last axis, dense complex DFTs on the kept modes of the other axes, complex channel mixing per
 //! mode, all on rayon's thread pool. See `docs/architecture.md` for how the pieces fit.
 
+mod allocator;
+pub(crate) mod block;
 mod kernels;
 pub(crate) mod linear;
 mod matmul;
@@ -9,6 +11,7 @@ pub(crate) mod plan;
 
 use num_complex::Complex;
 
+pub use allocator::retain_freed_memory;
 pub(crate) use plan::Real;
 pub use plan::{LastAxisMethod, force_last_axis_method, last_axis_method};
 

@@ -22,6 +22,9 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // Training steps free and reallocate the same large buffers: keep them in the process
+    // instead of re-faulting them at every step (docs/performance.md).
+    physfm_spectral::cpu::retain_freed_memory();
     let cli = Cli::parse();
     match cli.run.run(!cli.quiet) {
         Ok(_) => ExitCode::SUCCESS,
