@@ -19,6 +19,7 @@
 
 use super::linear::{LinearScalar, over_groups};
 use super::matmul::{Mat, MatMut, matmul, matmul_add};
+use super::planes::{FreshPlane, FreshPlanes};
 
 /// Sizes of one fused block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,23 +182,24 @@ pub(crate) fn forward<T: LinearScalar>(
         "fno_block: spectral output size"
     );
     let mut pre1 = spectral;
-    let mut pre2 = vec![T::default(); s.batch * ph];
-    let mut pre3 = vec![T::default(); s.batch * pc];
-    let mut out = activate.then(|| vec![T::default(); s.batch * pc]);
-    let outs: Vec<Option<&mut [T]>> = match out.as_mut() {
-        Some(o) => o.chunks_mut(pc).map(Some).collect(),
+    let mut pre2 = FreshPlanes::<T>::new(s.batch * ph, ph);
+    let mut pre3 = FreshPlanes::<T>::new(s.batch * pc, pc);
+    let mut out = activate.then(|| FreshPlanes::<T>::new(s.batch * pc, pc));
+    let outs: Vec<Option<FreshPlane<'_, T>>> = match out.as_mut() {
+        Some(o) => o.planes().into_iter().map(Some).collect(),
         None => (0..s.batch).map(|_| None).collect(),
     };
     let items: Vec<_> = pre1
         .chunks_mut(pc)
-        .zip(pre2.chunks_mut(ph))
-        .zip(pre3.chunks_mut(pc))
+        .zip(pre2.planes())
+        .zip(pre3.planes())
         .zip(outs)
         .collect();
     over_groups(items, |group, parallel| {
         let mut z = vec![T::default(); if activate { pc } else { 0 }];
         let mut hid = vec![T::default(); ph];
         for (b, (((p1, p2), p3), o)) in group {
+            let (p2, p3) = (p2.zeroed(), p3.zeroed());
             let xb = &x[b * pc..][..pc];
             if let Some(bias) = w.spectral_bias {
                 add_bias(p1, bias, s.n);
@@ -231,13 +233,14 @@ pub(crate) fn forward<T: LinearScalar>(
                 parallel,
             );
             if let Some(o) = o {
-                T::gelu(p3, o);
+                T::gelu(p3, o.zeroed());
             }
         }
     });
+    let (pre2, pre3) = (pre2.into_vec(), pre3.into_vec());
     match out {
         Some(out) => (
-            out,
+            out.into_vec(),
             BlockSaved {
                 pre1,
                 pre2,

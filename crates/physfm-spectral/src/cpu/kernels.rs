@@ -132,7 +132,7 @@ pub(crate) fn synthesis<T: Real>(
     }
     let cur = expanded.as_deref().unwrap_or(spec);
     let rows = fibers * plan.dims[..d - 1].iter().product::<usize>();
-    let mut y = vec![T::of(0.0); rows * n];
+    let mut y = super::planes::zeroed_in_parallel::<T>(rows * n);
     match &plan.last.method {
         LastAxisKernel::Dense { synthesis, .. } => {
             let real: &[T] = bytemuck::cast_slice(cur);

@@ -10,6 +10,7 @@
 use rayon::prelude::*;
 
 use super::matmul::{GemmScalar, Mat, MatMut, matmul, matmul_add};
+use super::planes::{FreshPlane, FreshPlanes, OutPlane};
 
 /// Element types of the fused layer: `f32` (vectorised GELU) and `f64`.
 pub(crate) trait LinearScalar:
@@ -129,14 +130,6 @@ pub(crate) fn over_groups<I: Send, R: Send>(
     groups.into_par_iter().map(|g| f(g, split)).collect()
 }
 
-/// Per-sample mutable planes of `v` (`plane` values each), or `None`s when `v` is absent.
-fn planes<T>(v: Option<&mut Vec<T>>, plane: usize, batch: usize) -> Vec<Option<&mut [T]>> {
-    match v {
-        Some(v) => v.chunks_mut(plane).map(Some).collect(),
-        None => (0..batch).map(|_| None).collect(),
-    }
-}
-
 /// `act(W x + b + r)`: `x` `[batch, cin, n]`, `w` `[cout, cin]`, `bias` `[cout]`, the
 /// residual (in `start`) `[batch, cout, n]`.
 pub(crate) fn forward<T: LinearScalar>(
@@ -155,27 +148,44 @@ pub(crate) fn forward<T: LinearScalar>(
         bias.is_none_or(|b| b.len() == s.cout),
         "channel_linear: bias size"
     );
-    let in_place = matches!(start, Start::Residual(_));
-    let mut fresh = Vec::new();
-    let (pre, copy_from, has_residual) = match start {
-        Start::New(r) => {
-            fresh = vec![T::default(); len];
-            (&mut fresh[..], r, r.is_some())
-        }
-        Start::Residual(buf) => (buf, None, true),
+    let mut fresh = match start {
+        Start::New(_) => Some(FreshPlanes::<T>::new(len, plane_out)),
+        Start::Residual(_) => None,
     };
-    assert_eq!(pre.len(), len, "channel_linear: residual size");
+    let (pre, copy_from, has_residual): (Vec<OutPlane<'_, T>>, _, _) = match start {
+        Start::New(r) => (
+            fresh
+                .as_mut()
+                .expect("made above for a new buffer")
+                .planes()
+                .into_iter()
+                .map(OutPlane::Fresh)
+                .collect(),
+            r,
+            r.is_some(),
+        ),
+        Start::Residual(buf) => {
+            assert_eq!(buf.len(), len, "channel_linear: residual size");
+            (
+                buf.chunks_mut(plane_out).map(OutPlane::Given).collect(),
+                None,
+                true,
+            )
+        }
+    };
     assert!(
         copy_from.is_none_or(|r| r.len() == len),
         "channel_linear: residual size"
     );
-    let mut out = gelu.then(|| vec![T::default(); len]);
-    let items: Vec<_> = pre
-        .chunks_mut(plane_out)
-        .zip(planes(out.as_mut(), plane_out, s.batch))
-        .collect();
+    let mut out = gelu.then(|| FreshPlanes::<T>::new(len, plane_out));
+    let outs: Vec<Option<FreshPlane<'_, T>>> = match out.as_mut() {
+        Some(o) => o.planes().into_iter().map(Some).collect(),
+        None => (0..s.batch).map(|_| None).collect(),
+    };
+    let items: Vec<_> = pre.into_iter().zip(outs).collect();
     over_groups(items, |group, parallel| {
         for (b, (pre_b, out_b)) in group {
+            let pre_b = pre_b.take();
             if let Some(r) = copy_from {
                 pre_b.copy_from_slice(&r[b * plane_out..][..plane_out]);
             }
@@ -197,13 +207,13 @@ pub(crate) fn forward<T: LinearScalar>(
                 matmul(dst, lhs, rhs, false, parallel);
             }
             if let Some(out_b) = out_b {
-                T::gelu(pre_b, out_b);
+                T::gelu(pre_b, out_b.zeroed());
             }
         }
     });
     LinearOutput {
-        pre: (!in_place).then_some(fresh),
-        out,
+        pre: fresh.map(FreshPlanes::into_vec),
+        out: out.map(FreshPlanes::into_vec),
     }
 }
 
@@ -251,28 +261,32 @@ pub(crate) fn backward<T: LinearScalar>(
     // The gradient per sample, as the sample's loop reads or rewrites it.
     enum Plane<'a, T> {
         Read(&'a [T]),
-        Into { src: &'a [T], dst: &'a mut [T] },
+        Into {
+            src: &'a [T],
+            dst: FreshPlane<'a, T>,
+        },
         InPlace(&'a mut [T]),
     }
     let mut dpre = match (&grad, pre) {
-        (Upstream::Read(_), Some(_)) => Some(vec![T::default(); len]),
+        (Upstream::Read(_), Some(_)) => Some(FreshPlanes::<T>::new(len, plane_out)),
         _ => None,
     };
     let grad_planes: Vec<Plane<'_, T>> = match (grad, pre, dpre.as_mut()) {
         (Upstream::Read(g), Some(_), Some(d)) => g
             .chunks(plane_out)
-            .zip(d.chunks_mut(plane_out))
+            .zip(d.planes())
             .map(|(src, dst)| Plane::Into { src, dst })
             .collect(),
         (Upstream::InPlace(g), Some(_), _) => g.chunks_mut(plane_out).map(Plane::InPlace).collect(),
         (Upstream::Read(g), _, _) => g.chunks(plane_out).map(Plane::Read).collect(),
         (Upstream::InPlace(g), None, _) => g.chunks(plane_out).map(Plane::Read).collect(),
     };
-    let mut dx = need_x.then(|| vec![T::default(); s.batch * plane_in]);
-    let items: Vec<_> = grad_planes
-        .into_iter()
-        .zip(planes(dx.as_mut(), plane_in, s.batch))
-        .collect();
+    let mut dx = need_x.then(|| FreshPlanes::<T>::new(s.batch * plane_in, plane_in));
+    let dx_planes: Vec<Option<FreshPlane<'_, T>>> = match dx.as_mut() {
+        Some(d) => d.planes().into_iter().map(Some).collect(),
+        None => (0..s.batch).map(|_| None).collect(),
+    };
+    let items: Vec<_> = grad_planes.into_iter().zip(dx_planes).collect();
     let wt = Mat {
         data: w,
         rows: s.cin,
@@ -291,6 +305,7 @@ pub(crate) fn backward<T: LinearScalar>(
             let g: &[T] = match plane {
                 Plane::Read(g) => g,
                 Plane::Into { src, dst } => {
+                    let dst = dst.zeroed();
                     T::gelu_grad(pre_b(), src, dst);
                     dst
                 }
@@ -301,7 +316,7 @@ pub(crate) fn backward<T: LinearScalar>(
             };
             if let Some(dx_b) = dx_b {
                 matmul(
-                    MatMut::rows(dx_b, s.cin, s.n),
+                    MatMut::rows(dx_b.zeroed(), s.cin, s.n),
                     wt,
                     Mat::rows(g, s.cout, s.n),
                     false,
@@ -342,8 +357,8 @@ pub(crate) fn backward<T: LinearScalar>(
     LinearGrads {
         w: need_w.then(|| sum(0, s.cout * s.cin)),
         bias: need_bias.then(|| sum(1, s.cout)),
-        pre: dpre,
-        x: dx,
+        pre: dpre.map(FreshPlanes::into_vec),
+        x: dx.map(FreshPlanes::into_vec),
     }
 }
 

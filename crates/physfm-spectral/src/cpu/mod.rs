@@ -8,6 +8,7 @@ mod kernels;
 pub(crate) mod linear;
 mod matmul;
 pub(crate) mod plan;
+mod planes;
 
 use num_complex::Complex;
 
