@@ -170,36 +170,61 @@ pub(crate) fn synthesis<T: Real>(
     y
 }
 
-/// The shared shape of the three per-mode channel contractions: output row `r` (of `rows`, each
-/// `modes` long) is `sum_s lhs[l(r, s), :] * rhs[m(r, s), :]` over `s < terms`, the factors
-/// conjugated on request.
+/// One complex matrix product per mode `k` over arrays laid out `[.., .., modes]` (mode
+/// fastest): `dst_k = op(lhs_k) · rhs_k`, each factor read at offset `k` with the given
+/// `(row stride, column stride)` in units of whole modes rows, `op` conjugating the left factor
+/// on request. `dims` are `(rows, inner, cols)` of the product.
 #[allow(clippy::too_many_arguments)]
-fn contract_modes<T: Real>(
+fn per_mode<T: Real>(
+    dst: &mut [Complex<T>],
+    dst_strides: (usize, usize),
     lhs: &[Complex<T>],
+    lhs_strides: (usize, usize),
     rhs: &[Complex<T>],
-    rows: usize,
-    terms: usize,
+    rhs_strides: (usize, usize),
+    (rows, inner, cols): (usize, usize, usize),
     modes: usize,
-    (conj_lhs, conj_rhs): (bool, bool),
-    index: impl Fn(usize, usize) -> (usize, usize) + Sync,
-) -> Vec<Complex<T>> {
-    let mut out = vec![zero::<T>(); rows * modes];
-    out.par_chunks_mut(modes).enumerate().for_each(|(r, row)| {
-        for s in 0..terms {
-            let (l, m) = index(r, s);
-            let ls = &lhs[l * modes..][..modes];
-            let rs = &rhs[m * modes..][..modes];
-            for ((o, a), b) in row.iter_mut().zip(ls).zip(rs) {
-                let a = if conj_lhs { a.conj() } else { *a };
-                let b = if conj_rhs { b.conj() } else { *b };
-                *o = *o + a * b;
+    conj_lhs: bool,
+) {
+    fn view<T>(
+        data: &[T],
+        k: usize,
+        r: usize,
+        c: usize,
+        (rs, cs): (usize, usize),
+        m: usize,
+    ) -> Mat<'_, T> {
+        Mat {
+            data: &data[k.min(data.len())..],
+            rows: r,
+            cols: c,
+            row_stride: rs * m,
+            col_stride: cs * m,
+        }
+    }
+    // The products are small (channels x channels): one per rayon task, each into its own
+    // contiguous block, then interleaved into `dst`'s mode-fastest layout.
+    let block = rows * cols;
+    let mut tmp = vec![zero::<T>(); modes * block];
+    tmp.par_chunks_mut(block.max(1))
+        .enumerate()
+        .for_each(|(k, d)| {
+            let l = view(lhs, k, rows, inner, lhs_strides, modes);
+            let r = view(rhs, k, inner, cols, rhs_strides, modes);
+            T::complex_matmul(MatMut::rows(d, rows, cols), l, r, conj_lhs, false);
+        });
+    let (rs, cs) = dst_strides;
+    for (k, d) in tmp.chunks(block.max(1)).enumerate() {
+        for r in 0..rows {
+            for c in 0..cols {
+                dst[(r * rs + c * cs) * modes + k] = d[r * cols + c];
             }
         }
-    });
-    out
+    }
 }
 
-/// `y[b, o, :] = sum_i x[b, i, :] * w[i, o, :]` per mode.
+/// `y[b, o, :] = sum_i x[b, i, :] * w[i, o, :]` per mode: per mode `k`, `Y_k = X_k W_k` with
+/// `X_k` `[batch, ci]`, `W_k` `[ci, co]`.
 pub(crate) fn mix<T: Real>(
     x: &[Complex<T>],
     w: &[Complex<T>],
@@ -208,13 +233,23 @@ pub(crate) fn mix<T: Real>(
     co: usize,
     modes: usize,
 ) -> Vec<Complex<T>> {
-    contract_modes(x, w, batch * co, ci, modes, (false, false), |r, i| {
-        let (b, o) = (r / co, r % co);
-        (b * ci + i, i * co + o)
-    })
+    let mut y = vec![zero::<T>(); batch * co * modes];
+    per_mode(
+        &mut y,
+        (co, 1),
+        x,
+        (ci, 1),
+        w,
+        (co, 1),
+        (batch, ci, co),
+        modes,
+        false,
+    );
+    y
 }
 
-/// Adjoint of [`mix`] in its input: `gx[b, i, :] = sum_o gy[b, o, :] * conj(w[i, o, :])`.
+/// Adjoint of [`mix`] in its input: `gx[b, i, :] = sum_o gy[b, o, :] * conj(w[i, o, :])`, per
+/// mode `GX_k^T = conj(W_k) GY_k^T`.
 pub(crate) fn mix_adjoint_input<T: Real>(
     gy: &[Complex<T>],
     w: &[Complex<T>],
@@ -223,13 +258,23 @@ pub(crate) fn mix_adjoint_input<T: Real>(
     co: usize,
     modes: usize,
 ) -> Vec<Complex<T>> {
-    contract_modes(gy, w, batch * ci, co, modes, (false, true), |r, o| {
-        let (b, i) = (r / ci, r % ci);
-        (b * co + o, i * co + o)
-    })
+    let mut gx = vec![zero::<T>(); batch * ci * modes];
+    per_mode(
+        &mut gx,
+        (1, ci),
+        w,
+        (co, 1),
+        gy,
+        (1, co),
+        (ci, co, batch),
+        modes,
+        true,
+    );
+    gx
 }
 
-/// Adjoint of [`mix`] in its weights: `gw[i, o, :] = sum_b conj(x[b, i, :]) * gy[b, o, :]`.
+/// Adjoint of [`mix`] in its weights: `gw[i, o, :] = sum_b conj(x[b, i, :]) * gy[b, o, :]`, per
+/// mode `GW_k = conj(X_k)^T GY_k`.
 pub(crate) fn mix_adjoint_weight<T: Real>(
     x: &[Complex<T>],
     gy: &[Complex<T>],
@@ -238,8 +283,17 @@ pub(crate) fn mix_adjoint_weight<T: Real>(
     co: usize,
     modes: usize,
 ) -> Vec<Complex<T>> {
-    contract_modes(x, gy, ci * co, batch, modes, (true, false), |r, b| {
-        let (i, o) = (r / co, r % co);
-        (b * ci + i, b * co + o)
-    })
+    let mut gw = vec![zero::<T>(); ci * co * modes];
+    per_mode(
+        &mut gw,
+        (co, 1),
+        x,
+        (1, ci),
+        gy,
+        (co, 1),
+        (ci, batch, co),
+        modes,
+        true,
+    );
+    gw
 }
