@@ -73,7 +73,10 @@ impl<T: bytemuck::Pod> FreshPlanes<T> {
 impl<'a, T: bytemuck::Pod> FreshPlane<'a, T> {
     /// The plane, zeroed.
     pub(crate) fn zeroed(self) -> &'a mut [T] {
-        self.data.fill(MaybeUninit::new(T::zeroed()));
+        // SAFETY: all-zero bytes are a valid `T` (`Pod` implies `Zeroable`), and the slice is
+        // an exclusive borrow of `len` values. `write_bytes` is a `memset`; a `fill` with
+        // `MaybeUninit::new(zero)` compiled to a loop of its own (2.5% of the FNO step in perf).
+        unsafe { std::ptr::write_bytes(self.data.as_mut_ptr(), 0, self.data.len()) };
         self.done.fetch_add(1, Ordering::Release);
         // SAFETY: every value was just written.
         unsafe { &mut *(std::ptr::from_mut::<[MaybeUninit<T>]>(self.data) as *mut [T]) }
