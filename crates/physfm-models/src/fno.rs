@@ -449,37 +449,66 @@ pub struct FnoBlock {
     pub norm_mlp: Option<Norm>,
 }
 
+/// The layers of a block that [`fno_block`] takes (see [`FnoBlock::fused_parts`]).
+#[derive(Clone, Copy)]
+struct FusedParts<'a> {
+    skip: &'a ChannelLinear,
+    mlp: &'a ChannelMlp,
+    gate: &'a SoftGating,
+    b1: &'a Param<Tensor<1>>,
+    b2: &'a Param<Tensor<1>>,
+}
+
 impl FnoBlock {
     fn forward(&self, x: Tensor<3>, space: &[usize], last: bool) -> Tensor<3> {
-        if self.fusable(&x) {
-            self.forward_fused(x, space, !last)
-        } else {
-            self.forward_composed(x, space, last)
+        match self.fused_parts() {
+            Some(parts) if physfm_spectral::fno_block_runs_on(&x.device()) => {
+                self.forward_fused(parts, x, space, !last)
+            }
+            _ => self.forward_composed(x, space, last),
         }
     }
 
-    /// Whether this block is neuraloperator's default one (linear skip without bias, channel
-    /// MLP with a soft-gating skip, no norms, dense spectral weights) and `x` lives on a
-    /// device where [`physfm_spectral::fno_block`] runs: then the whole block is that op.
-    fn fusable(&self, x: &Tensor<3>) -> bool {
-        matches!(
-            (&self.skip, &self.mlp, &self.mlp_skip, &self.norm_spectral, &self.norm_mlp),
-            (Some(Skip::Linear(skip)), Some(mlp), Some(Skip::SoftGating(_)), None, None)
-                if skip.bias.is_none() && mlp.first.bias.is_some() && mlp.second.bias.is_some()
-        ) && !matches!(self.spectral, SpectralLayer::Factorized(_))
-            && physfm_spectral::fno_block_runs_on(&x.device())
+    /// The layers [`fno_block`] takes, when this block is neuraloperator's default one (linear
+    /// skip without bias, channel MLP with biases and a soft-gating skip, no norms, dense
+    /// spectral weights); `None` for any other block.
+    fn fused_parts(&self) -> Option<FusedParts<'_>> {
+        let (Some(Skip::Linear(skip)), Some(mlp), Some(Skip::SoftGating(gate)), None, None) = (
+            &self.skip,
+            &self.mlp,
+            &self.mlp_skip,
+            &self.norm_spectral,
+            &self.norm_mlp,
+        ) else {
+            return None;
+        };
+        let (None, Some(b1), Some(b2)) = (&skip.bias, &mlp.first.bias, &mlp.second.bias) else {
+            return None;
+        };
+        (!matches!(self.spectral, SpectralLayer::Factorized(_))).then_some(FusedParts {
+            skip,
+            mlp,
+            gate,
+            b1,
+            b2,
+        })
     }
 
-    /// The block as one [`fno_block`] op (see [`FnoBlock::fusable`]).
-    fn forward_fused(&self, x: Tensor<3>, space: &[usize], activate: bool) -> Tensor<3> {
-        let (Some(Skip::Linear(skip)), Some(mlp), Some(Skip::SoftGating(gate))) =
-            (&self.skip, &self.mlp, &self.mlp_skip)
-        else {
-            unreachable!("checked by fusable")
-        };
-        let (Some(b1), Some(b2)) = (&mlp.first.bias, &mlp.second.bias) else {
-            unreachable!("checked by fusable")
-        };
+    /// The block as one [`fno_block`] op, on the layers [`FnoBlock::fused_parts`] found.
+    fn forward_fused(
+        &self,
+        parts: FusedParts<'_>,
+        x: Tensor<3>,
+        space: &[usize],
+        activate: bool,
+    ) -> Tensor<3> {
+        let FusedParts {
+            skip,
+            mlp,
+            gate,
+            b1,
+            b2,
+        } = parts;
         // A macro, not a closure: the spectral weight's rank differs between the arms below.
         macro_rules! weights {
             ($l:expr) => {
@@ -508,7 +537,7 @@ impl FnoBlock {
                 activate,
             )
             .reshape([b, c, n]),
-            SpectralLayer::Factorized(_) => unreachable!("checked by fusable"),
+            SpectralLayer::Factorized(_) => unreachable!("refused by fused_parts"),
         }
     }
 

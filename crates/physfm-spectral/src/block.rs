@@ -121,16 +121,9 @@ fn block_shape(x: &FlexTensor, params: &[FlexTensor]) -> (Geometry, BlockShape) 
     (g, shape)
 }
 
-fn flex_forward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
-    x: &FlexTensor,
-    params: &[FlexTensor],
-    activate: bool,
-) -> (FlexTensor, Vec<FlexTensor>) {
-    let (g, s) = block_shape(x, params);
-    let xs = host::<T>(x);
-    let p: Vec<_> = params.iter().map(host::<T>).collect();
-    let spectral = cpu::forward::<T>(&xs, &p[0], &g);
-    let w = BlockWeights {
+/// The pointwise weights among `[spectral, skip, w1, b1, w2, b2, gate, (spectral_bias)]`.
+fn weights<'a, T: Clone>(p: &'a [std::borrow::Cow<'a, [T]>]) -> BlockWeights<'a, T> {
+    BlockWeights {
         skip: &p[1],
         w1: &p[2],
         b1: &p[3],
@@ -138,18 +131,33 @@ fn flex_forward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
         b2: &p[5],
         gate: &p[6],
         spectral_bias: p.get(7).map(|b| &b[..]),
-    };
+    }
+}
+
+fn flex_forward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
+    x: &FlexTensor,
+    params: &[FlexTensor],
+    activate: bool,
+) -> (FlexTensor, FlexTensor, FlexTensor, Option<FlexTensor>) {
+    let (g, s) = block_shape(x, params);
+    let xs = host::<T>(x);
+    let p: Vec<_> = params.iter().map(host::<T>).collect();
+    let spectral = cpu::forward::<T>(&xs, &p[0], &g);
+    let w = weights(&p);
     let (out, saved) = cpu::block::forward(&xs, spectral, w, activate, s);
     let (wide, narrow) = (vec![s.batch, s.c, s.n], vec![s.batch, s.h, s.n]);
-    let mut keep = vec![tensor(saved.pre1, wide.clone()), tensor(saved.pre2, narrow)];
-    keep.extend(saved.pre3.map(|p| tensor(p, wide)));
-    (tensor(out, dims(x)), keep)
+    (
+        tensor(out, dims(x)),
+        tensor(saved.pre1, wide.clone()),
+        tensor(saved.pre2, narrow),
+        saved.pre3.map(|p| tensor(p, wide)),
+    )
 }
 
 fn flex_backward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
     x: &FlexTensor,
     params: &[FlexTensor],
-    saved: Vec<FlexTensor>,
+    (pre1, pre2, pre3): (FlexTensor, FlexTensor, Option<FlexTensor>),
     grad: &FlexTensor,
 ) -> Vec<FlexTensor> {
     let (g, s) = block_shape(x, params);
@@ -158,27 +166,12 @@ fn flex_backward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
         dims(x),
         "fno_block_backward: the gradient's shape differs from the output's"
     );
-    assert!(
-        saved.len() == 2 || saved.len() == 3,
-        "fno_block_backward: expected 2 or 3 saved tensors, got {}",
-        saved.len()
-    );
     let xs = host::<T>(x);
     let p: Vec<_> = params.iter().map(host::<T>).collect();
     let gs = host::<T>(grad);
-    let mut saved = saved.into_iter();
-    let mut pre1 = saved.next().expect("checked above").to_contiguous();
-    let pre2 = saved.next().expect("checked above");
-    let mut pre3 = saved.next().map(|t| t.to_contiguous());
-    let w = BlockWeights {
-        skip: &p[1],
-        w1: &p[2],
-        b1: &p[3],
-        w2: &p[4],
-        b2: &p[5],
-        gate: &p[6],
-        spectral_bias: p.get(7).map(|b| &b[..]),
-    };
+    let mut pre1 = pre1.to_contiguous();
+    let mut pre3 = pre3.map(|t| t.to_contiguous());
+    let w = weights(&p);
     let grads = {
         let p3 = pre3.as_mut().map(|t| t.storage_mut::<T>());
         cpu::block::backward(
@@ -241,19 +234,11 @@ impl BlockOps for Flex {
     ) -> (FlexTensor, FlexTensor, FlexTensor, Option<FlexTensor>) {
         let mut params = vec![spectral, skip, w1, b1, w2, b2, gate];
         params.extend(has_spectral_bias.then_some(spectral_bias));
-        let (y, saved) = match x.dtype() {
+        match x.dtype() {
             DType::F32 => flex_forward::<f32>(&x, &params, activate),
             DType::F64 => flex_forward::<f64>(&x, &params, activate),
             other => unsupported(other),
-        };
-        let mut saved = saved.into_iter();
-        let (pre1, pre2) = (saved.next(), saved.next());
-        (
-            y,
-            pre1.expect("always saved"),
-            pre2.expect("always saved"),
-            saved.next(),
-        )
+        }
     }
 
     fn fno_block_backward(
@@ -275,8 +260,7 @@ impl BlockOps for Flex {
     ) -> Vec<FlexTensor> {
         let mut params = vec![spectral, skip, w1, b1, w2, b2, gate];
         params.extend(has_spectral_bias.then_some(spectral_bias));
-        let mut saved = vec![pre1, pre2];
-        saved.extend(has_pre3.then_some(pre3));
+        let saved = (pre1, pre2, has_pre3.then_some(pre3));
         match x.dtype() {
             DType::F32 => flex_backward::<f32>(&x, &params, saved, &grad),
             DType::F64 => flex_backward::<f64>(&x, &params, saved, &grad),
