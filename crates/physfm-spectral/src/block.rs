@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use crate::cpu;
 use crate::cpu::block::{BlockShape, BlockWeights};
 use crate::cpu::linear::LinearScalar;
-use crate::flex::{dims, host, tensor};
+use crate::flex::{dims, host, into_contiguous, tensor};
 use crate::geometry::Geometry;
 
 /// The fused FNO block, implemented per backend (the CPU's `flex`, and autodiff over it).
@@ -169,8 +169,8 @@ fn flex_backward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
     let xs = host::<T>(x);
     let p: Vec<_> = params.iter().map(host::<T>).collect();
     let gs = host::<T>(grad);
-    let mut pre1 = pre1.to_contiguous();
-    let mut pre3 = pre3.map(|t| t.to_contiguous());
+    let mut pre1 = into_contiguous(pre1);
+    let mut pre3 = pre3.map(into_contiguous);
     let w = weights(&p);
     let grads = {
         let p3 = pre3.as_mut().map(|t| t.storage_mut::<T>());
