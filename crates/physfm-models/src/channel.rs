@@ -2,7 +2,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor};
-use physfm_spectral::channel_linear;
+use physfm_spectral::{channel_linear, channel_mlp, fno_block_runs_on};
 
 /// A pointwise linear map over channels, as a 1x1 convolution: `y[b, o, x] = sum_i W[o, i]
 /// x[b, i, x] + bias[o]`.
@@ -84,12 +84,29 @@ impl ChannelMlp {
         }
     }
 
-    /// Applies the MLP.
+    /// Applies the MLP. On the flex CPU backend, with both biases (as [`ChannelMlp::new`]
+    /// makes it), as one op that never stores the hidden layer
+    /// ([`physfm_spectral::channel_mlp`]); elsewhere as [`ChannelMlp::forward_composed`].
     ///
     /// # Shapes
     /// - input: `[batch, in_channels, n]`
     /// - output: `[batch, out_channels, n]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        match (&self.first.bias, &self.second.bias) {
+            (Some(b1), Some(b2)) if fno_block_runs_on(&x.device()) => channel_mlp(
+                x,
+                self.first.weight.val(),
+                b1.val(),
+                self.second.weight.val(),
+                b2.val(),
+            ),
+            _ => self.forward_composed(x),
+        }
+    }
+
+    /// The MLP as two fused linear layers ([`physfm_spectral::channel_linear`]), on any
+    /// backend: the same values as [`ChannelMlp::forward`].
+    pub fn forward_composed(&self, x: Tensor<3>) -> Tensor<3> {
         self.forward_fused(x, None, false)
     }
 

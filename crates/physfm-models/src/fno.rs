@@ -688,9 +688,9 @@ impl Fno {
         self.run(x, after_block, true)
     }
 
-    /// [`forward_with`](Self::forward_with), with the fused block op where it applies
-    /// (`fused`) or every block composed of its layers' ops (the reference the fused op is
-    /// tested against).
+    /// [`forward_with`](Self::forward_with), with the fused block and MLP ops where they apply
+    /// (`fused`) or every block and the lifting and projection composed of their layers' ops
+    /// (the reference the fused ops are tested against).
     fn run<const D: usize>(
         &self,
         x: Tensor<D>,
@@ -721,7 +721,14 @@ impl Fno {
                     .expand([b, self.dims, n]);
             x = Tensor::cat(vec![x, grid], 1);
         }
-        let mut x = self.lifting.forward(x);
+        let mlp = |m: &ChannelMlp, x| {
+            if fused {
+                m.forward(x)
+            } else {
+                m.forward_composed(x)
+            }
+        };
+        let mut x = mlp(&self.lifting, x);
         let pads: Vec<usize> = space
             .iter()
             .map(|&s| (self.domain_padding * s as f64).round_ties_even() as usize)
@@ -742,7 +749,7 @@ impl Fno {
         if pads.iter().any(|&p| p > 0) {
             x = unpad::<D>(x, &padded, &pads);
         }
-        let y = self.projection.forward(x);
+        let y = mlp(&self.projection, x);
         let co = y.dims()[1];
         let mut out = shape;
         out[1] = co;

@@ -9,6 +9,9 @@
 //!   neuraloperator's initialisation.
 //! - [`channel_linear`]: the pointwise (1x1) linear layer `act(W x + b + r)` as one fused op
 //!   with its own backward ([`ChannelOps`]), the rest of an FNO block's work.
+//! - [`channel_mlp`]: the two-layer channel MLP `W_2 gelu(W_1 x + b_1) + b_2` (an FNO's
+//!   lifting and projection) as one op on the CPU ([`MlpOps`]) that never stores its hidden
+//!   layer.
 //! - [`fno_block`]: neuraloperator's default FNO block (spectral convolution, linear skip,
 //!   channel MLP with soft gating, GELUs) as one op with its own backward on the CPU
 //!   ([`BlockOps`]), one pass per sample over everything pointwise.
@@ -41,6 +44,7 @@ mod geometry;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 mod gpu;
 mod layers;
+mod mlp;
 mod ops;
 mod pointwise;
 pub mod reference;
@@ -51,5 +55,6 @@ pub use layers::{
     SpectralConv1d, SpectralConv1dConfig, SpectralConv2d, SpectralConv2dConfig, SpectralConv3d,
     SpectralConv3dConfig,
 };
+pub use mlp::{MlpOps, channel_mlp};
 pub use ops::{SpectralOps, spectral_conv};
 pub use pointwise::{PointwiseOps, erf_f32, exp_f32, gelu};

@@ -3,7 +3,10 @@
 //! rounding: the output and every gradient, in 1D, 2D and 3D, with and without the final
 //! activation and the spectral bias, for one sample (products split over the pool) and several.
 
+mod common;
+
 use burn::tensor::{DType, Device, Tensor, TensorData};
+use common::{gap, values};
 use physfm_spectral::{FnoBlockWeights, channel_linear, fno_block, gelu, spectral_conv};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -19,21 +22,6 @@ fn draw<const D: usize>(rng: &mut ChaCha8Rng, shape: [usize; D], device: &Device
     } else {
         t
     }
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
-}
-
-/// The largest difference relative to the larger operand's largest magnitude.
-fn gap(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let scale = a.iter().chain(b).fold(0.0f64, |m, v| m.max(v.abs()));
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
-    diff / scale.max(f64::MIN_POSITIVE)
 }
 
 /// The block by its definition: `z = act(spectral(x) + b_s + W_skip x)`,

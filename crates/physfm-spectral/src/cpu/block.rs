@@ -122,6 +122,23 @@ fn lane_sum<T: LinearScalar>(a: &[T], f: impl Fn(T, T) -> T, b: &[T]) -> T {
     total
 }
 
+/// The sums over groups of per-group partial sums (each group's accumulators of `sizes`
+/// values), added in group order so that the result does not depend on scheduling.
+pub(crate) fn sum_in_order<T: LinearScalar>(
+    partials: &[Vec<Vec<T>>],
+    sizes: &[usize],
+) -> Vec<Vec<T>> {
+    let mut totals: Vec<Vec<T>> = sizes.iter().map(|&l| vec![T::default(); l]).collect();
+    for part in partials {
+        for (t, p) in totals.iter_mut().zip(part) {
+            for (a, &v) in t.iter_mut().zip(p) {
+                *a += v;
+            }
+        }
+    }
+    totals
+}
+
 /// `dst[r, :] = scale[r] * src[r, :] + shift[r]` (`shift` optional), rows of `n`.
 fn scale_rows<T: LinearScalar>(
     dst: &mut [T],
@@ -146,14 +163,14 @@ fn add_bias<T: LinearScalar>(dst: &mut [T], bias: &[T], n: usize) {
 }
 
 /// `dst[r, :] = bias[r]`, rows of `n`.
-fn fill_bias<T: LinearScalar>(dst: &mut [T], bias: &[T], n: usize) {
+pub(crate) fn fill_bias<T: LinearScalar>(dst: &mut [T], bias: &[T], n: usize) {
     for (row, &b) in dst.chunks_mut(n).zip(bias) {
         row.fill(b);
     }
 }
 
 /// A row-major `rows x cols` matrix read transposed (`cols x rows`).
-fn transposed<T>(data: &[T], rows: usize, cols: usize) -> Mat<'_, T> {
+pub(crate) fn transposed<T>(data: &[T], rows: usize, cols: usize) -> Mat<'_, T> {
     Mat {
         data,
         rows: cols,
@@ -414,16 +431,7 @@ pub(crate) fn backward<T: LinearScalar>(
         }
         acc
     });
-    // Sums the groups' partial sums, in group order.
-    let mut totals: Vec<Vec<T>> = sizes.iter().map(|&l| vec![T::default(); l]).collect();
-    for part in &partials {
-        for (t, p) in totals.iter_mut().zip(part) {
-            for (a, &v) in t.iter_mut().zip(p) {
-                *a += v;
-            }
-        }
-    }
-    let mut it = totals.into_iter();
+    let mut it = sum_in_order(&partials, &sizes).into_iter();
     let mut next = || it.next().expect("seven gradients");
     BlockGrads {
         x: (!activate).then_some(fresh),

@@ -7,6 +7,7 @@ pub(crate) mod block;
 mod kernels;
 pub(crate) mod linear;
 mod matmul;
+pub(crate) mod mlp;
 pub(crate) mod plan;
 mod planes;
 

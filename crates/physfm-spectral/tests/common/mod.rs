@@ -13,6 +13,22 @@ pub(crate) fn rel_err(a: &[f64], b: &[f64]) -> f64 {
     (num / den.max(1e-300)).sqrt()
 }
 
+/// The tensor's values as f64.
+pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
+}
+
+/// The largest difference relative to the larger operand's largest magnitude.
+pub(crate) fn gap(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = a.iter().chain(b).fold(0.0f64, |m, v| m.max(v.abs()));
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    diff / scale.max(f64::MIN_POSITIVE)
+}
+
 fn run_rank<const D: usize, const W: usize>(
     device: &Device,
     dtype: DType,
