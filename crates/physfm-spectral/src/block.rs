@@ -170,6 +170,7 @@ fn flex_backward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
     let p: Vec<_> = params.iter().map(host::<T>).collect();
     let gs = host::<T>(grad);
     let mut pre1 = into_contiguous(pre1);
+    let mut pre2 = into_contiguous(pre2);
     let mut pre3 = pre3.map(into_contiguous);
     let w = weights(&p);
     let grads = {
@@ -178,7 +179,7 @@ fn flex_backward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
             &xs,
             w,
             pre1.storage_mut::<T>(),
-            &host::<T>(&pre2),
+            pre2.storage_mut::<T>(),
             p3,
             &gs,
             s,

@@ -113,12 +113,13 @@ fn gelu_grad_in_place_body(x: &[f32], g: &mut [f32]) {
 }
 
 #[inline(always)]
-fn gelu_grad_over_body(x: &mut [f32], g: &[f32]) {
-    for (v, &gv) in x.iter_mut().zip(g) {
+fn gelu_and_slope_body(x: &mut [f32], value: &mut [f32]) {
+    for (v, o) in x.iter_mut().zip(value.iter_mut()) {
         let u = *v;
         let cdf = 0.5 * (1.0 + erf_f32(u * FRAC_1_SQRT_2 as f32));
         let pdf = FRAC_1_SQRT_2PI as f32 * exp_f32(-0.5 * u * u);
-        *v = gv * (cdf + u * pdf);
+        *o = u * cdf;
+        *v = cdf + u * pdf;
     }
 }
 
@@ -172,14 +173,15 @@ mod wide {
         gelu_grad_in_place => gelu_grad_in_place_body(x: &[f32], g: &mut [f32])
     );
     widest!(
-        /// `x = g * gelu'(x)`, element by element.
-        gelu_grad_over => gelu_grad_over_body(x: &mut [f32], g: &[f32])
+        /// `value = gelu(x)` and `x = gelu'(x)`, element by element: one `erf` and one `exp`
+        /// for both.
+        gelu_and_slope => gelu_and_slope_body(x: &mut [f32], value: &mut [f32])
     );
 }
 
 pub(crate) use wide::{
-    gelu as gelu_into_f32, gelu_grad as gelu_grad_into_f32,
-    gelu_grad_in_place as gelu_grad_in_place_f32, gelu_grad_over as gelu_grad_over_f32,
+    gelu as gelu_into_f32, gelu_and_slope as gelu_and_slope_f32, gelu_grad as gelu_grad_into_f32,
+    gelu_grad_in_place as gelu_grad_in_place_f32,
 };
 
 /// Values per rayon task.
@@ -358,4 +360,23 @@ impl<B: Backend + PointwiseOps, C: CheckpointStrategy> PointwiseOps for Autodiff
 /// ```
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as PointwiseOps>::gelu_exact(x.into_dispatch()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gelu_and_slope_give_the_value_and_the_derivative_of_the_separate_loops() {
+        // Odd length: the vector loops' tails too.
+        let x: Vec<f32> = (0..1001).map(|i| (i as f32 - 500.0) * 0.013).collect();
+        let (mut value, mut slope) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        gelu_into_f32(&x, &mut value);
+        gelu_grad_into_f32(&x, &vec![1.0; x.len()], &mut slope);
+        let mut both = x.clone();
+        let mut value2 = vec![0.0; x.len()];
+        gelu_and_slope_f32(&mut both, &mut value2);
+        assert_eq!(value2, value);
+        assert_eq!(both, slope);
+    }
 }

@@ -155,6 +155,13 @@ fn scale_rows<T: LinearScalar>(
     }
 }
 
+/// `a *= b`, element by element.
+pub(crate) fn mul_in_place<T: LinearScalar>(a: &mut [T], b: &[T]) {
+    for (u, &v) in a.iter_mut().zip(b) {
+        *u = *u * v;
+    }
+}
+
 /// `dst[r, :] += bias[r]`, rows of `n`.
 fn add_bias<T: LinearScalar>(dst: &mut [T], bias: &[T], n: usize) {
     for (row, &b) in dst.chunks_mut(n).zip(bias) {
@@ -300,12 +307,12 @@ pub(crate) struct BlockGrads<T> {
 /// The backward pass of [`forward`] on what it saved, whose buffers it writes over: `pre1`
 /// becomes the gradient with respect to the spectral output (which the spectral backward
 /// takes) and `pre3`, when there is one, the input's gradient through the skip and the gating
-/// (the spectral path's share is the caller's to add).
+/// (the spectral path's share is the caller's to add); `pre2` ends up holding `gelu'(pre2)`.
 pub(crate) fn backward<T: LinearScalar>(
     x: &[T],
     w: BlockWeights<'_, T>,
     pre1: &mut [T],
-    pre2: &[T],
+    pre2: &mut [T],
     pre3: Option<&mut [T]>,
     grad: &[T],
     s: BlockShape,
@@ -340,7 +347,11 @@ pub(crate) fn backward<T: LinearScalar>(
             &mut fresh
         }
     };
-    let items: Vec<_> = pre1.chunks_mut(pc).zip(dx.chunks_mut(pc)).collect();
+    let items: Vec<_> = pre1
+        .chunks_mut(pc)
+        .zip(pre2.chunks_mut(ph))
+        .zip(dx.chunks_mut(pc))
+        .collect();
     // Per group of samples: the weight gradients summed over its samples, in this order:
     // skip, spectral bias, w1, b1, w2, b2, gate.
     let sizes = [s.c * s.c, s.c, s.h * s.c, s.h, s.c * s.h, s.c, s.c];
@@ -350,9 +361,8 @@ pub(crate) fn backward<T: LinearScalar>(
         let mut hid = vec![T::default(); ph];
         let mut dh = vec![T::default(); ph];
         let mut z = vec![T::default(); if activate { pc } else { 0 }];
-        for (b, (p1, dxb)) in group {
+        for (b, ((p1, p2), dxb)) in group {
             let xb = &x[b * pc..][..pc];
-            let p2 = &pre2[b * ph..][..ph];
             let gb = &grad[b * pc..][..pc];
             // d pre3: through the final GELU, whose pre-activation is in `dxb` until it is
             // overwritten below.
@@ -367,7 +377,8 @@ pub(crate) fn backward<T: LinearScalar>(
             };
             add_row_dots(a_gate, d3, xb, s.n);
             add_row_sums(a_b2, d3, s.n);
-            T::gelu(p2, &mut hid);
+            // hid = gelu(pre2), and pre2's buffer now holds gelu'(pre2).
+            T::gelu_and_slope(p2, &mut hid);
             matmul_add(
                 MatMut::rows(a_w2, s.c, s.h),
                 Mat::rows(d3, s.c, s.n),
@@ -381,11 +392,12 @@ pub(crate) fn backward<T: LinearScalar>(
                 false,
                 parallel,
             );
-            T::gelu_grad_in_place(p2, &mut dh);
+            mul_in_place(&mut dh, p2);
             add_row_sums(a_b1, &dh, s.n);
-            // z is gelu(pre1), or pre1 itself in the last block.
+            // z is gelu(pre1), or pre1 itself in the last block; with the GELU, pre1's buffer
+            // now holds gelu'(pre1).
             if activate {
-                T::gelu(p1, &mut z);
+                T::gelu_and_slope(p1, &mut z);
             }
             matmul_add(
                 MatMut::rows(a_w1, s.h, s.c),
@@ -402,7 +414,7 @@ pub(crate) fn backward<T: LinearScalar>(
                     false,
                     parallel,
                 );
-                T::gelu_grad_over(p1, &z);
+                mul_in_place(p1, &z);
             } else {
                 matmul(
                     MatMut::rows(p1, s.c, s.n),

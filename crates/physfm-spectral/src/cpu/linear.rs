@@ -27,8 +27,9 @@ pub(crate) trait LinearScalar:
     fn gelu_grad(x: &[Self], g: &[Self], out: &mut [Self]);
     /// `g *= gelu'(x)`.
     fn gelu_grad_in_place(x: &[Self], g: &mut [Self]);
-    /// `x = g * gelu'(x)`: the gradient written over the pre-activation.
-    fn gelu_grad_over(x: &mut [Self], g: &[Self]);
+    /// `value = gelu(x)` and `x = gelu'(x)` (the slope written over the pre-activation), for a
+    /// backward pass that needs both: one evaluation of `erf` instead of two.
+    fn gelu_and_slope(x: &mut [Self], value: &mut [Self]);
 }
 
 impl LinearScalar for f32 {
@@ -41,8 +42,8 @@ impl LinearScalar for f32 {
     fn gelu_grad_in_place(x: &[f32], g: &mut [f32]) {
         crate::pointwise::gelu_grad_in_place_f32(x, g)
     }
-    fn gelu_grad_over(x: &mut [f32], g: &[f32]) {
-        crate::pointwise::gelu_grad_over_f32(x, g)
+    fn gelu_and_slope(x: &mut [f32], value: &mut [f32]) {
+        crate::pointwise::gelu_and_slope_f32(x, value)
     }
 }
 
@@ -62,9 +63,10 @@ impl LinearScalar for f64 {
             *gv = crate::pointwise::gelu_grad_f64_scalar(v, *gv);
         }
     }
-    fn gelu_grad_over(x: &mut [f64], g: &[f64]) {
-        for (v, &gv) in x.iter_mut().zip(g) {
-            *v = crate::pointwise::gelu_grad_f64_scalar(*v, gv);
+    fn gelu_and_slope(x: &mut [f64], value: &mut [f64]) {
+        for (v, o) in x.iter_mut().zip(value.iter_mut()) {
+            *o = crate::pointwise::gelu_f64_scalar(*v);
+            *v = crate::pointwise::gelu_grad_f64_scalar(*v, 1.0);
         }
     }
 }

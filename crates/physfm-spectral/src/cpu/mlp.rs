@@ -10,7 +10,7 @@
 //! pre-activation and activation in the forward pass and two more hidden-sized gradients in the
 //! backward pass, four passes over memory of the step's largest buffers.
 
-use super::block::{add_row_sums, fill_bias, sum_in_order, transposed};
+use super::block::{add_row_sums, fill_bias, mul_in_place, sum_in_order, transposed};
 use super::linear::{LinearScalar, over_groups};
 use super::matmul::{Mat, MatMut, matmul, matmul_add};
 use super::planes::{FreshPlane, FreshPlanes};
@@ -92,13 +92,13 @@ fn columns_transposed<T>(plane: &[T], rows: usize, n: usize, j0: usize, cols: us
     }
 }
 
-/// `pre = W_1 x[:, j0..j0 + cols] + b_1` (`hidden x cols`, row-major), then `hid = gelu(pre)`.
+/// `pre = W_1 x[:, j0..j0 + cols] + b_1` (`hidden x cols`, row-major).
 fn hidden_tile<T: LinearScalar>(
     w: MlpWeights<'_, T>,
     xb: &[T],
     s: MlpShape,
     (j0, cols): (usize, usize),
-    (pre, hid): (&mut [T], &mut [T]),
+    pre: &mut [T],
     parallel: bool,
 ) {
     fill_bias(pre, w.b1, cols);
@@ -108,7 +108,6 @@ fn hidden_tile<T: LinearScalar>(
         columns(xb, s.cin, s.n, j0, cols),
         parallel,
     );
-    T::gelu(pre, hid);
 }
 
 /// The tiles of a row of `n` points: `(first column, columns)`.
@@ -134,7 +133,8 @@ pub(crate) fn forward<T: LinearScalar>(x: &[T], w: MlpWeights<'_, T>, s: MlpShap
             let xb = &x[b * plane_in..][..plane_in];
             for (j0, c) in tiles(s.n, cols) {
                 let (pre, hid) = (&mut pre[..s.hidden * c], &mut hid[..s.hidden * c]);
-                hidden_tile(w, xb, s, (j0, c), (&mut *pre, &mut *hid), parallel);
+                hidden_tile(w, xb, s, (j0, c), pre, parallel);
+                T::gelu(pre, hid);
                 matmul_add(
                     MatMut {
                         data: &mut yb[j0..],
@@ -212,7 +212,9 @@ pub(crate) fn backward<T: LinearScalar>(
             for (j0, c) in tiles(s.n, cols) {
                 let len = s.hidden * c;
                 let (pre, hid, dh) = (&mut pre[..len], &mut hid[..len], &mut dh[..len]);
-                hidden_tile(w, xb, s, (j0, c), (&mut *pre, &mut *hid), parallel);
+                hidden_tile(w, xb, s, (j0, c), pre, parallel);
+                // hid = gelu(pre), and pre's buffer now holds gelu'(pre).
+                T::gelu_and_slope(pre, hid);
                 let g = columns(gb, s.cout, s.n, j0, c);
                 matmul_add(
                     MatMut::rows(a_w2, s.cout, s.hidden),
@@ -230,7 +232,7 @@ pub(crate) fn backward<T: LinearScalar>(
                     false,
                     parallel,
                 );
-                T::gelu_grad_in_place(pre, dh);
+                mul_in_place(dh, pre);
                 add_row_sums(a_b1, dh, c);
                 matmul_add(
                     MatMut::rows(a_w1, s.hidden, s.cin),
