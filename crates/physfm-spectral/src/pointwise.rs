@@ -32,26 +32,40 @@ pub trait PointwiseOps: Backend {
     fn gelu_exact_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
+/// `a * b + c`: one fused multiply-add with `FMA` (for code compiled with the FMA
+/// instructions, where it is one instruction), a multiply and an add without (elsewhere
+/// `mul_add` is a library call).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
 /// `erf(x)` for `f32` work: an odd rational function of degree 13/8 in `x` on `[-4, 4]`
 /// (saturated outside, where `1 - erf(4) < 2e-8`), branch-free so that loops over slices
 /// vectorise. Coefficients of the minimax fit used by XLA and Eigen for `erf` in single
-/// precision. Plain multiply-adds: `mul_add` is a library call on targets without FMA.
+/// precision. Plain multiply-adds (the element loops of the GELU kernels use fused ones where
+/// the CPU has them, which differ in the last bit at most).
 #[inline(always)]
 pub fn erf_f32(x: f32) -> f32 {
+    erf::<false>(x)
+}
+
+#[inline(always)]
+fn erf<const FMA: bool>(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
     let mut p = -2.726_142_3e-10_f32;
-    p = p * x2 + 2.770_681_4e-8;
-    p = p * x2 + -2.101_024e-6;
-    p = p * x2 + -5.692_506_4e-5;
-    p = p * x2 + -7.349_906_3e-4;
-    p = p * x2 + -2.954_600_2e-3;
-    p = p * x2 + -1.609_603_3e-2;
+    p = madd::<FMA>(p, x2, 2.770_681_4e-8);
+    p = madd::<FMA>(p, x2, -2.101_024e-6);
+    p = madd::<FMA>(p, x2, -5.692_506_4e-5);
+    p = madd::<FMA>(p, x2, -7.349_906_3e-4);
+    p = madd::<FMA>(p, x2, -2.954_600_2e-3);
+    p = madd::<FMA>(p, x2, -1.609_603_3e-2);
     let mut q = -1.456_607_2e-5_f32;
-    q = q * x2 + -2.133_740_5e-4;
-    q = q * x2 + -1.682_827e-3;
-    q = q * x2 + -7.373_329e-3;
-    q = q * x2 + -1.426_474e-2;
+    q = madd::<FMA>(q, x2, -2.133_740_5e-4);
+    q = madd::<FMA>(q, x2, -1.682_827e-3);
+    q = madd::<FMA>(q, x2, -7.373_329e-3);
+    q = madd::<FMA>(q, x2, -1.426_474e-2);
     x * p / q
 }
 
@@ -62,9 +76,15 @@ const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 /// `exp(x)` for `f32` work, branch-free so that loops over slices vectorise (the library
 /// `expf` is a call per value): `2^n exp(r)` with `n = round(x / ln 2)`, `|r| <= ln 2 / 2`
 /// and Cephes' degree-6 polynomial for `exp(r)` (relative error under 3e-7, see the tests).
-/// Arguments are clamped to `[-87, 88]`, the range of normal results.
+/// Arguments are clamped to `[-87, 88]`, the range of normal results. Plain multiply-adds, as
+/// [`erf_f32`].
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
+    exp::<false>(x)
+}
+
+#[inline(always)]
+fn exp<const FMA: bool>(x: f32) -> f32 {
     // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
@@ -72,12 +92,12 @@ pub fn exp_f32(x: f32) -> f32 {
     // ln 2 split in two so that `n * LN2_HI` is exact.
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 0.166_666_65;
-    p = p * r + 0.5;
-    let e = p * r * r + r + 1.0;
+    p = madd::<FMA>(p, r, 1.398_199_9e-3);
+    p = madd::<FMA>(p, r, 8.333_452e-3);
+    p = madd::<FMA>(p, r, 4.166_579_6e-2);
+    p = madd::<FMA>(p, r, 0.166_666_65);
+    p = madd::<FMA>(p, r, 0.5);
+    let e = madd::<FMA>(p * r, r, r) + 1.0;
     // 2^n built from its exponent bits; n is in [-126, 127] after the clamp, so the biased
     // exponent n + 127 is in [1, 254]. It is read off the mantissa of 2^23 + n + 127 (exact in
     // f32) rather than converted with `as i32`, whose saturating semantics keep LLVM from
@@ -87,49 +107,56 @@ pub fn exp_f32(x: f32) -> f32 {
     e * f32::from_bits(biased << 23)
 }
 
+/// `Phi(v) = (1 + erf(v / sqrt 2)) / 2` and `v phi(v)`, whose sum is `gelu'(v)`.
 #[inline(always)]
-fn gelu_body(x: &[f32], out: &mut [f32]) {
+fn cdf_and_density<const FMA: bool>(v: f32) -> (f32, f32) {
+    let cdf = 0.5 * (1.0 + erf::<FMA>(v * FRAC_1_SQRT_2 as f32));
+    let pdf = FRAC_1_SQRT_2PI as f32 * exp::<FMA>(-0.5 * v * v);
+    (cdf, v * pdf)
+}
+
+#[inline(always)]
+fn gelu_body<const FMA: bool>(x: &[f32], out: &mut [f32]) {
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = 0.5 * v * (1.0 + erf_f32(v * FRAC_1_SQRT_2 as f32));
+        *o = 0.5 * v * (1.0 + erf::<FMA>(v * FRAC_1_SQRT_2 as f32));
     }
 }
 
 #[inline(always)]
-fn gelu_grad_body(x: &[f32], g: &[f32], out: &mut [f32]) {
+fn gelu_grad_body<const FMA: bool>(x: &[f32], g: &[f32], out: &mut [f32]) {
     for ((o, &v), &gv) in out.iter_mut().zip(x).zip(g) {
-        let cdf = 0.5 * (1.0 + erf_f32(v * FRAC_1_SQRT_2 as f32));
-        let pdf = FRAC_1_SQRT_2PI as f32 * exp_f32(-0.5 * v * v);
-        *o = gv * (cdf + v * pdf);
+        let (cdf, vpdf) = cdf_and_density::<FMA>(v);
+        *o = gv * (cdf + vpdf);
     }
 }
 
 #[inline(always)]
-fn gelu_grad_in_place_body(x: &[f32], g: &mut [f32]) {
+fn gelu_grad_in_place_body<const FMA: bool>(x: &[f32], g: &mut [f32]) {
     for (gv, &v) in g.iter_mut().zip(x) {
-        let cdf = 0.5 * (1.0 + erf_f32(v * FRAC_1_SQRT_2 as f32));
-        let pdf = FRAC_1_SQRT_2PI as f32 * exp_f32(-0.5 * v * v);
-        *gv *= cdf + v * pdf;
+        let (cdf, vpdf) = cdf_and_density::<FMA>(v);
+        *gv *= cdf + vpdf;
     }
 }
 
 #[inline(always)]
-fn gelu_and_slope_body(x: &mut [f32], value: &mut [f32]) {
+fn gelu_and_slope_body<const FMA: bool>(x: &mut [f32], value: &mut [f32]) {
     for (v, o) in x.iter_mut().zip(value.iter_mut()) {
         let u = *v;
-        let cdf = 0.5 * (1.0 + erf_f32(u * FRAC_1_SQRT_2 as f32));
-        let pdf = FRAC_1_SQRT_2PI as f32 * exp_f32(-0.5 * u * u);
+        let (cdf, vpdf) = cdf_and_density::<FMA>(u);
         *o = u * cdf;
-        *v = cdf + u * pdf;
+        *v = cdf + vpdf;
     }
 }
 
 /// The element loops compiled for the widest vector unit the CPU has (AVX-512, AVX2 with
 /// FMA, or the baseline), chosen at run time: the crate is built for baseline x86-64, whose
-/// 4-wide SSE2 leaves most of a modern core idle on these loops.
+/// 4-wide SSE2 leaves most of a modern core idle on these loops. The wide versions evaluate
+/// the polynomials with fused multiply-adds (both have FMA): half the instructions.
 #[allow(unsafe_code)]
 mod wide {
-    /// `pub(crate) fn $name($args)`: `super::$body($args)` compiled for AVX-512F, for AVX2 with
-    /// FMA, and for the baseline, the widest the CPU has chosen at each call.
+    /// `pub(crate) fn $name($args)`: `super::$body($args)` compiled for AVX-512F and for AVX2
+    /// with FMA (both with fused multiply-adds), and for the baseline (without), the widest
+    /// the CPU has chosen at each call.
     macro_rules! widest {
         ($(#[$doc:meta])* $name:ident => $body:ident ($($arg:ident: $ty:ty),*)) => {
             $(#[$doc])*
@@ -138,11 +165,11 @@ mod wide {
                 {
                     #[target_feature(enable = "avx512f")]
                     fn avx512($($arg: $ty),*) {
-                        super::$body($($arg),*)
+                        super::$body::<true>($($arg),*)
                     }
                     #[target_feature(enable = "avx2,fma")]
                     fn avx2($($arg: $ty),*) {
-                        super::$body($($arg),*)
+                        super::$body::<true>($($arg),*)
                     }
                     if std::arch::is_x86_feature_detected!("avx512f") {
                         // SAFETY: the CPU has AVX-512F (checked just above).
@@ -155,7 +182,7 @@ mod wide {
                         return unsafe { avx2($($arg),*) };
                     }
                 }
-                super::$body($($arg),*)
+                super::$body::<false>($($arg),*)
             }
         };
     }
