@@ -14,7 +14,6 @@ use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn_flex::FlexTensor;
-use rayon::prelude::*;
 
 use crate::cpu;
 use crate::cpu::block::{BlockShape, BlockWeights};
@@ -31,11 +30,12 @@ use crate::geometry::Geometry;
 /// optional tensors, so an absent spectral bias (or `pre3`) comes as a placeholder (any
 /// tensor) with its flag unset, and is not read.
 #[backend_extension(Flex, Autodiff)]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub trait BlockOps: Backend {
     /// The block's output (with the final GELU when `activate`) and what its backward pass
-    /// needs: `pre1`, `pre2` and, with `activate`, `pre3`. The autodiff backend keeps those
-    /// itself and returns the output in their place.
+    /// needs: `pre1`, `pre2`, with `activate` `pre3`, and the input's kept Fourier modes
+    /// (which the spectral weight's gradient needs). The autodiff backend keeps those itself
+    /// and returns the output in their place.
     fn fno_block(
         x: FloatTensor<Self>,
         spectral: FloatTensor<Self>,
@@ -53,6 +53,7 @@ pub trait BlockOps: Backend {
         FloatTensor<Self>,
         FloatTensor<Self>,
         Option<FloatTensor<Self>>,
+        FloatTensor<Self>,
     );
 
     /// The gradients of `sum(grad * fno_block(..))` with respect to `x` and then each weight
@@ -73,6 +74,7 @@ pub trait BlockOps: Backend {
         pre2: FloatTensor<Self>,
         pre3: FloatTensor<Self>,
         has_pre3: bool,
+        x_modes: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> Vec<FloatTensor<Self>>;
 }
@@ -138,11 +140,18 @@ fn flex_forward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
     x: &FlexTensor,
     params: &[FlexTensor],
     activate: bool,
-) -> (FlexTensor, FlexTensor, FlexTensor, Option<FlexTensor>) {
+) -> (
+    FlexTensor,
+    FlexTensor,
+    FlexTensor,
+    Option<FlexTensor>,
+    FlexTensor,
+) {
     let (g, s) = block_shape(x, params);
     let xs = host::<T>(x);
     let p: Vec<_> = params.iter().map(host::<T>).collect();
-    let spectral = cpu::forward::<T>(&xs, &p[0], &g);
+    let (spectral, x_modes) = cpu::forward_keeping_modes::<T>(&xs, &p[0], &g);
+    let modes_len = x_modes.len();
     let w = weights(&p);
     let (out, saved) = cpu::block::forward(&xs, spectral, w, activate, s);
     let (wide, narrow) = (vec![s.batch, s.c, s.n], vec![s.batch, s.h, s.n]);
@@ -151,13 +160,14 @@ fn flex_forward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
         tensor(saved.pre1, wide.clone()),
         tensor(saved.pre2, narrow),
         saved.pre3.map(|p| tensor(p, wide)),
+        tensor(x_modes, vec![modes_len]),
     )
 }
 
 fn flex_backward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
     x: &FlexTensor,
     params: &[FlexTensor],
-    (pre1, pre2, pre3): (FlexTensor, FlexTensor, Option<FlexTensor>),
+    (pre1, pre2, pre3, x_modes): (FlexTensor, FlexTensor, Option<FlexTensor>, FlexTensor),
     grad: &FlexTensor,
 ) -> Vec<FlexTensor> {
     let (g, s) = block_shape(x, params);
@@ -185,20 +195,21 @@ fn flex_backward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
             s,
         )
     };
-    // `pre1` now holds the gradient with respect to the spectral output.
-    let (spectral_x, spectral_w) =
-        cpu::backward::<T>(&xs, &p[0], pre1.storage::<T>(), &g, true, true);
-    let spectral_x = spectral_x.expect("asked for");
     let mut dx = match (grads.x, pre3) {
         (Some(v), _) => tensor(v, dims(x)),
         (None, Some(t)) => t.reshape(dims(x).into()),
         (None, None) => unreachable!("without pre3 the input's gradient is a new buffer"),
     };
-    const CHUNK: usize = 1 << 14;
-    dx.storage_mut::<T>()
-        .par_chunks_mut(CHUNK)
-        .zip(spectral_x.par_chunks(CHUNK))
-        .for_each(|(d, a)| d.iter_mut().zip(a).for_each(|(d, &a)| *d += a));
+    // `pre1` now holds the gradient with respect to the spectral output; the spectral path's
+    // share of the input's gradient is added to the pointwise paths' in `dx`.
+    let (_, spectral_w) = cpu::backward::<T>(
+        (&xs, Some(&host::<T>(&x_modes))),
+        &p[0],
+        pre1.storage::<T>(),
+        &g,
+        cpu::InputGrad::AddTo(dx.storage_mut::<T>()),
+        true,
+    );
     let mut out = vec![
         dx,
         tensor(spectral_w.expect("asked for"), dims(&params[0])),
@@ -232,7 +243,13 @@ impl BlockOps for Flex {
         spectral_bias: FlexTensor,
         has_spectral_bias: bool,
         activate: bool,
-    ) -> (FlexTensor, FlexTensor, FlexTensor, Option<FlexTensor>) {
+    ) -> (
+        FlexTensor,
+        FlexTensor,
+        FlexTensor,
+        Option<FlexTensor>,
+        FlexTensor,
+    ) {
         let mut params = vec![spectral, skip, w1, b1, w2, b2, gate];
         params.extend(has_spectral_bias.then_some(spectral_bias));
         match x.dtype() {
@@ -257,11 +274,12 @@ impl BlockOps for Flex {
         pre2: FlexTensor,
         pre3: FlexTensor,
         has_pre3: bool,
+        x_modes: FlexTensor,
         grad: FlexTensor,
     ) -> Vec<FlexTensor> {
         let mut params = vec![spectral, skip, w1, b1, w2, b2, gate];
         params.extend(has_spectral_bias.then_some(spectral_bias));
-        let saved = (pre1, pre2, has_pre3.then_some(pre3));
+        let saved = (pre1, pre2, has_pre3.then_some(pre3), x_modes);
         match x.dtype() {
             DType::F32 => flex_backward::<f32>(&x, &params, saved, &grad),
             DType::F64 => flex_backward::<f64>(&x, &params, saved, &grad),
@@ -311,9 +329,9 @@ fn forward_on<B: BlockOps>(
     activate: bool,
 ) -> (FloatTensor<B>, Vec<FloatTensor<B>>) {
     let ([x, sw, skip, w1, b1, w2, b2, gate, bias], has_bias) = unpack::<B>(operands);
-    let (y, pre1, pre2, pre3) =
+    let (y, pre1, pre2, pre3, x_modes) =
         B::fno_block(x, sw, skip, w1, b1, w2, b2, gate, bias, has_bias, activate);
-    let mut saved = vec![pre1, pre2];
+    let mut saved = vec![pre1, pre2, x_modes];
     saved.extend(pre3);
     (y, saved)
 }
@@ -325,15 +343,17 @@ fn backward_on<B: BlockOps>(
     grad: FloatTensor<B>,
 ) -> Vec<FloatTensor<B>> {
     let ([x, sw, skip, w1, b1, w2, b2, gate, bias], has_bias) = unpack::<B>(operands);
-    let has_pre3 = saved.len() == 3;
+    let has_pre3 = saved.len() == 4;
     let mut saved = saved.into_iter();
-    let (pre1, pre2) = (
+    let (pre1, pre2, x_modes) = (
         saved.next().expect("pre1 is saved"),
         saved.next().expect("pre2 is saved"),
+        saved.next().expect("the input's modes are saved"),
     );
     let pre3 = saved.next().unwrap_or_else(|| x.clone());
     B::fno_block_backward(
-        x, sw, skip, w1, b1, w2, b2, gate, bias, has_bias, pre1, pre2, pre3, has_pre3, grad,
+        x, sw, skip, w1, b1, w2, b2, gate, bias, has_bias, pre1, pre2, pre3, has_pre3, x_modes,
+        grad,
     )
 }
 
@@ -378,6 +398,7 @@ impl<B: Backend + BlockOps, C: CheckpointStrategy> BlockOps for Autodiff<B, C> {
         FloatTensor<Self>,
         FloatTensor<Self>,
         Option<FloatTensor<Self>>,
+        FloatTensor<Self>,
     ) {
         let mut operands = vec![x, spectral, skip, w1, b1, w2, b2, gate];
         operands.extend(has_spectral_bias.then_some(spectral_bias));
@@ -388,7 +409,7 @@ impl<B: Backend + BlockOps, C: CheckpointStrategy> BlockOps for Autodiff<B, C> {
             _ => autodiff_block::<B, C, 9>(nodes, operands, activate),
         };
         // The pre-activations stay in the autodiff state; the output stands in for them.
-        (y.clone(), y.clone(), y, None)
+        (y.clone(), y.clone(), y.clone(), None, y)
     }
 
     fn fno_block_backward(
@@ -406,6 +427,7 @@ impl<B: Backend + BlockOps, C: CheckpointStrategy> BlockOps for Autodiff<B, C> {
         pre2: FloatTensor<Self>,
         pre3: FloatTensor<Self>,
         has_pre3: bool,
+        x_modes: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> Vec<FloatTensor<Self>> {
         // Second derivatives are not provided: the backward op runs untracked.
@@ -425,6 +447,7 @@ impl<B: Backend + BlockOps, C: CheckpointStrategy> BlockOps for Autodiff<B, C> {
             inner(pre2),
             inner(pre3),
             has_pre3,
+            inner(x_modes),
             inner(grad),
         )
         .into_iter()

@@ -55,7 +55,12 @@ fn flex_backward<T: cpu::Real>(
     need_x: bool,
     need_w: bool,
 ) -> (FlexTensor, FlexTensor) {
-    let (gx, gw) = cpu::backward::<T>(&host(x), &host(w), &host(grad), g, need_x, need_w);
+    let gx = if need_x {
+        cpu::InputGrad::New
+    } else {
+        cpu::InputGrad::Skip
+    };
+    let (gx, gw) = cpu::backward::<T>((&host(x), None), &host(w), &host(grad), g, gx, need_w);
     let dtype = x.dtype();
     (
         gx.map_or_else(|| empty(dtype), |v| tensor(v, x.layout().shape().to_vec())),

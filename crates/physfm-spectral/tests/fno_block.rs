@@ -7,6 +7,7 @@ mod common;
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use common::{gap, values};
+use physfm_spectral::cpu::{LastAxisMethod, force_last_axis_method};
 use physfm_spectral::{FnoBlockWeights, channel_linear, fno_block, gelu, spectral_conv};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -79,12 +80,19 @@ fn check<const D: usize, const W: usize>(
         let x = draw(&mut rng, shape, &device);
         let probe = draw(&mut rng, shape, &device).detach();
         let what = format!("shape {shape:?} activate {activate} bias {with_bias}");
+        // The fused block with each last-axis method forced (its backward adds the spectral
+        // path's input gradient into the pointwise paths' in both), then the composed block.
         let mut outs = Vec::new();
-        for fused in [true, false] {
-            let y = if fused {
-                fno_block(x.clone(), weights.clone(), activate)
-            } else {
-                composed(x.clone(), &weights, activate)
+        for fused in [Some(LastAxisMethod::Dense), Some(LastAxisMethod::Fft), None] {
+            let y = match fused {
+                Some(method) => {
+                    force_last_axis_method(Some(method));
+                    fno_block(x.clone(), weights.clone(), activate)
+                }
+                None => {
+                    force_last_axis_method(None);
+                    composed(x.clone(), &weights, activate)
+                }
             };
             let grads = (y.clone() * probe.clone()).sum().backward();
             let g1 = |t: &Tensor<1>| values(t.grad(&grads).unwrap());
@@ -105,12 +113,19 @@ fn check<const D: usize, const W: usize>(
             }
             outs.push(all);
         }
+        force_last_axis_method(None);
         let names = [
             "output", "x", "spectral", "skip", "w1", "b1", "w2", "b2", "gate", "bias",
         ];
-        for (k, (a, b)) in outs[0].iter().zip(&outs[1]).enumerate() {
-            let g = gap(a, b);
-            assert!(g < 1e-11, "{what}: {} differs by {g:e}", names[k]);
+        for (fused, method) in outs[..2].iter().zip(["dense", "FFT"]) {
+            for (k, (a, b)) in fused.iter().zip(&outs[2]).enumerate() {
+                let g = gap(a, b);
+                assert!(
+                    g < 1e-11,
+                    "{what} ({method}): {} differs by {g:e}",
+                    names[k]
+                );
+            }
         }
     }
 }

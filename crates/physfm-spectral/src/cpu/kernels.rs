@@ -6,7 +6,7 @@
 use num_complex::Complex;
 use rayon::prelude::*;
 
-use super::matmul::{Mat, MatMut, matmul};
+use super::matmul::{Mat, MatMut, matmul, matmul_add};
 use super::plan::{LastAxisKernel, Plan, Real, Scale};
 
 /// Rows handed to one rayon task by the row-wise kernels.
@@ -115,6 +115,31 @@ pub(crate) fn synthesis<T: Real>(
     fibers: usize,
     scale: Scale,
 ) -> Vec<T> {
+    let rows = fibers * plan.dims[..plan.dims.len() - 1].iter().product::<usize>();
+    let mut y = super::planes::zeroed_in_parallel::<T>(rows * plan.last.n);
+    synthesis_into(plan, spec, fibers, scale, &mut y, false);
+    y
+}
+
+/// [`synthesis`] added to `dst` (of the synthesis' size) instead of returned.
+pub(crate) fn synthesis_add<T: Real>(
+    plan: &Plan<T>,
+    spec: &[Complex<T>],
+    fibers: usize,
+    scale: Scale,
+    dst: &mut [T],
+) {
+    synthesis_into(plan, spec, fibers, scale, dst, true);
+}
+
+fn synthesis_into<T: Real>(
+    plan: &Plan<T>,
+    spec: &[Complex<T>],
+    fibers: usize,
+    scale: Scale,
+    y: &mut [T],
+    accumulate: bool,
+) {
     let d = plan.dims.len();
     let (n, k) = (plan.last.n, plan.last.k);
     // The other axes first, each only on the kept columns of the later ones; the input is read
@@ -132,17 +157,17 @@ pub(crate) fn synthesis<T: Real>(
     }
     let cur = expanded.as_deref().unwrap_or(spec);
     let rows = fibers * plan.dims[..d - 1].iter().product::<usize>();
-    let mut y = super::planes::zeroed_in_parallel::<T>(rows * n);
+    assert_eq!(y.len(), rows * n, "synthesis: output of the wrong size");
     match &plan.last.method {
         LastAxisKernel::Dense { synthesis, .. } => {
             let real: &[T] = bytemuck::cast_slice(cur);
-            matmul(
-                MatMut::rows(&mut y, rows, n),
-                Mat::rows(real, rows, 2 * k),
-                Mat::rows(&synthesis[scale as usize], 2 * k, n),
-                false,
-                true,
-            );
+            let (dst, lhs) = (MatMut::rows(y, rows, n), Mat::rows(real, rows, 2 * k));
+            let rhs = Mat::rows(&synthesis[scale as usize], 2 * k, n);
+            if accumulate {
+                matmul_add(dst, lhs, rhs, true);
+            } else {
+                matmul(dst, lhs, rhs, false, true);
+            }
         }
         LastAxisKernel::Fft { c2r, synthesis, .. } => {
             let coef = &synthesis[scale as usize];
@@ -152,6 +177,7 @@ pub(crate) fn synthesis<T: Real>(
                 .for_each(|(dst, src)| {
                     let mut full = c2r.make_input_vec();
                     let mut scratch = c2r.make_scratch_vec();
+                    let mut row = accumulate.then(|| c2r.make_output_vec());
                     for (d, s) in dst.chunks_mut(n).zip(src.chunks(k)) {
                         for (q, z) in full.iter_mut().enumerate() {
                             *z = if q < k { s[q] * coef[q] } else { zero() };
@@ -161,13 +187,16 @@ pub(crate) fn synthesis<T: Real>(
                         if let Some(q) = nyquist {
                             full[q].im = T::of(0.0);
                         }
-                        c2r.process_with_scratch(&mut full, d, &mut scratch)
+                        let out = row.as_deref_mut().unwrap_or(&mut *d);
+                        c2r.process_with_scratch(&mut full, out, &mut scratch)
                             .expect("real FFT buffers sized by their own plan");
+                        if let Some(r) = &row {
+                            d.iter_mut().zip(r).for_each(|(a, &b)| *a = *a + b);
+                        }
                     }
                 });
         }
     }
-    y
 }
 
 /// One complex matrix product per mode `k` over arrays laid out `[.., .., modes]` (mode

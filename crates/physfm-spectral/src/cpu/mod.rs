@@ -22,22 +22,42 @@ use plan::{Plan, Scale};
 
 /// Forward pass (without bias): `x` `[batch, in, N..]`, `w` `[in, out, M.., 2]`.
 pub(crate) fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
+    forward_keeping_modes(x, w, g).0
+}
+
+/// [`forward`], and the input's kept modes it computed on the way (`[batch, in, modes]`
+/// complex, as re/im pairs), which [`backward`] would otherwise compute again for the weight's
+/// gradient.
+pub(crate) fn forward_keeping_modes<T: Real>(x: &[T], w: &[T], g: &Geometry) -> (Vec<T>, Vec<T>) {
     let plan = Plan::<T>::get(&g.dims, &g.modes);
     let modes = g.total_modes();
     let xh = kernels::analysis(&plan, x, g.batch * g.in_channels, Scale::Forward);
     let w: &[Complex<T>] = bytemuck::cast_slice(w);
     let yh = kernels::mix(&xh, w, g.batch, g.in_channels, g.out_channels, modes);
-    kernels::synthesis(&plan, &yh, g.batch * g.out_channels, Scale::Forward)
+    let y = kernels::synthesis(&plan, &yh, g.batch * g.out_channels, Scale::Forward);
+    (y, bytemuck::cast_slice::<Complex<T>, T>(&xh).to_vec())
+}
+
+/// What the backward pass does with the input's gradient.
+pub(crate) enum InputGrad<'a, T> {
+    /// Leaves it out.
+    Skip,
+    /// Returns it in a new buffer.
+    New,
+    /// Adds it to a buffer of the input's shape (where other paths' shares already are).
+    AddTo(&'a mut [T]),
 }
 
 /// Backward pass: the gradients with respect to `x` and `w` of `sum(grad * forward(x, w))`,
-/// each computed only when asked for.
+/// the input's as `gx` says and the weight's with `need_w`. `x_modes` are the input's kept
+/// modes from [`forward_keeping_modes`], if the caller kept them; otherwise they are computed
+/// again from `x`.
 pub(crate) fn backward<T: Real>(
-    x: &[T],
+    (x, x_modes): (&[T], Option<&[T]>),
     w: &[T],
     grad: &[T],
     g: &Geometry,
-    need_x: bool,
+    gx: InputGrad<'_, T>,
     need_w: bool,
 ) -> (Option<Vec<T>>, Option<Vec<T>>) {
     let plan = Plan::<T>::get(&g.dims, &g.modes);
@@ -46,14 +66,40 @@ pub(crate) fn backward<T: Real>(
     // Adjoint of the synthesis: the gradient in the output's kept modes.
     let gy = kernels::analysis(&plan, grad, g.batch * g.out_channels, Scale::Adjoint);
     let gw = need_w.then(|| {
-        let xh = kernels::analysis(&plan, x, g.batch * g.in_channels, Scale::Forward);
+        let computed;
+        let xh: &[Complex<T>] = match x_modes {
+            Some(m) => {
+                assert_eq!(
+                    m.len(),
+                    2 * g.batch * g.in_channels * modes,
+                    "spectral backward: saved input modes of the wrong size"
+                );
+                bytemuck::cast_slice(m)
+            }
+            None => {
+                computed = kernels::analysis(&plan, x, g.batch * g.in_channels, Scale::Forward);
+                &computed
+            }
+        };
         let gw =
-            kernels::mix_adjoint_weight(&xh, &gy, g.batch, g.in_channels, g.out_channels, modes);
+            kernels::mix_adjoint_weight(xh, &gy, g.batch, g.in_channels, g.out_channels, modes);
         bytemuck::cast_slice::<Complex<T>, T>(&gw).to_vec()
     });
-    let gx = need_x.then(|| {
-        let gxh = kernels::mix_adjoint_input(&gy, w, g.batch, g.in_channels, g.out_channels, modes);
-        kernels::synthesis(&plan, &gxh, g.batch * g.in_channels, Scale::Adjoint)
-    });
+    let input_modes =
+        || kernels::mix_adjoint_input(&gy, w, g.batch, g.in_channels, g.out_channels, modes);
+    let fibers = g.batch * g.in_channels;
+    let gx = match gx {
+        InputGrad::Skip => None,
+        InputGrad::New => Some(kernels::synthesis(
+            &plan,
+            &input_modes(),
+            fibers,
+            Scale::Adjoint,
+        )),
+        InputGrad::AddTo(dst) => {
+            kernels::synthesis_add(&plan, &input_modes(), fibers, Scale::Adjoint, dst);
+            None
+        }
+    };
     (gx, gw)
 }
