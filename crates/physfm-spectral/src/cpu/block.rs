@@ -19,7 +19,7 @@
 
 use super::linear::{LinearScalar, over_groups};
 use super::matmul::{Mat, MatMut, matmul, matmul_add};
-use super::planes::{FreshPlane, FreshPlanes};
+use super::planes::{FreshPlane, FreshPlanes, OutPlane};
 
 /// Sizes of one fused block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,21 +336,21 @@ pub(crate) fn backward<T: LinearScalar>(
         "fno_block_backward: saved pre2 size"
     );
     let activate = pre3.is_some();
-    let mut fresh = Vec::new();
-    let dx: &mut [T] = match pre3 {
-        Some(p) => {
+    // The input's pointwise gradient: over pre3, or (the last block) in new planes that their
+    // tasks zero.
+    let mut fresh = (!activate).then(|| FreshPlanes::<T>::new(s.batch * pc, pc));
+    let dx: Vec<OutPlane<'_, T>> = match (pre3, fresh.as_mut()) {
+        (Some(p), _) => {
             assert_eq!(p.len(), s.batch * pc, "fno_block_backward: saved pre3 size");
-            p
+            p.chunks_mut(pc).map(OutPlane::Given).collect()
         }
-        None => {
-            fresh = vec![T::default(); s.batch * pc];
-            &mut fresh
-        }
+        (None, Some(f)) => f.planes().into_iter().map(OutPlane::Fresh).collect(),
+        (None, None) => unreachable!("made above without pre3"),
     };
     let items: Vec<_> = pre1
         .chunks_mut(pc)
         .zip(pre2.chunks_mut(ph))
-        .zip(dx.chunks_mut(pc))
+        .zip(dx)
         .collect();
     // Per group of samples: the weight gradients summed over its samples, in this order:
     // skip, spectral bias, w1, b1, w2, b2, gate.
@@ -362,6 +362,7 @@ pub(crate) fn backward<T: LinearScalar>(
         let mut dh = vec![T::default(); ph];
         let mut z = vec![T::default(); if activate { pc } else { 0 }];
         for (b, ((p1, p2), dxb)) in group {
+            let dxb = dxb.take();
             let xb = &x[b * pc..][..pc];
             let gb = &grad[b * pc..][..pc];
             // d pre3: through the final GELU, whose pre-activation is in `dxb` until it is
@@ -446,7 +447,7 @@ pub(crate) fn backward<T: LinearScalar>(
     let mut it = sum_in_order(&partials, &sizes).into_iter();
     let mut next = || it.next().expect("seven gradients");
     BlockGrads {
-        x: (!activate).then_some(fresh),
+        x: fresh.map(FreshPlanes::into_vec),
         skip: next(),
         spectral_bias: next(),
         w1: next(),
