@@ -136,17 +136,21 @@ fn weights<'a, T: Clone>(p: &'a [std::borrow::Cow<'a, [T]>]) -> BlockWeights<'a,
     }
 }
 
-fn flex_forward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
-    x: &FlexTensor,
-    params: &[FlexTensor],
-    activate: bool,
-) -> (
+/// [`BlockOps::fno_block`]'s output on `flex`: the block's output, `pre1`, `pre2`, `pre3` (with
+/// `activate`) and the input's kept Fourier modes.
+type FlexBlockOutput = (
     FlexTensor,
     FlexTensor,
     FlexTensor,
     Option<FlexTensor>,
     FlexTensor,
-) {
+);
+
+fn flex_forward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
+    x: &FlexTensor,
+    params: &[FlexTensor],
+    activate: bool,
+) -> FlexBlockOutput {
     let (g, s) = block_shape(x, params);
     let xs = host::<T>(x);
     let p: Vec<_> = params.iter().map(host::<T>).collect();
@@ -243,13 +247,7 @@ impl BlockOps for Flex {
         spectral_bias: FlexTensor,
         has_spectral_bias: bool,
         activate: bool,
-    ) -> (
-        FlexTensor,
-        FlexTensor,
-        FlexTensor,
-        Option<FlexTensor>,
-        FlexTensor,
-    ) {
+    ) -> FlexBlockOutput {
         let mut params = vec![spectral, skip, w1, b1, w2, b2, gate];
         params.extend(has_spectral_bias.then_some(spectral_bias));
         match x.dtype() {
