@@ -19,7 +19,7 @@
 
 use super::linear::{LinearScalar, over_groups};
 use super::matmul::{Mat, MatMut, matmul, matmul_add};
-use super::planes::{FreshPlane, FreshPlanes, OutPlane};
+use super::planes::{FreshPlanes, OutPlane, planes_or_none};
 
 /// Sizes of one fused block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,10 +209,7 @@ pub(crate) fn forward<T: LinearScalar>(
     let mut pre2 = FreshPlanes::<T>::new(s.batch * ph, ph);
     let mut pre3 = FreshPlanes::<T>::new(s.batch * pc, pc);
     let mut out = activate.then(|| FreshPlanes::<T>::new(s.batch * pc, pc));
-    let outs: Vec<Option<FreshPlane<'_, T>>> = match out.as_mut() {
-        Some(o) => o.planes().into_iter().map(Some).collect(),
-        None => (0..s.batch).map(|_| None).collect(),
-    };
+    let outs = planes_or_none(out.as_mut(), s.batch);
     let items: Vec<_> = pre1
         .chunks_mut(pc)
         .zip(pre2.planes())

@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use super::matmul::{GemmScalar, Mat, MatMut, matmul, matmul_add};
-use super::planes::{FreshPlane, FreshPlanes, OutPlane};
+use super::planes::{FreshPlane, FreshPlanes, OutPlane, planes_or_none};
 
 /// Element types of the fused layer: `f32` (vectorised GELU) and `f64`.
 pub(crate) trait LinearScalar:
@@ -180,10 +180,7 @@ pub(crate) fn forward<T: LinearScalar>(
         "channel_linear: residual size"
     );
     let mut out = gelu.then(|| FreshPlanes::<T>::new(len, plane_out));
-    let outs: Vec<Option<FreshPlane<'_, T>>> = match out.as_mut() {
-        Some(o) => o.planes().into_iter().map(Some).collect(),
-        None => (0..s.batch).map(|_| None).collect(),
-    };
+    let outs = planes_or_none(out.as_mut(), s.batch);
     let items: Vec<_> = pre.into_iter().zip(outs).collect();
     over_groups(items, |group, parallel| {
         for (b, (pre_b, out_b)) in group {
@@ -284,10 +281,7 @@ pub(crate) fn backward<T: LinearScalar>(
         (Upstream::InPlace(g), None, _) => g.chunks(plane_out).map(Plane::Read).collect(),
     };
     let mut dx = need_x.then(|| FreshPlanes::<T>::new(s.batch * plane_in, plane_in));
-    let dx_planes: Vec<Option<FreshPlane<'_, T>>> = match dx.as_mut() {
-        Some(d) => d.planes().into_iter().map(Some).collect(),
-        None => (0..s.batch).map(|_| None).collect(),
-    };
+    let dx_planes = planes_or_none(dx.as_mut(), s.batch);
     let items: Vec<_> = grad_planes.into_iter().zip(dx_planes).collect();
     let wt = Mat {
         data: w,
@@ -344,21 +338,18 @@ pub(crate) fn backward<T: LinearScalar>(
                 super::block::add_row_sums(&mut gb, g, s.n);
             }
         }
-        (gw, gb)
+        vec![gw, gb]
     });
-    // Sums one field of the groups' partial sums, in group order.
-    let sum = |field: usize, len: usize| {
-        let mut total = vec![T::default(); len];
-        for (gw, gb) in &partials {
-            for (t, &v) in total.iter_mut().zip(if field == 0 { gw } else { gb }) {
-                *t += v;
-            }
-        }
-        total
-    };
+    let sizes = [
+        if need_w { s.cout * s.cin } else { 0 },
+        if need_bias { s.cout } else { 0 },
+    ];
+    let [gw, gb]: [Vec<T>; 2] = super::block::sum_in_order(&partials, &sizes)
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("two gradients"));
     LinearGrads {
-        w: need_w.then(|| sum(0, s.cout * s.cin)),
-        bias: need_bias.then(|| sum(1, s.cout)),
+        w: need_w.then_some(gw),
+        bias: need_bias.then_some(gb),
         pre: dpre.map(FreshPlanes::into_vec),
         x: dx.map(FreshPlanes::into_vec),
     }

@@ -13,7 +13,7 @@
 use super::block::{add_row_sums, fill_bias, mul_in_place, sum_in_order, transposed};
 use super::linear::{LinearScalar, over_groups};
 use super::matmul::{Mat, MatMut, matmul, matmul_add};
-use super::planes::{FreshPlane, FreshPlanes};
+use super::planes::{FreshPlane, FreshPlanes, planes_or_none};
 
 /// Sizes of one MLP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,10 +190,7 @@ pub(crate) fn backward<T: LinearScalar>(
     );
     let cols = tile_columns(s.hidden, s.n);
     let mut dx = need_x.then(|| FreshPlanes::<T>::new(s.batch * plane_in, plane_in));
-    let items: Vec<Option<FreshPlane<'_, T>>> = match dx.as_mut() {
-        Some(d) => d.planes().into_iter().map(Some).collect(),
-        None => (0..s.batch).map(|_| None).collect(),
-    };
+    let items = planes_or_none(dx.as_mut(), s.batch);
     // Per group of samples: the weight gradients summed over its samples, in this order:
     // w1, b1, w2, b2.
     let sizes = [s.hidden * s.cin, s.hidden, s.cout * s.hidden, s.cout];

@@ -83,6 +83,18 @@ impl<'a, T: bytemuck::Pod> FreshPlane<'a, T> {
     }
 }
 
+/// The planes of `planes`, each as `Some`, or `count` times `None` without a buffer (an output
+/// that was not asked for), for zipping with the samples.
+pub(crate) fn planes_or_none<T: bytemuck::Pod>(
+    planes: Option<&mut FreshPlanes<T>>,
+    count: usize,
+) -> Vec<Option<FreshPlane<'_, T>>> {
+    match planes {
+        Some(p) => p.planes().into_iter().map(Some).collect(),
+        None => (0..count).map(|_| None).collect(),
+    }
+}
+
 /// A plane to write: one of a [`FreshPlanes`], or one of a buffer that already holds values.
 pub(crate) enum OutPlane<'a, T> {
     /// Not yet initialised: zeroed when taken.
