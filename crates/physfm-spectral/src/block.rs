@@ -155,6 +155,8 @@ fn flex_forward<T: LinearScalar + cpu::Real + burn::tensor::Element>(
     let xs = host::<T>(x);
     let p: Vec<_> = params.iter().map(host::<T>).collect();
     let (spectral, x_modes) = cpu::forward_keeping_modes::<T>(&xs, &p[0], &g);
+    // As re/im pairs, the layout `cpu::backward` reads them in.
+    let x_modes: Vec<T> = bytemuck::cast_slice(&x_modes).to_vec();
     let modes_len = x_modes.len();
     let w = weights(&p);
     let (out, saved) = cpu::block::forward(&xs, spectral, w, activate, s);

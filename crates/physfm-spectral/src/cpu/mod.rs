@@ -26,16 +26,19 @@ pub(crate) fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
 }
 
 /// [`forward`], and the input's kept modes it computed on the way (`[batch, in, modes]`
-/// complex, as re/im pairs), which [`backward`] would otherwise compute again for the weight's
-/// gradient.
-pub(crate) fn forward_keeping_modes<T: Real>(x: &[T], w: &[T], g: &Geometry) -> (Vec<T>, Vec<T>) {
+/// complex), which [`backward`] would otherwise compute again for the weight's gradient.
+pub(crate) fn forward_keeping_modes<T: Real>(
+    x: &[T],
+    w: &[T],
+    g: &Geometry,
+) -> (Vec<T>, Vec<Complex<T>>) {
     let plan = Plan::<T>::get(&g.dims, &g.modes);
     let modes = g.total_modes();
     let xh = kernels::analysis(&plan, x, g.batch * g.in_channels, Scale::Forward);
     let w: &[Complex<T>] = bytemuck::cast_slice(w);
     let yh = kernels::mix(&xh, w, g.batch, g.in_channels, g.out_channels, modes);
     let y = kernels::synthesis(&plan, &yh, g.batch * g.out_channels, Scale::Forward);
-    (y, bytemuck::cast_slice::<Complex<T>, T>(&xh).to_vec())
+    (y, xh)
 }
 
 /// What the backward pass does with the input's gradient.
@@ -50,7 +53,7 @@ pub(crate) enum InputGrad<'a, T> {
 
 /// Backward pass: the gradients with respect to `x` and `w` of `sum(grad * forward(x, w))`,
 /// the input's as `gx` says and the weight's with `need_w`. `x_modes` are the input's kept
-/// modes from [`forward_keeping_modes`], if the caller kept them; otherwise they are computed
+/// modes from [`forward_keeping_modes`] as re/im pairs, if the caller kept them; otherwise they are computed
 /// again from `x`.
 pub(crate) fn backward<T: Real>(
     (x, x_modes): (&[T], Option<&[T]>),
