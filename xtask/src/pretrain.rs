@@ -16,10 +16,10 @@ use burn::tensor::Device;
 use physfm_data::{InMemoryCollection, TrajectoryCollection};
 use physfm_eval::{
     LinePlot, ParamTransform, Series, TransferScore, TransferStrategy, adaptation_budget,
-    epd_errors, line_plot, random_subset, train_epd_any, transfer_protocol,
+    line_plot, random_subset, rollout_errors, transfer_protocol,
 };
 use physfm_models::{DatasetSpec, EncodeProcessDecode, EpdConfig, InputNorm, ProcessorConfig};
-use physfm_train::{PhysicsData, TrainConfig, TrainOptions, WindowDataset};
+use physfm_train::{PhysicsData, TrainConfig, TrainOptions, WindowDataset, train_surrogate};
 use serde::{Deserialize, Serialize};
 
 use crate::generate::{generate_split, load_preset};
@@ -276,8 +276,8 @@ impl Pretrain {
             );
         }
         let (model, report) = if self.evaluate_only {
-            let (saved, model) = EncodeProcessDecode::load(&self.out.join("model"), &device)?;
-            if saved != config {
+            let model = EncodeProcessDecode::load(&self.out.join("model"), &device)?;
+            if model.config != config {
                 bail!(
                     "{}: the saved model's configuration differs from the spec's",
                     self.out.join("model").display()
@@ -290,28 +290,27 @@ impl Pretrain {
             device.seed(spec.train.seed);
             let model = config.init(&device.clone().autodiff());
             let options = TrainOptions {
-                groups: Vec::new(),
+                groups: config.datasets.iter().map(|d| d.name.clone()).collect(),
                 progress: true,
                 log_path: Some(self.out.join("train.jsonl")),
                 checkpoint_dir: Some(self.out.join("checkpoints")),
                 resume: self.resume,
             };
-            let (model, report) = train_epd_any(
+            let (model, report) = train_surrogate(
                 model,
-                &config,
                 &data,
+                None,
                 &spec.train,
                 &device.clone().autodiff(),
                 &options,
             )?;
             let model = model.valid();
-            model.save(&config, &self.out.join("model"))?;
+            model.save(&self.out.join("model"))?;
             (model, Some(report))
         };
         let mut evaluation = Vec::new();
         for (k, p) in prepared.iter().enumerate() {
-            let (one, roll) =
-                epd_errors(&model, &config, k, &p.test, ParamTransform::Log, &device)?;
+            let (one, roll) = rollout_errors(&model, k, &p.test, ParamTransform::Log, &device)?;
             println!(
                 "{}: test_interp one-step rel. L2 {one:.4}, rollout ({} steps) {roll:.4}",
                 p.spec.name,
@@ -410,7 +409,7 @@ impl Transfer {
         let spec_text = std::fs::read_to_string(self.pretrained.join("spec.toml"))
             .with_context(|| format!("{} is not a pretrain run", self.pretrained.display()))?;
         let spec: PretrainSpec = toml::from_str(&spec_text)?;
-        let (pre_config, pre) = EncodeProcessDecode::load(&self.pretrained.join("model"), &ad)?;
+        let pre = EncodeProcessDecode::load(&self.pretrained.join("model"), &ad)?;
         if spec.datasets.iter().any(|d| d.preset == self.target) {
             bail!(
                 "{} was a pretraining dataset; transfer is to a held-out family",
@@ -447,7 +446,7 @@ impl Transfer {
                         rollout_rel_l2: roll,
                         seconds,
                     } = transfer_protocol(
-                        Some((&pre, &pre_config)),
+                        Some(&pre),
                         &target_cfg,
                         &w,
                         &test,
@@ -723,7 +722,7 @@ impl Scaling {
                     data: self.data.clone(),
                     evaluate_only: reuse,
                 };
-                let (pre_config, pre, total) = run.run_spec(spec.clone(), &spec_text)?;
+                let (_, pre, total) = run.run_spec(spec.clone(), &spec_text)?;
                 let (mut rolls, mut ones) = (Vec::new(), Vec::new());
                 for (r, w) in shots.iter().enumerate() {
                     let TransferScore {
@@ -731,7 +730,7 @@ impl Scaling {
                         rollout_rel_l2: roll,
                         ..
                     } = transfer_protocol(
-                        Some((&pre, &pre_config)),
+                        Some(&pre),
                         &target_cfg,
                         w,
                         &test,

@@ -13,7 +13,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use physfm_models::{Fno, Stepper1d, StepperFrame};
 use physfm_train::{
     ChaCha8Rng, GroupLoss, LossKind, Objective, TrainConfig, TrainOptions, TrainReport,
-    WindowBatch, WindowDataset, fit, stepper_loss,
+    WindowBatch, WindowDataset, fit, unroll_loss,
 };
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -144,10 +144,11 @@ fn one_step(
     kind: LossKind,
     windows: &WindowDataset,
 ) -> Tensor<1> {
-    stepper_loss(
-        net,
-        frame,
+    unroll_loss(
+        &frame.with_net(|x| net.forward_points(x, &windows.spatial_shape)),
         batch,
+        &windows.spatial_shape,
+        0,
         Objective::OneStep,
         kind,
         &windows.geometry,

@@ -15,7 +15,7 @@ use physfm_data::InMemoryCollection;
 use physfm_models::{Fno, FnoConfig, Normalization, StepperFrame};
 use physfm_train::{
     ChaCha8Rng, TrainConfig, TrainOptions, TrainReport, WindowDataset, frame_to_model,
-    frames_to_stored, stepper_loss_with,
+    frames_to_stored, unroll_loss,
 };
 use serde::{Deserialize, Serialize};
 
@@ -243,10 +243,11 @@ fn batch_loss(
     rng: &mut ChaCha8Rng,
     device: &Device,
 ) -> Tensor<1> {
-    stepper_loss_with(
-        |x| net.forward_points(x, &windows.spatial_shape),
-        frame,
+    unroll_loss(
+        &frame.with_net(|x| net.forward_points(x, &windows.spatial_shape)),
         windows.sample(cfg.batch_size, rng, device),
+        &windows.spatial_shape,
+        0,
         cfg.objective,
         cfg.loss,
         &windows.geometry,

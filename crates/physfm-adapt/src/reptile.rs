@@ -17,7 +17,7 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use physfm_models::{Fno, Stepper1d};
 use physfm_train::{
-    ChaCha8Rng, Checkpoints, LossKind, Objective, RngState, TrainError, WindowDataset, stepper_loss,
+    ChaCha8Rng, Checkpoints, LossKind, Objective, RngState, TrainError, WindowDataset, unroll_loss,
 };
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -234,10 +234,11 @@ pub fn reptile_with(
         let mut last = f64::NAN;
         for _ in 0..config.inner_steps {
             let batch = w.sample(config.batch_size, &mut rng, device);
-            let l = stepper_loss(
-                &phi,
-                frame,
+            let l = unroll_loss(
+                &frame.with_net(|x| phi.forward_points(x, &w.spatial_shape)),
                 batch,
+                &w.spatial_shape,
+                0,
                 Objective::OneStep,
                 config.loss,
                 &w.geometry,

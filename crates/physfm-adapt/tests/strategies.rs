@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 use physfm_adapt::{STRATEGIES, adapt_stepper, count_params, strategy};
 use physfm_models::{Fno, FnoConfig, Stepper1d, StepperConfig};
 use physfm_train::{
-    LossKind, TrainConfig, TrainOptions, WindowDataset, stepper_validation_loss, train_stepper,
+    LossKind, TrainConfig, TrainOptions, WindowDataset, train_stepper, validation_loss,
 };
 
 /// Every float parameter's effective values by path.
@@ -151,7 +151,7 @@ fn adapting_to_a_new_viscosity_lowers_the_error_there() {
     // Two trajectories at a viscosity 5x below the pretraining range; tested on a third.
     let shots = WindowDataset::pairs(&common::tiny_burgers(&[0.01, 0.01], 2), 1).unwrap();
     let test = WindowDataset::pairs(&common::tiny_burgers(&[0.01, 0.01, 0.01], 2), 1).unwrap();
-    let before = stepper_validation_loss(&model, &test, LossKind::Mse, &device);
+    let before = validation_loss(&model, &test, 0, LossKind::Mse, &device);
     // The head alone cannot undo what the blocks compute, so it is held to less.
     for (name, factor) in [("full", 0.8), ("head", 0.95), ("lora", 0.8)] {
         let s = strategy(name).unwrap();
@@ -168,7 +168,7 @@ fn adapting_to_a_new_viscosity_lowers_the_error_there() {
             &TrainOptions::default(),
         )
         .unwrap();
-        let after = stepper_validation_loss(&adapted, &test, LossKind::Mse, &device);
+        let after = validation_loss(&adapted, &test, 0, LossKind::Mse, &device);
         assert!(
             after < factor * before,
             "{name}: one-step loss {before:.3e} -> {after:.3e}"
@@ -280,7 +280,7 @@ fn reptile_meta_trains_an_initialisation_over_environments() {
     .collect();
     let mean_loss = |m: &Stepper1d| {
         envs.iter()
-            .map(|w| stepper_validation_loss(m, w, LossKind::Mse, &device))
+            .map(|w| validation_loss(m, w, 0, LossKind::Mse, &device))
             .sum::<f64>()
             / envs.len() as f64
     };
@@ -370,10 +370,11 @@ fn one_step_error(
     device: &Device,
 ) -> f32 {
     let all: Vec<usize> = (0..test.len()).collect();
-    physfm_train::stepper_loss(
-        net,
-        frame,
+    physfm_train::unroll_loss(
+        &frame.with_net(|x| net.forward(x)),
         test.batch(&all, device),
+        &test.spatial_shape,
+        0,
         physfm_train::Objective::OneStep,
         LossKind::Mse,
         &test.geometry,

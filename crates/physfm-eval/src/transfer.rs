@@ -8,10 +8,10 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use physfm_adapt::attach_lora;
 use physfm_data::InMemoryCollection;
-use physfm_models::{EncodeProcessDecode, EpdConfig};
+use physfm_models::{Conditioning, EncodeProcessDecode, EpdConfig, Surrogate, advance};
 use physfm_train::{
-    PhysicsData, TrainConfig, TrainOptions, TrainReport, WindowDataset, frame_to_model,
-    frames_to_stored, train_epd,
+    PhysicsData, TrainConfig, TrainOptions, TrainReport, WindowDataset, frames_to_model,
+    train_surrogate,
 };
 use serde::Serialize;
 
@@ -94,7 +94,7 @@ impl TransferStrategy {
 /// The result of one transfer run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TransferScore {
-    /// One-step relative L2 error on the test collection (see [`epd_errors`]).
+    /// One-step relative L2 error on the test collection (see [`rollout_errors`]).
     pub one_step_rel_l2: f64,
     /// Rollout relative L2 error.
     pub rollout_rel_l2: f64,
@@ -102,138 +102,95 @@ pub struct TransferScore {
     pub seconds: f64,
 }
 
-/// One-step and rollout relative L2 errors of dataset `k` of an Encode-Process-Decode model
-/// on `test` (whose trajectories all start at frame 0; parameters mapped by `params` as the
-/// model was trained): per trajectory, the L2 norm of the error over every
-/// predicted frame, point and channel divided by that of the truth; the mean over
-/// trajectories. (PDEBench's nRMSE, which normalises each frame by its own norm, is
+/// One-step and rollout relative L2 errors of any surrogate on dataset `k` of `test` (whose
+/// trajectories all start at frame 0; parameters mapped by `params` as the model was
+/// trained): per trajectory, the L2 norm of the error over every predicted frame, point and
+/// channel divided by that of the truth; the mean over trajectories. A model of `h` input
+/// frames predicts frames `h..T`: one-step from windows of true frames, the rollout from the
+/// first `h` true frames. (PDEBench's nRMSE, which normalises each frame by its own norm, is
 /// dominated by the late frames of decaying solutions such as Burgers': a persistence
 /// prediction of physfm_burgers1d's test split scores 39 205 there.)
-pub fn epd_errors(
-    model: &EncodeProcessDecode,
-    config: &EpdConfig,
-    k: usize,
-    test: &InMemoryCollection,
-    params: ParamTransform,
-    device: &Device,
-) -> Result<(f64, f64)> {
-    match config.latent_grid.len() {
-        1 => epd_errors_d::<3>(model, config, k, test, params, device),
-        2 => epd_errors_d::<4>(model, config, k, test, params, device),
-        d => Err(EvalError::Invalid(format!(
-            "{d}D latent grids are not evaluated by epd_errors"
-        ))),
-    }
-}
-
-fn epd_errors_d<const D: usize>(
-    model: &EncodeProcessDecode,
-    config: &EpdConfig,
+///
+/// # Errors
+/// [`EvalError::Invalid`] naming the collection when it has no trajectory or too few frames
+/// for the model's history.
+pub fn rollout_errors<M: Surrogate>(
+    model: &M,
     k: usize,
     test: &InMemoryCollection,
     params: ParamTransform,
     device: &Device,
 ) -> Result<(f64, f64)> {
     let meta = &test.meta;
+    let h = model.history();
     let (b, t) = (test.records.len(), meta.frames);
-    if b == 0 || t < 2 {
+    if b == 0 || t < h + 1 {
         return Err(EvalError::Invalid(format!(
-            "`{}`: {b} trajectories of {t} frames; errors need at least one trajectory of two frames",
-            meta.name
+            "`{}`: {b} trajectories of {t} frames; errors of a model of {h} input frames need \
+             at least one trajectory of {} frames",
+            meta.name,
+            h + 1
         )));
     }
-    let n: usize = meta.spatial_shape.iter().product();
+    let space = &meta.spatial_shape;
+    let n: usize = space.iter().product();
     let c = meta.channel_names.len();
-    let mut shape = [0usize; D];
-    shape[0] = b;
-    shape[1] = c;
-    shape[2..].copy_from_slice(&meta.spatial_shape);
     let transform = params;
     let params: Vec<f64> = test
         .records
         .iter()
         .flat_map(|r| r.params.iter().map(|&p| transform.apply(p)))
         .collect();
-    let frame = |f: usize| {
-        let mut v = Vec::with_capacity(b * c * n);
-        for r in &test.records {
-            frame_to_model(&r.fields[f * n * c..(f + 1) * n * c], n, c, &mut v);
-        }
-        Tensor::<D>::from_data(TensorData::new(v, shape), device)
-    };
-    let dts = |f: usize| -> Vec<f64> {
-        test.records
-            .iter()
-            .map(|r| r.times[f + 1] - r.times[f])
-            .collect()
-    };
-    // [b, t-1, n, c] arrays of predictions and targets, stored layout.
-    let mut one = vec![0.0f32; b * (t - 1) * n * c];
-    let mut roll = one.clone();
-    let mut target = one.clone();
-    let mut u = frame(0);
-    for f in 0..t - 1 {
-        let next = model.step::<D>(config, k, frame(f), &dts(f), &params, None);
-        u = model.step::<D>(config, k, u, &dts(f), &params, None);
-        let truth = frame(f + 1);
-        for (dst, src) in [
-            (&mut one, next),
-            (&mut roll, u.clone()),
-            (&mut target, truth),
-        ] {
-            let v = frames_to_stored(
-                &src.into_data().try_to_vec::<f32>().expect("f32 fields"),
-                b,
-                c,
-                n,
-            );
-            for s in 0..b {
-                let at = (s * (t - 1) + f) * n * c;
-                dst[at..at + n * c].copy_from_slice(&v[s * n * c..(s + 1) * n * c]);
-            }
-        }
+    // Every frame of every trajectory in model layout, [b, t, c, n].
+    let mut all = Vec::with_capacity(b * t * c * n);
+    for r in &test.records {
+        frames_to_model(&r.fields[..t * n * c], n, c, &mut all);
     }
-    let per = (t - 1) * n * c;
-    let rel = |pred: &[f32]| {
-        (0..b)
-            .map(|s| {
-                let (p, y) = (
-                    &pred[s * per..(s + 1) * per],
-                    &target[s * per..(s + 1) * per],
-                );
-                let num: f64 = p
-                    .iter()
+    let all = Tensor::<4>::from_data(TensorData::new(all, [b, t, c, n]), device);
+    let cond = |f: usize| {
+        Conditioning::new(
+            test.records
+                .iter()
+                .map(|r| r.times[f + 1] - r.times[f])
+                .collect(),
+        )
+        .with_coefficients(params.clone())
+        .with_dataset(k)
+    };
+    let frames = |from: usize, count: usize| all.clone().narrow(1, from, count);
+    // Squared error sums per trajectory (one-step, rollout) and squared norms of the truth.
+    let (mut one, mut roll, mut norm) = (vec![0.0f64; b], vec![0.0f64; b], vec![0.0f64; b]);
+    let host = |x: Tensor<3>| x.into_data().try_to_vec::<f32>().expect("f32 fields");
+    let per = c * n;
+    let mut window = frames(0, h);
+    for f in h - 1..t - 1 {
+        let cf = cond(f);
+        let truth = host(frames(f + 1, 1).reshape([b, c, n]));
+        let next = host(model.step(frames(f + 1 - h, h), space, &cf));
+        let rolled = model.step(window.clone(), space, &cf);
+        window = advance(window, rolled.clone());
+        let rolled = host(rolled);
+        for s in 0..b {
+            let y = &truth[s * per..(s + 1) * per];
+            let sq = |p: &[f32]| -> f64 {
+                p.iter()
                     .zip(y)
                     .map(|(a, b)| (a - b) as f64 * (a - b) as f64)
-                    .sum();
-                let den: f64 = y.iter().map(|v| *v as f64 * *v as f64).sum();
-                (num / den).sqrt()
-            })
+                    .sum()
+            };
+            one[s] += sq(&next[s * per..(s + 1) * per]);
+            roll[s] += sq(&rolled[s * per..(s + 1) * per]);
+            norm[s] += y.iter().map(|v| *v as f64 * *v as f64).sum::<f64>();
+        }
+    }
+    let rel = |err: &[f64]| {
+        err.iter()
+            .zip(&norm)
+            .map(|(e, y)| (e / y).sqrt())
             .sum::<f64>()
             / b as f64
     };
-    let (one, roll) = (rel(&one), rel(&roll));
-    Ok((one, roll))
-}
-
-/// [`train_epd`] at the model's latent dimension (1 or 2).
-pub fn train_epd_any(
-    model: EncodeProcessDecode,
-    config: &EpdConfig,
-    data: &[PhysicsData],
-    train: &TrainConfig,
-    device: &Device,
-    options: &TrainOptions,
-) -> Result<(EncodeProcessDecode, TrainReport)> {
-    Ok(match config.latent_grid.len() {
-        1 => train_epd::<3>(model, config, data, train, device, options)?,
-        2 => train_epd::<4>(model, config, data, train, device, options)?,
-        d => {
-            return Err(EvalError::Invalid(format!(
-                "{d}D latent grids are not trained by train_epd_any"
-            )));
-        }
-    })
+    Ok((rel(&one), rel(&roll)))
 }
 
 /// A K-subset of `pool`'s trajectories, drawn with a splitmix64 stream from `seed` (seed 0:
@@ -287,7 +244,7 @@ pub fn adaptation_budget(base: &TrainConfig, steps: usize, lr: f64, seed: u64) -
 /// `a` factors, or the whole scratch model) are drawn with seed `1000 + budget.seed`. The
 /// model comes back on the flex device with autodiff, LoRA updates merged into the weights.
 pub fn transfer_train(
-    pre: Option<(&EncodeProcessDecode, &EpdConfig)>,
+    pre: Option<&EncodeProcessDecode>,
     target_cfg: &EpdConfig,
     windows: &WindowDataset,
     strategy: TransferStrategy,
@@ -304,7 +261,7 @@ pub fn transfer_train(
     }
     let mut model = match pre {
         None => target_cfg.init(&ad),
-        Some((m, c)) => m.transfer(c, target_cfg, &ad)?,
+        Some(m) => m.transfer(target_cfg, &ad)?,
     };
     match strategy {
         TransferStrategy::Heads => model.processor = model.processor.freeze(),
@@ -322,14 +279,14 @@ pub fn transfer_train(
         weight: 1.0,
     }];
     let options = TrainOptions::default();
-    let (model, report) = train_epd_any(model, target_cfg, &data, budget, &ad, &options)?;
+    let (model, report) = train_surrogate(model, &data, None, budget, &ad, &options)?;
     Ok((model.materialize(), report))
 }
 
-/// [`transfer_train`], then the errors of the trained model on `test` ([`epd_errors`],
+/// [`transfer_train`], then the errors of the trained model on `test` ([`rollout_errors`],
 /// parameters mapped by `params`).
 pub fn transfer_protocol(
-    pre: Option<(&EncodeProcessDecode, &EpdConfig)>,
+    pre: Option<&EncodeProcessDecode>,
     target_cfg: &EpdConfig,
     windows: &WindowDataset,
     test: &InMemoryCollection,
@@ -338,7 +295,7 @@ pub fn transfer_protocol(
     params: ParamTransform,
 ) -> Result<TransferScore> {
     let (model, report) = transfer_train(pre, target_cfg, windows, strategy, budget)?;
-    let (one, roll) = epd_errors(&model.valid(), target_cfg, 0, test, params, &Device::flex())?;
+    let (one, roll) = rollout_errors(&model.valid(), 0, test, params, &Device::flex())?;
     Ok(TransferScore {
         one_step_rel_l2: one,
         rollout_rel_l2: roll,

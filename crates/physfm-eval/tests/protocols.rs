@@ -265,14 +265,13 @@ fn epd_persistence(
 }
 
 #[test]
-fn epd_errors_of_a_persistence_model_are_the_closed_form() {
-    use physfm_eval::{ParamTransform, epd_errors};
+fn rollout_errors_of_a_persistence_model_are_the_closed_form() {
+    use physfm_eval::{ParamTransform, rollout_errors};
     let device = Device::flex();
-    let (cfg, model) = epd_persistence(&device);
+    let (_cfg, model) = epd_persistence(&device);
     let values = [0.05, 0.2];
-    let (one, roll) = epd_errors(
+    let (one, roll) = rollout_errors(
         &model,
-        &cfg,
         0,
         &collection(&values),
         ParamTransform::Log,
@@ -330,7 +329,7 @@ fn transfer_protocol_runs_every_strategy_and_subsets_are_reproducible() {
         TransferStrategy::Scratch,
     ] {
         let score = transfer_protocol(
-            Some((&model, &cfg)),
+            Some(&model),
             &cfg,
             &w,
             &test,
@@ -442,7 +441,7 @@ fn lora_transfer_changes_the_processor_by_low_rank_updates_alone() {
     let budget = adaptation_budget(&TrainConfig::new(10, 3, 1e-2), 6, 1e-2, 0);
     let before = epd_weights(&model);
     let (lora, report) = transfer_train(
-        Some((&model, &cfg)),
+        Some(&model),
         &cfg,
         &w,
         TransferStrategy::Lora { rank: 1 },

@@ -11,7 +11,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use physfm_spectral::gelu;
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
+use crate::{Conditioning, Dynamics, Parts, Result, Surrogate, last_frame};
 
 fn default_embed() -> usize {
     192
@@ -59,6 +59,17 @@ pub struct AViTConfig {
     /// Strides of the stem's convolutions; the patch size is their product.
     #[serde(default = "default_patch")]
     pub patch: Vec<usize>,
+    /// Frames of history it sees as a [`Surrogate`] (default 1; not written when 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub history: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(h: &usize) -> bool {
+    *h == 1
 }
 
 impl AViTConfig {
@@ -72,6 +83,7 @@ impl AViTConfig {
             heads: default_heads(),
             blocks: default_blocks(),
             patch: default_patch(),
+            history: 1,
         }
     }
 
@@ -160,6 +172,7 @@ impl AViTConfig {
         }
         let attention = |device: &Device| AxialAttention::new(e, self.heads, device);
         AViT {
+            config: self.clone(),
             stem,
             blocks: (0..self.blocks)
                 .map(|_| SpaceTimeBlock {
@@ -354,6 +367,9 @@ impl SpaceTimeBlock {
 /// ```
 #[derive(Module, Debug)]
 pub struct AViT {
+    /// The configuration it was built from.
+    #[module(skip)]
+    pub config: AViTConfig,
     /// Patch-embedding stem (hierarchical MLP: convolutions with kernel = stride).
     pub stem: Vec<Conv2d>,
     /// Space-time blocks.
@@ -472,5 +488,108 @@ impl AViT {
             }
         }
         y.narrow(2, 0, hh).narrow(3, 0, ww)
+    }
+}
+
+/// The `kind` of an [`AViT`] model directory.
+pub const AVIT_KIND: &str = "physfm.avit";
+
+/// `model.json` of an AViT model directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AViTFile {
+    kind: String,
+    config: AViTConfig,
+}
+
+impl AViT {
+    /// Loads a model directory written by [`Surrogate::save`].
+    pub fn load(dir: &std::path::Path, device: &Device) -> Result<Self> {
+        let file: AViTFile = crate::modeldir::description(dir, AVIT_KIND)?;
+        file.config.validate("model.config")?;
+        crate::modeldir::weights(dir, file.config.init(device))
+    }
+}
+
+impl Dynamics for AViT {
+    /// The increment from the window's last frame, attending over the window's frames in
+    /// time and over the grid's axes in space. Coefficients and the time step are not used
+    /// (MPP infers the physics from the history).
+    ///
+    /// # Panics
+    /// If the window does not have `in_channels` channels, a context is given, or the grid
+    /// has more axes than the model.
+    fn forward_raw(&self, frames: Tensor<4>, space: &[usize], cond: &Conditioning) -> Tensor<3> {
+        let [b, h, c, n] = frames.dims();
+        assert_eq!(
+            c, self.config.in_channels,
+            "AViT: frames of {c} channels for a model of {}",
+            self.config.in_channels
+        );
+        assert!(cond.context.is_none(), "AViT takes no context vector");
+        assert_eq!(
+            space.iter().product::<usize>(),
+            n,
+            "AViT: a grid of shape {space:?} does not hold {n} points"
+        );
+        let y: Tensor<3> = match *space {
+            [a] => self.forward::<4, 3>(frames.reshape([b, h, c, a])).reshape([
+                b,
+                self.config.out_channels,
+                n,
+            ]),
+            [a, e] => self
+                .forward::<5, 4>(frames.reshape([b, h, c, a, e]))
+                .reshape([b, self.config.out_channels, n]),
+            _ => panic!("AViT: 1D or 2D grids, got {space:?}"),
+        };
+        y
+    }
+
+    fn target(&self, frames: &Tensor<4>, next: Tensor<3>) -> Tensor<3> {
+        next - last_frame(frames.clone())
+    }
+
+    fn decode(&self, frames: &Tensor<4>, raw: Tensor<3>) -> Tensor<3> {
+        last_frame(frames.clone()) + raw
+    }
+}
+
+impl Surrogate for AViT {
+    fn dims(&self) -> usize {
+        self.config.dims
+    }
+
+    fn coefficients(&self, _dataset: usize) -> Option<usize> {
+        None
+    }
+
+    fn kind(&self) -> &'static str {
+        AVIT_KIND
+    }
+
+    fn history(&self) -> usize {
+        self.config.history
+    }
+
+    fn channels(&self, _dataset: usize) -> usize {
+        self.config.out_channels
+    }
+
+    fn parts(&self) -> Parts {
+        Parts {
+            encoder: vec!["stem".into()],
+            processor: vec!["blocks".into()],
+            decoder: vec!["head".into()],
+            conditioning: Vec::new(),
+        }
+    }
+
+    fn save(&self, dir: &std::path::Path) -> Result<()> {
+        let file = AViTFile {
+            kind: AVIT_KIND.into(),
+            config: self.config.clone(),
+        };
+        crate::modeldir::save(dir, &file, self)
     }
 }

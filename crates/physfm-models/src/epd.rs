@@ -8,7 +8,11 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use physfm_spectral::gelu;
 use serde::{Deserialize, Serialize};
 
-use crate::{AViT, AViTConfig, ChannelLinear, ChannelMlp, Fno, FnoConfig, ModelError, Result};
+use crate::surrogate::{GridFn, on_grid};
+use crate::{
+    AViT, AViTConfig, ChannelLinear, ChannelMlp, Conditioning, Dynamics, Fno, FnoConfig,
+    ModelError, Parts, Result, Surrogate,
+};
 
 /// One dataset as the model sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -273,6 +277,7 @@ impl EpdConfig {
             })
             .collect();
         EncodeProcessDecode {
+            config: self.clone(),
             heads,
             processor: match &self.processor {
                 ProcessorConfig::Fno(f) => Processor::Fno(f.init(device)),
@@ -314,6 +319,9 @@ pub struct DatasetHead {
 /// block through FiLM.
 #[derive(Module, Debug)]
 pub struct EncodeProcessDecode {
+    /// The configuration it was built from.
+    #[module(skip)]
+    pub config: EpdConfig,
     /// One head per dataset.
     pub heads: Vec<DatasetHead>,
     /// The shared processor on the latent grid.
@@ -399,14 +407,10 @@ fn sample_stats(x: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
 
 impl EncodeProcessDecode {
     /// The conditioning vector `[batch, cond_dim]` of a batch of dataset `dataset`.
-    fn condition(
-        &self,
-        dataset: usize,
-        dt: &[f64],
-        params: &[f64],
-        environments: Option<&[usize]>,
-        device: &Device,
-    ) -> Tensor<2> {
+    fn condition(&self, given: &Conditioning, device: &Device) -> Tensor<2> {
+        let (dataset, dt, params) = (given.dataset, &given.dt, &given.coefficients);
+        let environments = given.environments.as_deref();
+        let context = &given.context;
         let b = dt.len();
         let feats: Vec<f32> = dt
             .iter()
@@ -435,6 +439,14 @@ impl EncodeProcessDecode {
             let k = rows.dims()[1];
             cond = cond + map.forward(rows.reshape([b, k, 1]));
         }
+        if let Some(ctx) = &context {
+            let map = self.context.as_ref().expect(
+                "EncodeProcessDecode: a context vector needs a model built with environments > 0",
+            );
+            let [cb, k] = ctx.dims();
+            assert_eq!(cb, b, "one context vector per sample");
+            cond = cond + map.forward(ctx.clone().reshape([b, k, 1]));
+        }
         let k = cond.dims()[1];
         gelu(cond).reshape([b, k])
     }
@@ -454,13 +466,28 @@ impl EncodeProcessDecode {
     /// count is wrong, or the parameter or environment counts do not match the batch.
     pub fn step<const D: usize>(
         &self,
-        config: &EpdConfig,
         dataset: usize,
         u: Tensor<D>,
         dt: &[f64],
         params: &[f64],
         environments: Option<&[usize]>,
     ) -> Tensor<D> {
+        let mut cond = Conditioning::new(dt.to_vec())
+            .with_coefficients(params.to_vec())
+            .with_dataset(dataset);
+        cond.environments = environments.map(<[usize]>::to_vec);
+        self.step_conditioned(u, &cond)
+    }
+
+    /// [`step`](Self::step) with the whole [`Conditioning`] (which may carry a context
+    /// vector), on a tensor of `D` axes.
+    pub fn step_conditioned<const D: usize>(
+        &self,
+        u: Tensor<D>,
+        given: &Conditioning,
+    ) -> Tensor<D> {
+        let config = &self.config;
+        let (dataset, dt) = (given.dataset, &given.dt);
         let shape = u.dims();
         let device = u.device();
         let spec = &config.datasets[dataset];
@@ -498,7 +525,7 @@ impl EncodeProcessDecode {
             .encoder
             .forward(latent.reshape([b, spec.channels, nl]))
             .reshape(ldims);
-        let cond = self.condition(dataset, dt, params, environments, &device);
+        let cond = self.condition(given, &device);
         let w = config.processor.width();
         let film: Vec<Tensor<2>> = self
             .film
@@ -581,25 +608,24 @@ struct EpdFile {
 pub const EPD_KIND: &str = "physfm.epd";
 
 impl EncodeProcessDecode {
-    /// Saves the model as a model directory (`model.json` with `config`, `weights.bpk`),
-    /// atomically; `config` must be the one the model was built from.
-    pub fn save(&self, config: &EpdConfig, dir: &std::path::Path) -> Result<()> {
+    /// Saves the model as a model directory (`model.json` with its configuration,
+    /// `weights.bpk`), atomically.
+    pub fn save(&self, dir: &std::path::Path) -> Result<()> {
         let file = EpdFile {
             kind: EPD_KIND.into(),
-            config: config.clone(),
+            config: self.config.clone(),
         };
         crate::modeldir::save(dir, &file, self)
     }
 
     /// Loads a model directory written by [`EncodeProcessDecode::save`].
-    pub fn load(dir: &std::path::Path, device: &Device) -> Result<(EpdConfig, Self)> {
+    pub fn load(dir: &std::path::Path, device: &Device) -> Result<Self> {
         let file: EpdFile = crate::modeldir::description(dir, EPD_KIND)?;
         file.config.validate()?;
-        let model = crate::modeldir::weights(dir, file.config.init(device))?;
-        Ok((file.config, model))
+        crate::modeldir::weights(dir, file.config.init(device))
     }
 
-    /// A model for the datasets of `config` that shares this model's processor, time
+    /// A model for the datasets of `target` that shares this model's processor, time
     /// embedding and FiLM layers (the pretrained dynamics) with new, freshly initialised
     /// encoders, decoders and parameter embeddings: the starting point of transfer to new
     /// physics. `config` must have the same latent grid, channels, processor and
@@ -616,12 +642,13 @@ impl EncodeProcessDecode {
     /// let model = pre.init(&device);
     /// let mut target = pre.clone();
     /// target.datasets = vec![spec("new", 3)];
-    /// let moved = model.transfer(&pre, &target, &device)?;
+    /// let moved = model.transfer(&target, &device)?;
     /// assert_eq!(moved.heads.len(), 1);
     /// assert_eq!(moved.processor.num_params(), model.processor.num_params());
     /// # Ok::<(), physfm_models::ModelError>(())
     /// ```
-    pub fn transfer(&self, own: &EpdConfig, target: &EpdConfig, device: &Device) -> Result<Self> {
+    pub fn transfer(&self, target: &EpdConfig, device: &Device) -> Result<Self> {
+        let own = &self.config;
         target.validate()?;
         let differs = [
             ("latent_grid", own.latent_grid != target.latent_grid),
@@ -654,5 +681,92 @@ impl EncodeProcessDecode {
             .map(|f| f.clone().train().fork(device))
             .collect();
         Ok(model)
+    }
+}
+
+/// [`EncodeProcessDecode::step_conditioned`] as a [`GridFn`].
+struct EpdStep<'a> {
+    model: &'a EncodeProcessDecode,
+    cond: &'a Conditioning,
+}
+
+impl GridFn for EpdStep<'_> {
+    fn apply<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.model.step_conditioned(x, self.cond)
+    }
+}
+
+impl Dynamics for EncodeProcessDecode {
+    /// The next physical frame of dataset `cond.dataset` (the model works on physical fields).
+    ///
+    /// # Panics
+    /// As [`EncodeProcessDecode::step`], and if the window has more than one frame.
+    fn forward_raw(&self, frames: Tensor<4>, space: &[usize], cond: &Conditioning) -> Tensor<3> {
+        let [b, h, c, n] = frames.dims();
+        assert_eq!(
+            h, 1,
+            "EncodeProcessDecode steps from one frame, got a window of {h}"
+        );
+        on_grid(
+            frames.reshape([b, c, n]),
+            space,
+            &EpdStep { model: self, cond },
+        )
+    }
+}
+
+impl Surrogate for EncodeProcessDecode {
+    fn dims(&self) -> usize {
+        self.config.latent_grid.len()
+    }
+
+    fn coefficients(&self, dataset: usize) -> Option<usize> {
+        Some(self.config.datasets[dataset].params)
+    }
+
+    fn kind(&self) -> &'static str {
+        EPD_KIND
+    }
+
+    fn history(&self) -> usize {
+        1
+    }
+
+    fn channels(&self, dataset: usize) -> usize {
+        self.config.datasets[dataset].channels
+    }
+
+    fn dataset_names(&self) -> Vec<String> {
+        self.config
+            .datasets
+            .iter()
+            .map(|d| d.name.clone())
+            .collect()
+    }
+
+    fn context_dim(&self) -> usize {
+        if self.context.is_some() {
+            self.config.context_dim
+        } else {
+            0
+        }
+    }
+
+    fn parts(&self) -> Parts {
+        let heads = (0..self.heads.len()).map(|i| format!("heads.{i}"));
+        Parts {
+            encoder: heads.clone().map(|h| format!("{h}.encoder")).collect(),
+            processor: vec!["processor".into(), "film".into()],
+            decoder: heads.clone().map(|h| format!("{h}.decoder")).collect(),
+            conditioning: ["time", "contexts", "context"]
+                .into_iter()
+                .map(String::from)
+                .chain(heads.map(|h| format!("{h}.params")))
+                .collect(),
+        }
+    }
+
+    fn save(&self, dir: &std::path::Path) -> Result<()> {
+        EncodeProcessDecode::save(self, dir)
     }
 }

@@ -32,10 +32,11 @@ mod modeldir;
 mod neuralop;
 mod presets;
 mod stepper;
+mod surrogate;
 pub mod torch;
 mod unet;
 
-pub use avit::{AViT, AViTConfig, AxialAttention, RmsInstanceNorm, SpaceTimeBlock};
+pub use avit::{AVIT_KIND, AViT, AViTConfig, AxialAttention, RmsInstanceNorm, SpaceTimeBlock};
 pub use channel::{ChannelLinear, ChannelMlp, SoftGating};
 pub use epd::{
     DatasetHead, DatasetSpec, EPD_KIND, EncodeProcessDecode, EpdConfig, InputNorm, Processor,
@@ -47,6 +48,10 @@ pub use fno::{FNO_KIND, Fno, FnoBlock, FnoConfig, Norm, NormKind, Skip, SkipKind
 pub use modeldir::model_kind;
 pub use neuralop::{config_from_metadata, import_neuralop_fno};
 pub use presets::{ModelPreset, PRESETS, preset};
-pub use stepper::{Normalization, Stepper1d, StepperConfig, StepperFrame};
+pub use stepper::{FramedNet, Normalization, STEPPER_KIND, Stepper1d, StepperConfig, StepperFrame};
+pub use surrogate::{
+    AnySurrogate, Conditioning, Dynamics, Parts, Surrogate, advance, last_frame, load_surrogate,
+    parameter_paths, rollout, under,
+};
 pub use torch::Checkpoint;
-pub use unet::{CondEmbedding, DownLevel, ResBlock, UNet, UNetConfig, UpLevel};
+pub use unet::{CondEmbedding, DownLevel, ResBlock, UNET_KIND, UNet, UNetConfig, UpLevel};

@@ -4,10 +4,11 @@
 
 use std::path::Path;
 
+use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::{Fno, FnoConfig, ModelError, Result};
+use crate::{Conditioning, Dynamics, Fno, FnoConfig, ModelError, Parts, Result, Surrogate};
 
 /// Normalisation statistics, computed from training data.
 ///
@@ -78,7 +79,8 @@ struct ModelFile {
     normalization: Normalization,
 }
 
-const MODEL_KIND: &str = "physfm.stepper1d.fno";
+/// The `kind` of a [`Stepper1d`] model directory.
+pub const STEPPER_KIND: &str = "physfm.stepper1d.fno";
 
 /// One-step surrogate of a 1D PDE with scalar parameters.
 ///
@@ -105,11 +107,13 @@ const MODEL_KIND: &str = "physfm.stepper1d.fno";
 /// assert_eq!(model.frame().advance(window, next).dims(), [4, 2, 32]);
 /// # Ok::<(), physfm_models::ModelError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Module, Debug)]
 pub struct Stepper1d {
     /// Configuration.
+    #[module(skip)]
     pub config: StepperConfig,
     /// Normalisation statistics.
+    #[module(skip)]
     pub norm: Normalization,
     /// The trainable network.
     pub net: Fno,
@@ -174,7 +178,7 @@ impl Stepper1d {
     /// temporary name and renamed, so a crash never leaves a half-written model.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let file = ModelFile {
-            kind: MODEL_KIND.into(),
+            kind: STEPPER_KIND.into(),
             config: self.config.clone(),
             normalization: self.norm.clone(),
         };
@@ -183,10 +187,67 @@ impl Stepper1d {
 
     /// Loads a model saved by [`Stepper1d::save`].
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let file: ModelFile = crate::modeldir::description(dir, MODEL_KIND)?;
+        let file: ModelFile = crate::modeldir::description(dir, STEPPER_KIND)?;
         let mut model = Self::new(file.config, file.normalization, device)?;
         model.net = crate::modeldir::weights(dir, model.net)?;
         Ok(model)
+    }
+}
+
+impl Dynamics for Stepper1d {
+    /// The normalised increment (or state): the window's frames normalised per channel and
+    /// the coefficients as constant channels, through the FNO on the grid `space`.
+    ///
+    /// # Panics
+    /// If the window does not have the stepper's history and channels, a context is given,
+    /// or the coefficients are not one value per parameter and sample.
+    fn forward_raw(&self, frames: Tensor<4>, space: &[usize], cond: &Conditioning) -> Tensor<3> {
+        self.frame()
+            .with_net(|x| self.net.forward_points(x, space))
+            .forward_raw(frames, space, cond)
+    }
+
+    fn target(&self, frames: &Tensor<4>, next: Tensor<3>) -> Tensor<3> {
+        self.frame().with_net(|x| x).target(frames, next)
+    }
+
+    fn decode(&self, frames: &Tensor<4>, raw: Tensor<3>) -> Tensor<3> {
+        Dynamics::decode(&self.frame().with_net(|x| x), frames, raw)
+    }
+}
+
+impl Surrogate for Stepper1d {
+    fn dims(&self) -> usize {
+        self.net.dims
+    }
+
+    fn coefficients(&self, _dataset: usize) -> Option<usize> {
+        Some(self.norm.param_names.len())
+    }
+
+    fn kind(&self) -> &'static str {
+        STEPPER_KIND
+    }
+
+    fn history(&self) -> usize {
+        self.config.history
+    }
+
+    fn channels(&self, _dataset: usize) -> usize {
+        self.norm.field_mean.len()
+    }
+
+    fn parts(&self) -> Parts {
+        Parts {
+            encoder: vec!["net.lifting".into()],
+            processor: vec!["net.blocks".into()],
+            decoder: vec!["net.projection".into()],
+            conditioning: Vec::new(),
+        }
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        Stepper1d::save(self, dir)
     }
 }
 
@@ -305,6 +366,61 @@ impl StepperFrame<'_> {
             out * per_channel(&self.norm.field_std, &device)
                 + per_channel(&self.norm.field_mean, &device)
         }
+    }
+}
+
+impl<'a> StepperFrame<'a> {
+    /// These transforms around the network `net` (the network input `[batch, history *
+    /// channels + parameters, points]` to its output `[batch, channels, points]`), as
+    /// [`Dynamics`]: how adaptation methods that build their network's weights anew for each
+    /// batch (CoDA, Reptile) unroll through the same code as every model.
+    pub fn with_net<F: Fn(Tensor<3>) -> Tensor<3>>(self, net: F) -> FramedNet<'a, F> {
+        FramedNet { frame: self, net }
+    }
+
+    /// A window `[batch, history, channels, n]` in the stepper's layout `[batch, history *
+    /// channels, n]`.
+    fn window(&self, frames: Tensor<4>) -> Tensor<3> {
+        let [b, h, c, n] = frames.dims();
+        let channels = self.norm.field_mean.len();
+        assert!(
+            h == self.history && c == channels,
+            "stepper: a window of {h} frames of {c} channels, the model takes {} of {channels}",
+            self.history,
+        );
+        frames.reshape([b, h * c, n])
+    }
+}
+
+/// A network with a stepper's transforms around it (see [`StepperFrame::with_net`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FramedNet<'a, F> {
+    /// The transforms.
+    pub frame: StepperFrame<'a>,
+    /// The network.
+    pub net: F,
+}
+
+impl<F: Fn(Tensor<3>) -> Tensor<3>> Dynamics for FramedNet<'_, F> {
+    /// # Panics
+    /// If the window does not have the frame's history and channels, a context is given, or
+    /// the coefficients are not one value per parameter and sample.
+    fn forward_raw(&self, frames: Tensor<4>, _space: &[usize], cond: &Conditioning) -> Tensor<3> {
+        assert!(
+            cond.context.is_none(),
+            "a stepper takes no context vector (its parameters enter as input channels)"
+        );
+        let u = self.frame.window(frames);
+        (self.net)(self.frame.net_input(u, &cond.coefficients))
+    }
+
+    fn target(&self, frames: &Tensor<4>, next: Tensor<3>) -> Tensor<3> {
+        self.frame
+            .net_target(self.frame.window(frames.clone()), next)
+    }
+
+    fn decode(&self, frames: &Tensor<4>, raw: Tensor<3>) -> Tensor<3> {
+        self.frame.decode(self.frame.window(frames.clone()), raw)
     }
 }
 

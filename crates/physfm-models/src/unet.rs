@@ -11,7 +11,8 @@ use burn::tensor::{Device, Tensor};
 use physfm_spectral::gelu;
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
+use crate::surrogate::{GridFn, on_grid};
+use crate::{Conditioning, Dynamics, Parts, Result, Surrogate, last_frame};
 
 fn default_hidden() -> usize {
     64
@@ -169,6 +170,7 @@ impl UNetConfig {
             });
         }
         UNet {
+            config: self.clone(),
             input: conv(self.in_channels, h),
             cond: (self.cond_dims > 0).then(|| CondEmbedding {
                 first: LinearConfig::new(self.cond_dims, emb).init(device),
@@ -323,6 +325,9 @@ pub struct UpLevel {
 /// ```
 #[derive(Module, Debug)]
 pub struct UNet {
+    /// The configuration it was built from.
+    #[module(skip)]
+    pub config: UNetConfig,
     /// Input convolution.
     pub input: Conv2d,
     /// Conditioning embedding.
@@ -409,5 +414,138 @@ impl UNet {
         let mut out = shape;
         out[1] = co;
         y.reshape(out)
+    }
+}
+
+/// The `kind` of a [`UNet`] model directory.
+pub const UNET_KIND: &str = "physfm.unet";
+
+/// `model.json` of a U-Net model directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UNetFile {
+    kind: String,
+    config: UNetConfig,
+}
+
+impl UNet {
+    /// Loads a model directory written by [`Surrogate::save`].
+    pub fn load(dir: &std::path::Path, device: &Device) -> Result<Self> {
+        let file: UNetFile = crate::modeldir::description(dir, UNET_KIND)?;
+        file.config.validate("model.config")?;
+        crate::modeldir::weights(dir, file.config.init(device))
+    }
+}
+
+/// [`UNet::forward`] with a fixed conditioning, as a [`GridFn`].
+struct UNetStep<'a> {
+    net: &'a UNet,
+    cond: Option<Tensor<2>>,
+}
+
+impl GridFn for UNetStep<'_> {
+    fn apply<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.net.forward(x, self.cond.clone())
+    }
+}
+
+impl Dynamics for UNet {
+    /// The increment from the window's last frame: the frames stacked on the channel axis,
+    /// conditioned on `[dt, coefficients..]` when the model has `cond_dims` (which must then
+    /// be one plus the coefficients per sample).
+    ///
+    /// # Panics
+    /// If the window's frames times channels are not `in_channels`, or the conditioning
+    /// does not have `cond_dims` values per sample.
+    fn forward_raw(&self, frames: Tensor<4>, space: &[usize], cond: &Conditioning) -> Tensor<3> {
+        let [b, h, c, n] = frames.dims();
+        assert_eq!(
+            h * c,
+            self.config.in_channels,
+            "UNet: a window of {h} frames of {c} channels for a model of {} input channels",
+            self.config.in_channels
+        );
+        assert!(cond.context.is_none(), "UNet takes no context vector");
+        let scalars = (self.config.cond_dims > 0).then(|| {
+            let p = cond.coefficients_per_sample();
+            assert_eq!(
+                1 + p,
+                self.config.cond_dims,
+                "UNet: conditioned on dt and {p} coefficients, the model takes {} scalars",
+                self.config.cond_dims
+            );
+            let v: Vec<f32> = (0..b)
+                .flat_map(|i| {
+                    std::iter::once(cond.dt[i] as f32).chain(
+                        cond.coefficients[i * p..(i + 1) * p]
+                            .iter()
+                            .map(|&x| x as f32),
+                    )
+                })
+                .collect();
+            Tensor::<2>::from_data(
+                burn::tensor::TensorData::new(v, [b, 1 + p]),
+                &frames.device(),
+            )
+        });
+        let x = frames.reshape([b, h * c, n]);
+        on_grid(
+            x,
+            space,
+            &UNetStep {
+                net: self,
+                cond: scalars,
+            },
+        )
+    }
+
+    fn target(&self, frames: &Tensor<4>, next: Tensor<3>) -> Tensor<3> {
+        next - last_frame(frames.clone())
+    }
+
+    fn decode(&self, frames: &Tensor<4>, raw: Tensor<3>) -> Tensor<3> {
+        last_frame(frames.clone()) + raw
+    }
+}
+
+impl Surrogate for UNet {
+    fn dims(&self) -> usize {
+        self.config.dims
+    }
+
+    /// `cond_dims - 1` (the first scalar is the time step), or `None` without conditioning.
+    fn coefficients(&self, _dataset: usize) -> Option<usize> {
+        self.config.cond_dims.checked_sub(1)
+    }
+
+    fn kind(&self) -> &'static str {
+        UNET_KIND
+    }
+
+    /// `in_channels / out_channels`: the window's frames enter stacked on the channel axis.
+    fn history(&self) -> usize {
+        (self.config.in_channels / self.config.out_channels).max(1)
+    }
+
+    fn channels(&self, _dataset: usize) -> usize {
+        self.config.out_channels
+    }
+
+    fn parts(&self) -> Parts {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Parts {
+            encoder: names(&["input"]),
+            processor: names(&["down", "middle", "up"]),
+            decoder: names(&["out_norm", "output"]),
+            conditioning: names(&["cond"]),
+        }
+    }
+
+    fn save(&self, dir: &std::path::Path) -> Result<()> {
+        let file = UNetFile {
+            kind: UNET_KIND.into(),
+            config: self.config.clone(),
+        };
+        crate::modeldir::save(dir, &file, self)
     }
 }

@@ -83,22 +83,8 @@ fn two_datasets_share_the_processor_and_both_train_it() {
     let model = cfg.init(&device);
     let ua = field([3, 1, 96], wave(96, 0.0), &device);
     let ub = field([2, 2, 40], wave(40, 0.1), &device);
-    let ya = model.step(
-        &cfg,
-        0,
-        ua.clone(),
-        &[0.1, 0.2, 0.1],
-        &[0.5, 0.6, 0.7],
-        None,
-    );
-    let yb = model.step(
-        &cfg,
-        1,
-        ub.clone(),
-        &[0.05, 0.05],
-        &[1.0, 2.0, 3.0, 4.0],
-        None,
-    );
+    let ya = model.step(0, ua.clone(), &[0.1, 0.2, 0.1], &[0.5, 0.6, 0.7], None);
+    let yb = model.step(1, ub.clone(), &[0.05, 0.05], &[1.0, 2.0, 3.0, 4.0], None);
     assert_eq!(ya.dims(), [3, 1, 96]);
     assert_eq!(yb.dims(), [2, 2, 40]);
     for (y, name) in [(ya, "a"), (yb, "b")] {
@@ -145,20 +131,13 @@ fn overfits_a_tiny_two_dataset_batch() {
     let mut optim = AdamConfig::new().init();
     let loss = |m: &EncodeProcessDecode, k: usize| {
         if k.is_multiple_of(2) {
-            (m.step(&cfg, 0, ua.clone(), &[0.1, 0.1], &[0.3, 0.4], None) - ta.clone())
+            (m.step(0, ua.clone(), &[0.1, 0.1], &[0.3, 0.4], None) - ta.clone())
                 .square()
                 .mean()
         } else {
-            (m.step(
-                &cfg,
-                1,
-                ub.clone(),
-                &[0.1, 0.1],
-                &[1.0, 1.0, 2.0, 2.0],
-                None,
-            ) - tb.clone())
-            .square()
-            .mean()
+            (m.step(1, ub.clone(), &[0.1, 0.1], &[1.0, 1.0, 2.0, 2.0], None) - tb.clone())
+                .square()
+                .mean()
         }
     };
     let first: f32 = loss(&model, 0).into_scalar::<f32>() + loss(&model, 1).into_scalar::<f32>();
@@ -213,15 +192,15 @@ fn two_dimensional_datasets_of_other_grids_and_irregular_time_steps() {
     cfg.processor.fno_mut().unwrap().n_layers = 2;
     let model = with_random_film(cfg.init(&device), &device);
     let u = Tensor::<4>::random([2, 1, 20, 12], Distribution::Normal(0.0, 1.0), &device);
-    let y = model.step(&cfg, 0, u.clone(), &[0.1, 0.1], &[], None);
+    let y = model.step(0, u.clone(), &[0.1, 0.1], &[], None);
     assert_eq!(y.dims(), [2, 1, 20, 12]);
     let v = Tensor::<4>::random([1, 2, 24, 24], Distribution::Normal(0.0, 1.0), &device);
     assert_eq!(
-        model.step(&cfg, 1, v, &[0.5], &[0.03, 0.06], None).dims(),
+        model.step(1, v, &[0.5], &[0.03, 0.06], None).dims(),
         [1, 2, 24, 24]
     );
     // The time step is an input: the same state stepped by other dt gives another result.
-    let z = model.step(&cfg, 0, u, &[0.1, 0.4], &[], None);
+    let z = model.step(0, u, &[0.1, 0.4], &[], None);
     let d = |a: Tensor<4>, b: Tensor<4>, i: usize| {
         (a.narrow(0, i, 1) - b.narrow(0, i, 1))
             .abs()
@@ -250,7 +229,7 @@ fn contexts_and_per_sample_normalisation_act_as_documented() {
     };
     let u = field([2, 1, 48], wave(48, 0.0), &device);
     let step =
-        |u: Tensor<3>, envs: &[usize]| model.step(&cfg, 0, u, &[0.1, 0.1], &[0.5, 0.5], Some(envs));
+        |u: Tensor<3>, envs: &[usize]| model.step(0, u, &[0.1, 0.1], &[0.5, 0.5], Some(envs));
     let same = step(u.clone(), &[0, 0]);
     let other = step(u.clone(), &[0, 2]);
     let diff = |a: &Tensor<3>, b: &Tensor<3>, i: usize| {
@@ -284,8 +263,8 @@ fn weights_round_trip_bit_for_bit() {
     device.seed(99);
     let loaded = cfg.init(&device).try_load_file(&path).unwrap();
     let u = field([1, 2, 40], wave(40, 0.0), &device);
-    let a = model.step(&cfg, 1, u.clone(), &[0.1], &[1.0, 2.0], None);
-    let b = loaded.step(&cfg, 1, u, &[0.1], &[1.0, 2.0], None);
+    let a = model.step(1, u.clone(), &[0.1], &[1.0, 2.0], None);
+    let b = loaded.step(1, u, &[0.1], &[1.0, 2.0], None);
     assert_eq!(
         a.into_data().try_to_vec::<f32>().unwrap(),
         b.into_data().try_to_vec::<f32>().unwrap()
@@ -338,9 +317,9 @@ fn an_axial_vit_processor_serves_two_datasets_and_learns_from_both() {
     let model = cfg.init(&device);
     let u = Tensor::<4>::random([2, 1, 20, 12], Distribution::Normal(0.0, 1.0), &device);
     let v = Tensor::<4>::random([1, 2, 24, 24], Distribution::Normal(0.0, 1.0), &device);
-    let y = model.step(&cfg, 0, u.clone(), &[0.1, 0.2], &[], None);
+    let y = model.step(0, u.clone(), &[0.1, 0.2], &[], None);
     assert_eq!(y.dims(), [2, 1, 20, 12]);
-    let z = model.step(&cfg, 1, v.clone(), &[0.5], &[0.03, 0.06], None);
+    let z = model.step(1, v.clone(), &[0.5], &[0.03, 0.06], None);
     assert_eq!(z.dims(), [1, 2, 24, 24]);
     // Gradients reach the attention weights from each dataset.
     for (i, loss) in [y.square().mean(), z.square().mean()]
@@ -374,12 +353,9 @@ fn a_transfer_from_a_plain_or_validation_model_trains_the_shared_processor() {
         ("plain", cfg.init(&Device::flex())),
         ("valid", cfg.init(&ad).valid()),
     ] {
-        let m = pre.transfer(&cfg, &target, &ad).unwrap();
+        let m = pre.transfer(&target, &ad).unwrap();
         let u = Tensor::<3>::random([2, 1, 32], Distribution::Normal(0.0, 1.0), &ad);
-        let loss = m
-            .step(&target, 0, u, &[0.1, 0.2], &[0.5, 0.7], None)
-            .square()
-            .mean();
+        let loss = m.step(0, u, &[0.1, 0.2], &[0.5, 0.7], None).square().mean();
         let grads = loss.backward();
         let mut v = SpectralGrad {
             grads: &grads,
@@ -397,7 +373,7 @@ fn a_transfer_from_a_plain_or_validation_model_trains_the_shared_processor() {
     other.processor.fno_mut().unwrap().width = 8;
     let e = cfg
         .init(&Device::flex())
-        .transfer(&cfg, &other, &ad)
+        .transfer(&other, &ad)
         .unwrap_err()
         .to_string();
     assert!(e.contains("model.processor"), "{e}");

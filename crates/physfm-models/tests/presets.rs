@@ -76,7 +76,6 @@ fn every_preset_builds_with_its_parameter_count_and_shapes() {
             ModelPreset::Epd(c) => {
                 let m = c.init(&device);
                 let y = m.step::<3>(
-                    &c,
                     2,
                     Tensor::<3>::ones([2, 1, 256], &device),
                     &[0.5, 0.5],

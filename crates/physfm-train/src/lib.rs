@@ -3,8 +3,12 @@
 //! Training of physfm surrogates: windows in model layout ([`WindowDataset`]) and their
 //! normalisation statistics; losses ([`loss`]: MSE, relative L2, H1); the generic training
 //! loop [`fit`] with atomic checkpoints, exact resumption, validation with the best checkpoint
-//! kept and a NaN guard; [`train_stepper`] with one-step, rollout and pushforward objectives;
-//! and spec-driven runs on disk ([`train_run`], also the `physfm-train` binary).
+//! kept and a NaN guard; [`train_surrogate`], which trains any
+//! [`Surrogate`](physfm_models::Surrogate) on one dataset or a weighted mixture of several,
+//! through the one unroll of the one-step, rollout and pushforward objectives
+//! ([`unroll_loss`]); [`train_stepper`], its one-dataset form for a
+//! [`Stepper1d`](physfm_models::Stepper1d); and spec-driven runs on disk ([`train_run`], also
+//! the `physfm-train` binary).
 //!
 //! The loop uses AdamW, warm-up +
 //! cosine schedule, gradient clipping, a progress bar and a JSON-lines log.
@@ -54,21 +58,21 @@ mod checkpoint;
 mod config;
 mod error;
 mod loss;
-mod multi;
 mod run;
 mod trainer;
+mod unroll;
 mod windows;
 
 pub use checkpoint::Checkpoints;
 pub use config::{Objective, Schedule, TrainConfig};
 pub use error::{Result, TrainError};
 pub use loss::{LossGeometry, LossKind, RELATIVE_EPS, derivative, loss};
-pub use multi::{PhysicsData, epd_loss, train_epd};
 /// The generator [`fit`] hands to batch losses (batch sampling, noise).
 pub use rand_chacha::ChaCha8Rng;
 pub use run::{RunArgs, RunPaths, RunSpec, StepperSpec, train_run};
 pub use trainer::{
     GroupLoss, RngState, TrainOptions, TrainReport, Validate, fit, load_checkpoint_weights,
-    stepper_loss, stepper_loss_with, stepper_validation_loss, train_stepper,
+    train_stepper,
 };
+pub use unroll::{PhysicsData, loss_on_grid, train_surrogate, unroll_loss, validation_loss};
 pub use windows::{WindowBatch, WindowDataset, frame_to_model, frames_to_model, frames_to_stored};

@@ -241,11 +241,7 @@ pub fn train_run(
         train_stepper(model, &data, valid.as_ref(), &spec.train, &device, &options)?;
     model.save(&out.join("model"))?;
     if report.best.is_some() {
-        let best = Stepper1d {
-            config: model.config.clone(),
-            norm: model.norm.clone(),
-            net: load_checkpoint_weights(model.net.clone(), &checkpoints, "best")?,
-        };
+        let best = load_checkpoint_weights(model.clone(), &checkpoints, "best")?;
         best.save(&out.join("best_model"))?;
     }
     write_atomic(

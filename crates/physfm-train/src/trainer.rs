@@ -10,19 +10,15 @@ use std::time::Instant;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
-use physfm_models::{Fno, Stepper1d, StepperFrame};
+use physfm_models::Stepper1d;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::write_atomic;
-use crate::{
-    Checkpoints, LossGeometry, LossKind, Objective, Result, TrainConfig, TrainError, WindowBatch,
-    WindowDataset, loss,
-};
+use crate::{Checkpoints, Result, TrainConfig, TrainError, WindowDataset};
 
 /// The loss of one batch and the group (dataset) it came from, for per-group logs.
 #[derive(Debug, Clone)]
@@ -477,140 +473,11 @@ pub fn load_checkpoint_weights<M: Module>(module: M, dir: &Path, slot: &str) -> 
     module.try_load_file(&w).map_err(record_err(&w))
 }
 
-/// The loss of one batch of windows for a stepper network under `objective`, in the
-/// network's target space (normalised increments or states).
-///
-/// The batch's horizon must be at least `objective.horizon()`.
-pub fn stepper_loss(
-    net: &Fno,
-    frame: StepperFrame<'_>,
-    batch: WindowBatch,
-    objective: Objective,
-    kind: LossKind,
-    geometry: &LossGeometry,
-) -> Tensor<1> {
-    stepper_loss_with(|x| net.forward(x), frame, batch, objective, kind, geometry)
-}
-
-/// [`stepper_loss`] for any network: `net` maps the network input `[batch, history * channels
-/// + parameters, points]` (spatial axes flattened, see [`StepperFrame::net_input`]) to its
-/// output `[batch, channels, points]`, e.g. a 2D FNO through
-/// [`Fno::forward_points`](physfm_models::Fno::forward_points). Multi-step objectives slide
-/// the history window over the model's own predictions ([`StepperFrame::advance`]).
-pub fn stepper_loss_with(
-    net: impl Fn(Tensor<3>) -> Tensor<3>,
-    frame: StepperFrame<'_>,
-    batch: WindowBatch,
-    objective: Objective,
-    kind: LossKind,
-    geometry: &LossGeometry,
-) -> Tensor<1> {
-    let WindowBatch { x, ys, params, .. } = batch;
-    let params = &params[..];
-    let [b, _, c, n] = ys.dims();
-    let target = |s: usize| ys.clone().narrow(1, s, 1).reshape([b, c, n]);
-    let step = |u: Tensor<3>| net(frame.net_input(u, params));
-    match objective {
-        Objective::OneStep => loss(
-            kind,
-            step(x.clone()),
-            frame.net_target(x, target(0)),
-            geometry,
-        ),
-        Objective::Rollout { steps } => {
-            let mut u = x;
-            let mut total: Option<Tensor<1>> = None;
-            for s in 0..steps {
-                let out = step(u.clone());
-                let l = loss(
-                    kind,
-                    out.clone(),
-                    frame.net_target(u.clone(), target(s)),
-                    geometry,
-                );
-                total = Some(match total {
-                    Some(t) => t + l,
-                    None => l,
-                });
-                let next = frame.decode(u.clone(), out);
-                u = frame.advance(u, next);
-            }
-            total.expect("steps >= 1") / steps as f64
-        }
-        Objective::Pushforward { steps } => {
-            let mut u = x;
-            for _ in 0..steps - 1 {
-                let out = step(u.clone());
-                let next = frame.decode(u.clone(), out);
-                u = frame.advance(u, next).detach();
-            }
-            let out = step(u.clone());
-            loss(kind, out, frame.net_target(u, target(steps - 1)), geometry)
-        }
-    }
-}
-
-/// Gaussian noise of `scale` per-channel standard deviations, `[batch, history * channels, n]`
-/// (`std` has one entry per field channel and repeats over the window's frames).
-fn input_noise(
-    rng: &mut ChaCha8Rng,
-    dims: [usize; 3],
-    std: &[f32],
-    scale: f64,
-    device: &Device,
-) -> Tensor<3> {
-    let [b, c, n] = dims;
-    let mut v = Vec::with_capacity(b * c * n);
-    for _ in 0..b {
-        for s in std.iter().cycle().take(c) {
-            for _ in 0..n {
-                let z: f64 = StandardNormal.sample(rng);
-                v.push((z * scale * *s as f64) as f32);
-            }
-        }
-    }
-    Tensor::from_data(TensorData::new(v, dims), device)
-}
-
-/// Mean one-step loss of a stepper over every window of `data`, without gradients.
-pub fn stepper_validation_loss(
-    model: &Stepper1d,
-    data: &WindowDataset,
-    kind: LossKind,
-    device: &Device,
-) -> f64 {
-    validation_loss(&model.net, model.frame(), data, kind, device)
-}
-
-fn validation_loss(
-    net: &Fno,
-    frame: StepperFrame<'_>,
-    data: &WindowDataset,
-    kind: LossKind,
-    device: &Device,
-) -> f64 {
-    let net = net.valid();
-    let device = device.clone().inner();
-    let chunk = 64;
-    let mut total = 0.0;
-    let indices: Vec<usize> = (0..data.len()).collect();
-    for idx in indices.chunks(chunk) {
-        let l = stepper_loss(
-            &net,
-            frame,
-            data.batch(idx, &device),
-            Objective::OneStep,
-            kind,
-            &data.geometry,
-        );
-        total += l.into_scalar::<f32>() as f64 * idx.len() as f64;
-    }
-    total / data.len().max(1) as f64
-}
-
-/// Trains `model.net` on the windows of `data` with `config.objective` and `config.loss`,
-/// AdamW and the schedule; validates on `valid` (one-step loss) if given. `device` must be an
-/// autodiff device. See [`fit`] for checkpoints, resumption and the NaN guard.
+/// Trains a [`Stepper1d`] on the windows of `data` with `config.objective` and `config.loss`
+/// (in its normalised target space), AdamW and the schedule; validates on `valid` (one-step
+/// loss) if given. Input noise is scaled by the model's own field statistics. `device` must
+/// be an autodiff device. This is [`train_surrogate`](crate::train_surrogate) on one dataset;
+/// see [`fit`] for checkpoints, resumption and the NaN guard.
 pub fn train_stepper(
     model: Stepper1d,
     data: &WindowDataset,
@@ -619,84 +486,15 @@ pub fn train_stepper(
     device: &Device,
     options: &TrainOptions,
 ) -> Result<(Stepper1d, TrainReport)> {
-    config.validate("train")?;
-    if data.is_empty() {
-        return Err(TrainError::Config {
-            key: "data".into(),
-            value: "0 windows".into(),
-            reason: "nothing to train on".into(),
-        });
-    }
-    if data.spatial_shape.len() != 1 {
-        return Err(TrainError::Config {
-            key: "data".into(),
-            value: format!("{}-dimensional windows", data.spatial_shape.len()),
-            reason: "the 1D stepper trains on 1D collections".into(),
-        });
-    }
-    data.check_history(model.config.history)?;
-    if let Some(v) = valid {
-        v.check_history(model.config.history)?;
-    }
-    let need = config.objective.horizon();
-    if data.horizon < need {
-        return Err(TrainError::Config {
-            key: "train.objective".into(),
-            value: format!("{:?}", config.objective),
-            reason: format!(
-                "needs windows of {need} target frames; the data has {}",
-                data.horizon
-            ),
-        });
-    }
-    let Stepper1d {
-        config: mc,
-        norm,
-        net,
-    } = model;
-    let (net, report) = {
-        let frame = StepperFrame {
-            residual: mc.residual,
-            history: mc.history,
-            norm: &norm,
-        };
-        let batch_loss = |net: &Fno, rng: &mut ChaCha8Rng| {
-            let mut batch = data.sample(config.batch_size, rng, device);
-            if config.input_noise > 0.0 {
-                let x = batch.x;
-                batch.x = x.clone()
-                    + input_noise(rng, x.dims(), &norm.field_std, config.input_noise, device);
-            }
-            Ok(stepper_loss(
-                net,
-                frame,
-                batch,
-                config.objective,
-                config.loss,
-                &data.geometry,
-            ))
-        };
-        let mut validate_fn = |net: &Fno| {
-            Ok(validation_loss(
-                net,
-                frame,
-                valid.expect("given"),
-                config.loss,
-                device,
-            ))
-        };
-        let validate: Option<Validate<'_, Fno>> = match valid {
-            Some(_) => Some(&mut validate_fn),
-            None => None,
-        };
-        fit(net, config, options, batch_loss, validate)?
-    };
-    Ok((
-        Stepper1d {
-            config: mc,
-            norm,
-            net,
-        },
-        report,
-    ))
+    let noise = [model.norm.field_std.clone()];
+    crate::unroll::fit_surrogate(
+        model,
+        &[data],
+        &[1.0],
+        &noise,
+        valid,
+        config,
+        device,
+        options,
+    )
 }

@@ -268,6 +268,14 @@ impl WindowDataset {
         }
     }
 
+    /// Standard deviation of each field channel over the windows' last input frames: the
+    /// unit of [`TrainConfig::input_noise`](crate::TrainConfig::input_noise).
+    pub fn field_std(&self) -> Vec<f32> {
+        self.normalization(vec![false; self.n_params])
+            .map(|n| n.field_std)
+            .expect("one flag per parameter")
+    }
+
     /// Normalisation statistics of these windows: fields from each window's last input frame,
     /// increments from it to the first target; `param_log[j]` log-transforms parameter `j`.
     pub fn normalization(&self, param_log: Vec<bool>) -> Result<Normalization> {

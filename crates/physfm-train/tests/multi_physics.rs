@@ -7,7 +7,9 @@ mod common;
 use burn::tensor::Device;
 use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryRecord};
 use physfm_models::{DatasetSpec, EpdConfig, InputNorm};
-use physfm_train::{LossKind, PhysicsData, TrainConfig, TrainOptions, WindowDataset, train_epd};
+use physfm_train::{
+    LossKind, PhysicsData, TrainConfig, TrainOptions, WindowDataset, train_surrogate,
+};
 
 /// The device's generator is shared by the tests of this binary, which run on parallel
 /// threads: the seeded test's weights are only its own if no other test draws meanwhile.
@@ -107,10 +109,10 @@ fn two_physics_train_one_processor_and_both_losses_fall() {
     };
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log.jsonl");
-    let (_, report) = train_epd::<3>(
+    let (_, report) = train_surrogate(
         cfg.init(&device),
-        &cfg,
         &data,
+        None,
         &train,
         &device,
         &TrainOptions {
@@ -148,10 +150,10 @@ fn a_dataset_that_does_not_fit_the_model_is_named() {
             weight: 1.0,
         },
     ];
-    let e = train_epd::<3>(
+    let e = train_surrogate(
         cfg.init(&device),
-        &cfg,
         &data,
+        None,
         &TrainConfig::new(5, 2, 1e-3),
         &device,
         &TrainOptions::default(),

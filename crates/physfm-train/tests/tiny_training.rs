@@ -8,8 +8,8 @@ mod common;
 use physfm_data::InMemoryCollection;
 use physfm_models::{FnoConfig, Stepper1d, StepperConfig};
 use physfm_train::{
-    LossKind, Objective, TrainConfig, TrainError, TrainOptions, WindowDataset, fit,
-    stepper_validation_loss, train_stepper,
+    LossKind, Objective, TrainConfig, TrainError, TrainOptions, WindowDataset, fit, train_stepper,
+    validation_loss,
 };
 
 fn tiny_burgers() -> InMemoryCollection {
@@ -160,13 +160,9 @@ fn validation_keeps_the_best_checkpoint() {
         .fold(f64::INFINITY, f64::min);
     assert_eq!(best, min);
     // The kept weights give the recorded validation loss.
-    let mut reloaded = Stepper1d {
-        config: trained.config.clone(),
-        norm: trained.norm.clone(),
-        net: trained.net.clone(),
-    };
-    reloaded.net = physfm_train::load_checkpoint_weights(reloaded.net, dir.path(), "best").unwrap();
-    let again = stepper_validation_loss(&reloaded, &pairs, LossKind::Mse, &device);
+    let reloaded =
+        physfm_train::load_checkpoint_weights(trained.clone(), dir.path(), "best").unwrap();
+    let again = validation_loss(&reloaded, &pairs, 0, LossKind::Mse, &device);
     assert!(
         (again - best).abs() <= 1e-6 * best,
         "best at step {best_step}: {best} vs reloaded {again}"

@@ -1,0 +1,353 @@
+//! Training of any [`Surrogate`]: the one unroll of the one-step, rollout and pushforward
+//! objectives ([`unroll_loss`]), its validation loss, and the training loop over one dataset
+//! or a weighted mixture of several ([`train_surrogate`]).
+
+use burn::tensor::{Device, Tensor, TensorData};
+use physfm_models::{Conditioning, Dynamics, Surrogate, advance};
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::{
+    ChaCha8Rng, GroupLoss, LossGeometry, LossKind, Objective, Result, TrainConfig, TrainError,
+    TrainOptions, TrainReport, Validate, WindowBatch, WindowDataset, fit, loss,
+};
+
+/// One dataset of a training run: its windows and how often a batch comes from it.
+#[derive(Debug, Clone)]
+pub struct PhysicsData {
+    /// Its windows; the dataset index in the model is its position in the slice.
+    pub windows: WindowDataset,
+    /// Relative sampling weight (the probability of a batch is weight / sum of weights).
+    pub weight: f64,
+}
+
+/// [`loss`] of fields in the flattened layout `[batch, channels, points]` on a grid of shape
+/// `space`: the H1 loss differentiates along the grid's axes, so it sees the fields in that
+/// shape; the other losses do not depend on it.
+///
+/// # Panics
+/// As [`loss`], and if `space` has more than three axes or does not hold the points.
+pub fn loss_on_grid(
+    kind: LossKind,
+    pred: Tensor<3>,
+    target: Tensor<3>,
+    space: &[usize],
+    geometry: &LossGeometry,
+) -> Tensor<1> {
+    if kind != LossKind::H1 || space.len() <= 1 {
+        return loss(kind, pred, target, geometry);
+    }
+    let [b, c, _] = pred.dims();
+    match *space {
+        [x, y] => loss(
+            kind,
+            pred.reshape([b, c, x, y]),
+            target.reshape([b, c, x, y]),
+            geometry,
+        ),
+        [x, y, z] => loss(
+            kind,
+            pred.reshape([b, c, x, y, z]),
+            target.reshape([b, c, x, y, z]),
+            geometry,
+        ),
+        _ => panic!("loss_on_grid: grids of 1 to 3 axes, got {space:?}"),
+    }
+}
+
+/// The loss of one batch of windows of dataset `dataset` under `objective`, in the model's
+/// training space ([`Surrogate::forward_raw`] against [`Surrogate::target`]).
+///
+/// Multi-step objectives feed the model its own predictions: a rollout loss averages the
+/// loss of every step, a pushforward loss is the loss of the last step, with the steps
+/// before it detached (Brandstetter et al. 2022). The window slides over the predictions
+/// ([`advance`]), so models of several input frames unroll the same way.
+///
+/// # Panics
+/// If the batch's horizon is shorter than `objective.horizon()`, or the model refuses the
+/// batch's shapes (its `# Panics`).
+pub fn unroll_loss<M: Dynamics + ?Sized>(
+    model: &M,
+    batch: WindowBatch,
+    space: &[usize],
+    dataset: usize,
+    objective: Objective,
+    kind: LossKind,
+    geometry: &LossGeometry,
+) -> Tensor<1> {
+    let WindowBatch { x, ys, params, dt } = batch;
+    let [b, horizon, c, n] = ys.dims();
+    assert!(
+        horizon >= objective.horizon(),
+        "unroll_loss: {objective:?} needs {} target frames, the batch has {horizon}",
+        objective.horizon()
+    );
+    let h = x.dims()[1] / c;
+    let frames = x.reshape([b, h, c, n]);
+    let cond = Conditioning::new(dt)
+        .with_coefficients(params)
+        .with_dataset(dataset);
+    let target = |s: usize| ys.clone().narrow(1, s, 1).reshape([b, c, n]);
+    let step_loss = |w: &Tensor<4>, out: Tensor<3>, s: usize| {
+        loss_on_grid(kind, out, model.target(w, target(s)), space, geometry)
+    };
+    match objective {
+        Objective::OneStep => {
+            let out = model.forward_raw(frames.clone(), space, &cond);
+            step_loss(&frames, out, 0)
+        }
+        Objective::Rollout { steps } => {
+            let mut w = frames;
+            let mut total: Option<Tensor<1>> = None;
+            for s in 0..steps {
+                let out = model.forward_raw(w.clone(), space, &cond);
+                let l = step_loss(&w, out.clone(), s);
+                total = Some(match total {
+                    Some(t) => t + l,
+                    None => l,
+                });
+                let next = model.decode(&w, out);
+                w = advance(w, next);
+            }
+            total.expect("steps >= 1") / steps as f64
+        }
+        Objective::Pushforward { steps } => {
+            let mut w = frames;
+            for _ in 0..steps - 1 {
+                let next = model.step(w.clone(), space, &cond);
+                w = advance(w, next).detach();
+            }
+            let out = model.forward_raw(w.clone(), space, &cond);
+            step_loss(&w, out, steps - 1)
+        }
+    }
+}
+
+/// Mean one-step loss of `model` over every window of `data` (dataset `dataset` of the
+/// model), in chunks and without gradients.
+pub fn validation_loss<M: Surrogate>(
+    model: &M,
+    data: &WindowDataset,
+    dataset: usize,
+    kind: LossKind,
+    device: &Device,
+) -> f64 {
+    let model = model.valid();
+    let device = device.clone().inner();
+    let indices: Vec<usize> = (0..data.len()).collect();
+    let mut total = 0.0;
+    for idx in indices.chunks(64) {
+        let l = unroll_loss(
+            &model,
+            data.batch(idx, &device),
+            &data.spatial_shape,
+            dataset,
+            Objective::OneStep,
+            kind,
+            &data.geometry,
+        );
+        total += l.into_scalar::<f32>() as f64 * idx.len() as f64;
+    }
+    total / data.len().max(1) as f64
+}
+
+/// Gaussian noise of `scale` per-channel standard deviations, `[batch, history * channels, n]`
+/// (`std` has one entry per field channel and repeats over the window's frames).
+fn input_noise(
+    rng: &mut ChaCha8Rng,
+    dims: [usize; 3],
+    std: &[f32],
+    scale: f64,
+    device: &Device,
+) -> Tensor<3> {
+    let [b, c, n] = dims;
+    let mut v = Vec::with_capacity(b * c * n);
+    for _ in 0..b {
+        for s in std.iter().cycle().take(c) {
+            for _ in 0..n {
+                let z: f64 = StandardNormal.sample(rng);
+                v.push((z * scale * *s as f64) as f32);
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(v, dims), device)
+}
+
+/// Trains `model` on one dataset or a weighted mixture of several (`data[k]` is the model's
+/// dataset `k`): each step draws a dataset by weight (a single dataset draws nothing), then a
+/// batch of its windows, and takes one AdamW step on [`unroll_loss`] with `config.objective`
+/// and `config.loss`. With `config.input_noise`, the inputs get Gaussian noise of that many
+/// per-channel standard deviations of the dataset's fields. `valid`, if given, is scored
+/// with the one-step loss of dataset 0 (the best checkpoint is kept on it). With several
+/// datasets the log holds each one's loss (`loss_<group>`, by `options.groups`, else the
+/// model's [dataset names](Surrogate::dataset_names), else the dataset index).
+///
+/// `device` must be an autodiff device. See [`fit`] for checkpoints, resumption and the NaN
+/// guard.
+///
+/// # Errors
+/// [`TrainError::Config`] naming the dataset at fault when a dataset is empty, has other
+/// channels or history than the model, windows too short for the objective, or a
+/// non-positive weight.
+pub fn train_surrogate<M: Surrogate>(
+    model: M,
+    data: &[PhysicsData],
+    valid: Option<&WindowDataset>,
+    config: &TrainConfig,
+    device: &Device,
+    options: &TrainOptions,
+) -> Result<(M, TrainReport)> {
+    let windows: Vec<&WindowDataset> = data.iter().map(|d| &d.windows).collect();
+    let weights: Vec<f64> = data.iter().map(|d| d.weight).collect();
+    // The noise scale is only computed where noise is asked for.
+    let noise: Vec<Vec<f32>> = if config.input_noise > 0.0 {
+        windows.iter().map(|w| w.field_std()).collect()
+    } else {
+        vec![Vec::new(); windows.len()]
+    };
+    fit_surrogate(
+        model, &windows, &weights, &noise, valid, config, device, options,
+    )
+}
+
+/// [`train_surrogate`] with the per-channel noise scales of each dataset given.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fit_surrogate<M: Surrogate>(
+    model: M,
+    data: &[&WindowDataset],
+    weights: &[f64],
+    noise_std: &[Vec<f32>],
+    valid: Option<&WindowDataset>,
+    config: &TrainConfig,
+    device: &Device,
+    options: &TrainOptions,
+) -> Result<(M, TrainReport)> {
+    config.validate("train")?;
+    check(&model, data, weights, valid, config)?;
+    let total: f64 = weights.iter().sum();
+    let mut options = options.clone();
+    if options.groups.is_empty() && data.len() > 1 {
+        let names = model.dataset_names();
+        options.groups = (0..data.len())
+            .map(|k| names.get(k).cloned().unwrap_or_else(|| k.to_string()))
+            .collect();
+    }
+    let batch_loss = |m: &M, rng: &mut ChaCha8Rng| {
+        let k = if data.len() == 1 {
+            0
+        } else {
+            let mut r = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+            let mut k = data.len() - 1;
+            for (i, &w) in weights.iter().enumerate() {
+                if r < w {
+                    k = i;
+                    break;
+                }
+                r -= w;
+            }
+            k
+        };
+        let w = data[k];
+        let mut batch = w.sample(config.batch_size, rng, device);
+        if config.input_noise > 0.0 {
+            let x = batch.x;
+            batch.x =
+                x.clone() + input_noise(rng, x.dims(), &noise_std[k], config.input_noise, device);
+        }
+        let l = unroll_loss(
+            m,
+            batch,
+            &w.spatial_shape,
+            k,
+            config.objective,
+            config.loss,
+            &w.geometry,
+        );
+        Ok(GroupLoss { loss: l, group: k })
+    };
+    let mut validate_fn = |m: &M| {
+        Ok(validation_loss(
+            m,
+            valid.expect("given"),
+            0,
+            config.loss,
+            device,
+        ))
+    };
+    let validate: Option<Validate<'_, M>> = match valid {
+        Some(_) => Some(&mut validate_fn),
+        None => None,
+    };
+    fit(model, config, &options, batch_loss, validate)
+}
+
+/// Refuses data that does not fit the model or the objective, naming the dataset.
+fn check<M: Surrogate>(
+    model: &M,
+    data: &[&WindowDataset],
+    weights: &[f64],
+    valid: Option<&WindowDataset>,
+    config: &TrainConfig,
+) -> Result<()> {
+    let bad =
+        |key: String, value: String, reason: String| Err(TrainError::Config { key, value, reason });
+    if data.is_empty() {
+        return bad(
+            "data".into(),
+            "no datasets".into(),
+            "nothing to train on".into(),
+        );
+    }
+    let need = config.objective.horizon();
+    let names = model.dataset_names();
+    for (i, (w, &weight)) in data.iter().zip(weights).enumerate() {
+        let key = match names.get(i) {
+            Some(name) => format!("data[{i}] ({name})"),
+            None => format!("data[{i}]"),
+        };
+        if w.is_empty() {
+            return bad(key, "0 windows".into(), "nothing to train on".into());
+        }
+        if w.channels != model.channels(i) {
+            return bad(
+                key,
+                format!("{} channels", w.channels),
+                format!("the model's dataset {i} has {}", model.channels(i)),
+            );
+        }
+        if w.spatial_shape.len() != model.dims() {
+            return bad(
+                key,
+                format!("{}D windows", w.spatial_shape.len()),
+                format!("the model is {}D", model.dims()),
+            );
+        }
+        if let Some(p) = model.coefficients(i)
+            && p != w.n_params
+        {
+            return bad(
+                key,
+                format!("{} parameters", w.n_params),
+                format!("the model's dataset {i} takes {p} coefficients"),
+            );
+        }
+        w.check_history(model.history())?;
+        if w.horizon < need {
+            return bad(
+                "train.objective".into(),
+                format!("{:?}", config.objective),
+                format!(
+                    "needs windows of {need} target frames; {key} has {}",
+                    w.horizon
+                ),
+            );
+        }
+        if !(weight.is_finite() && weight > 0.0) {
+            return bad(key, weight.to_string(), "weights must be positive".into());
+        }
+    }
+    if let Some(v) = valid {
+        v.check_history(model.history())?;
+    }
+    Ok(())
+}
