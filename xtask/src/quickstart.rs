@@ -9,8 +9,8 @@ use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryCollection};
 use physfm_models::{Stepper1d, StepperConfig};
-use physfm_pde::ParamRange;
-use physfm_train::{TrainOptions, WindowDataset, train_stepper};
+use physfm_pde::{ParamRange, derive_seed};
+use physfm_train::{TrainOptions, WindowDataset, train_windows};
 use rayon::prelude::*;
 
 use crate::report::{ReportOptions, RunInfo, write_report};
@@ -38,16 +38,6 @@ pub(crate) fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask sits in the workspace")
         .to_path_buf()
-}
-
-/// SplitMix64: independent, reproducible seeds per (split, trajectory).
-fn derive_seed(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z =
-        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Stratified draw of trajectory `i` of `n` in `range`: one value per equal-probability stratum.
@@ -150,7 +140,7 @@ impl Quickstart {
             checkpoint_dir: Some(out.join("checkpoints")),
             ..TrainOptions::default()
         };
-        let (model, report) = train_stepper(model, &pairs, None, &train_cfg, &device, &options)?;
+        let (model, report) = train_windows(model, &pairs, None, &train_cfg, &device, &options)?;
         let train_s = t.elapsed().as_secs_f64();
         println!(
             "  trained {} steps in {train_s:.1} s ({:.1} steps/s); loss {:.3e} -> {:.3e}",
@@ -196,11 +186,10 @@ impl Quickstart {
     }
 }
 
+/// [`physfm_data::write_atomic`] with a message naming the file.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    physfm_data::write_atomic(path, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Generates every split into `dir/<name>.zarr`, in parallel over trajectories.

@@ -930,24 +930,36 @@ impl<S: ?Sized + ReadableStorageTraits + 'static> TrajectoryCollection<S> {
     }
 }
 
-/// Writes `value` to `path` atomically: a temporary file in the same folder, synced, then
-/// renamed over the target, so a crash leaves either the old or the new content.
+/// [`write_atomic`] with the store's error.
 pub(crate) fn write_atomically(path: &Path, value: &[u8]) -> Result<()> {
+    write_atomic(path, value).map_err(|e| se(path, e))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder (created if
+/// needed), synced, then renamed over the target, so a crash leaves either the old or the new
+/// content and never a torn file. The one atomic write of physfm.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("sub").join("report.json");
+/// physfm_data::write_atomic(&path, b"{}")?;
+/// physfm_data::write_atomic(&path, b"{\"a\": 1}")?;
+/// assert_eq!(std::fs::read(&path)?, b"{\"a\": 1}");
+/// assert_eq!(std::fs::read_dir(path.parent().unwrap())?.count(), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| se(path, e))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| se(&tmp, e))?;
-    f.write_all(value).map_err(|e| se(&tmp, e))?;
-    f.sync_all().map_err(|e| se(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| se(path, e))
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 fn group_json(attributes: serde_json::Map<String, serde_json::Value>) -> Vec<u8> {

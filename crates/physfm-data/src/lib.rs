@@ -66,7 +66,7 @@ mod window;
 
 pub use collection::{
     CollectionMeta, FORMAT_VERSION, MAX_TRAJECTORY_VALUES, TrajectoryCollection, TrajectoryRecord,
-    WriteOptions,
+    WriteOptions, write_atomic,
 };
 pub use error::{DataError, Result};
 pub use http::HttpStore;

@@ -32,6 +32,7 @@ mod family_config;
 mod initial;
 mod preset;
 mod range;
+mod seed;
 mod spectral_grid;
 mod stencil;
 
@@ -51,4 +52,5 @@ pub use family_config::{FAMILY_NAMES, FamilyConfig};
 pub use initial::{GaussianRandomField, RandomSquares, SumOfSines};
 pub use preset::{ParamSampling, PlannedTrajectory, Preset, Split};
 pub use range::{ParamRange, Scale};
+pub use seed::{GOLDEN, derive_seed, splitmix64};
 pub use spectral_grid::PeriodicGrid1d;

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::family::{ParamDomain, invalid};
-use crate::{FamilyConfig, ParamRange, PdeError, Result, TimeSampling};
+use crate::{FamilyConfig, ParamRange, PdeError, Result, TimeSampling, splitmix64};
 
 /// How one parameter is chosen within a split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,14 +91,6 @@ pub struct PlannedTrajectory {
     pub seed: u64,
     /// Environment index (combination of listed values).
     pub environment: usize,
-}
-
-/// SplitMix64: decorrelates seeds derived from neighbouring integers.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 fn hash_str(s: &str) -> u64 {
@@ -237,13 +229,13 @@ impl Preset {
             })
             .collect();
         let environments: usize = env_sizes.iter().product();
-        let split_seed = mix(self.seed ^ mix(hash_str(name)));
+        let split_seed = splitmix64(self.seed ^ splitmix64(hash_str(name)));
         let mut out = Vec::with_capacity(environments * split.trajectories);
         for env in 0..environments {
             for k in 0..split.trajectories {
                 let index = env * split.trajectories + k;
-                let seed = mix(split_seed.wrapping_add(index as u64));
-                let mut rng = ChaCha8Rng::seed_from_u64(mix(seed));
+                let seed = splitmix64(split_seed.wrapping_add(index as u64));
+                let mut rng = ChaCha8Rng::seed_from_u64(splitmix64(seed));
                 let mut rem = env;
                 let mut params = vec![0.0; spec.len()];
                 for i in (0..spec.len()).rev() {

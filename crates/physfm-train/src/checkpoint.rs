@@ -41,14 +41,9 @@ fn sync_file(path: &Path) -> Result<()> {
         .map_err(io(path))
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// [`physfm_data::write_atomic`] with training's error.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    sync_file(&tmp)?;
-    fs::rename(&tmp, path).map_err(io(path))
+    physfm_data::write_atomic(path, bytes).map_err(io(path))
 }
 
 impl Checkpoints {
