@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use burn::tensor::Device;
 use physfm_adapt::IclConfig;
-use physfm_adapt::{Adaptation, STRATEGIES, WithLearningRate, strategy};
+use physfm_adapt::{STRATEGIES, Strategy};
 use physfm_data::{InMemoryCollection, TrajectoryCollection};
 use physfm_eval::{
     FewShotData, FewShotPoint, LinePlot, Series, few_shot_icl, few_shot_protocol, line_plot,
@@ -140,21 +140,19 @@ impl Adapt {
             (true, false) => bail!("give --strategy S (or --sweep)"),
         };
         let icl = names.iter().any(|n| n == ICL);
-        let strategies: Vec<Box<dyn Adaptation>> = names
+        if let Some(lr) = self.learning_rate
+            && !(lr.is_finite() && lr > 0.0)
+        {
+            bail!("--learning-rate must be positive, got {lr}")
+        }
+        let strategies: Vec<(Strategy, f64)> = names
             .iter()
             .filter(|n| *n != ICL)
-            .map(|n| strategy(n))
-            .collect::<Result<_, _>>()?;
-        let strategies: Vec<Box<dyn Adaptation>> = match self.learning_rate {
-            Some(lr) if !(lr.is_finite() && lr > 0.0) => {
-                bail!("--learning-rate must be positive, got {lr}")
-            }
-            Some(rate) => strategies
-                .into_iter()
-                .map(|inner| Box::new(WithLearningRate { inner, rate }) as Box<dyn Adaptation>)
-                .collect(),
-            None => strategies,
-        };
+            .map(|n| {
+                let s: Strategy = n.parse()?;
+                Ok((s, self.learning_rate.unwrap_or(s.learning_rate())))
+            })
+            .collect::<Result<_, physfm_adapt::AdaptError>>()?;
         let (preset, _) = load_preset(&self.target)?;
         for split in ["adapt", "adapt_test"] {
             if !preset.splits.contains_key(split) {
@@ -278,7 +276,7 @@ impl Adapt {
             "model": self.model,
             "target": preset.name,
             "budget": budget,
-            "strategies": strategies.iter().map(|s| serde_json::json!({"name": s.name(), "trains": s.trains(), "learning_rate": s.learning_rate()})).collect::<Vec<_>>(),
+            "strategies": strategies.iter().map(|(s, lr)| serde_json::json!({"name": s.to_string(), "trains": s.trains(), "learning_rate": lr})).collect::<Vec<_>>(),
             "zero_shot": result.zero_shot,
             "points": result.points,
         });
@@ -338,7 +336,10 @@ fn table(
         for n in names {
             let label = points
                 .iter()
-                .find(|p| strategy(n).is_ok_and(|st| st.name() == p.strategy))
+                .find(|p| {
+                    n.parse::<Strategy>()
+                        .is_ok_and(|st| st.to_string() == p.strategy)
+                })
                 .map(|p| p.strategy.clone())
                 .unwrap_or_else(|| n.clone());
             let _ = write!(s, "| {label} |");

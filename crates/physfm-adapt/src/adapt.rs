@@ -1,11 +1,11 @@
-//! Adapting a pretrained stepper with a strategy under a budget.
+//! Adapting any pretrained surrogate with a strategy under a budget.
 
 use burn::tensor::Device;
-use physfm_models::Stepper1d;
-use physfm_train::{TrainConfig, TrainOptions, TrainReport, WindowDataset, train_stepper};
+use physfm_models::Surrogate;
+use physfm_train::{TrainConfig, TrainOptions, TrainReport, WindowDataset, train_windows};
 use serde::{Deserialize, Serialize};
 
-use crate::{Adaptation, ParamCount, Result, count_params};
+use crate::{ParamCount, Result, Strategy, count_params};
 
 /// What an adaptation did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,14 +22,15 @@ pub struct AdaptReport {
     pub train: TrainReport,
 }
 
-/// Adapts `model` to the windows of `data` (a few trajectories of the new dynamics) with
-/// `strategy`: prepares its network, trains it under `budget` (the objective, loss and
+/// Adapts `model` (any [`Surrogate`]) to the windows of `data` (a few trajectories of the
+/// new dynamics, the model's dataset 0) with `strategy`: prepares it ([`Strategy::prepare`];
+/// weights under `fresh` always train), trains it under `budget` (the objective, loss and
 /// schedule of `budget` apply; the model's normalisation is kept), and returns the finished
 /// plain model. `device` must be an autodiff device.
 ///
 /// ```
 /// use burn::tensor::Device;
-/// use physfm_adapt::{adapt_stepper, strategy};
+/// use physfm_adapt::{Strategy, adapt};
 /// use physfm_data::{CollectionMeta, InMemoryCollection, TrajectoryRecord, FORMAT_VERSION};
 /// use physfm_models::{FnoConfig, Stepper1d, StepperConfig};
 /// use physfm_train::{TrainConfig, TrainOptions, WindowDataset};
@@ -55,39 +56,30 @@ pub struct AdaptReport {
 ///     pairs.normalization(vec![])?,
 ///     &device,
 /// )?;
-/// let lora = strategy("lora-r2")?;
+/// let lora: Strategy = "lora-r2".parse()?;
 /// let budget = TrainConfig::new(10, 3, lora.learning_rate());
 /// let (adapted, report) =
-///     adapt_stepper(pretrained, lora.as_ref(), &pairs, &budget, &device, &TrainOptions::default())?;
+///     adapt(pretrained, lora, &[], &pairs, &budget, &device, &TrainOptions::default())?;
 /// assert!(report.trainable_params < report.total_params / 4);
 /// assert_eq!(adapted.net.blocks.len(), 4);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn adapt_stepper(
-    model: Stepper1d,
-    strategy: &dyn Adaptation,
+pub fn adapt<M: Surrogate>(
+    model: M,
+    strategy: Strategy,
+    fresh: &[String],
     data: &WindowDataset,
     budget: &TrainConfig,
     device: &Device,
     options: &TrainOptions,
-) -> Result<(Stepper1d, AdaptReport)> {
-    let Stepper1d { config, norm, net } = model;
-    let net = strategy.prepare(net, &config.fno, device);
-    let ParamCount { trainable, total } = count_params(&net);
-    let (trained, train) = train_stepper(
-        Stepper1d { config, norm, net },
-        data,
-        None,
-        budget,
-        device,
-        options,
-    )?;
-    let Stepper1d { config, norm, net } = trained;
-    let net = strategy.finish(net);
+) -> Result<(M, AdaptReport)> {
+    let prepared = strategy.prepare(model, fresh, device);
+    let ParamCount { trainable, total } = count_params(&prepared);
+    let (trained, train) = train_windows(prepared, data, None, budget, device, options)?;
     Ok((
-        Stepper1d { config, norm, net },
+        strategy.finish(trained),
         AdaptReport {
-            strategy: strategy.name(),
+            strategy: strategy.to_string(),
             trains: strategy.trains(),
             trainable_params: trainable,
             total_params: total,

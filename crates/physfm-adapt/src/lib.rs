@@ -3,39 +3,44 @@
 //! Adaptation of a pretrained physfm surrogate to new dynamics (a new parameter regime or a
 //! new PDE) from a few trajectories.
 //!
-//! One trait, [`Adaptation`], says what a strategy trains, what it freezes and its default
-//! learning rate; [`adapt_stepper`] runs one under a budget (a
-//! [`TrainConfig`](physfm_train::TrainConfig): steps, batch, objective, loss, schedule).
-//! Implemented:
+//! One typed [`Strategy`], shared by the library and the command line, says what a strategy
+//! trains on any [`Surrogate`](physfm_models::Surrogate) (by the model's
+//! [`Parts`](physfm_models::Parts)), what it freezes and its default learning rate; [`adapt`]
+//! runs one under a budget (a [`TrainConfig`](physfm_train::TrainConfig): steps, batch,
+//! objective, loss, schedule). The same strategies adapt an FNO stepper, the multi-physics
+//! Encode-Process-Decode model, a U-Net and an AViT:
 //!
 //! | name | trains |
 //! |---|---|
 //! | `full` | every weight |
-//! | `head` | the projection (decoder) MLP |
-//! | `encoder-decoder` | the lifting and projection MLPs |
-//! | `lora`, `lora-r<N>` | low-rank updates of the Fourier blocks' pointwise and spectral weights |
-//! | `scratch` | every weight of a fresh network (the no-pretraining baseline) |
+//! | `head` | the decoder (an FNO's projection MLP, an EPD's decoders) |
+//! | `heads` (or `encoder-decoder`) | the encoder and the decoder; the processor stays frozen |
+//! | `lora`, `lora-r<N>` | low-rank updates of the processor's weights (an FNO's Fourier blocks, pointwise and spectral) |
+//! | `scratch` | every weight of a fresh model (the no-pretraining baseline) |
 //!
 //! Frozen weights receive no gradient, so the optimiser leaves them bit for bit as they were
 //! (tested).
 //!
 //! ```
 //! use burn::tensor::Device;
-//! use physfm_adapt::{count_params, strategy};
-//! use physfm_models::FnoConfig;
+//! use physfm_adapt::{Strategy, count_params};
+//! use physfm_models::{FnoConfig, Normalization, Stepper1d, StepperConfig};
 //! let device = Device::flex().autodiff();
-//! let config = FnoConfig::new(2, 1, &[16], 32);
-//! let pretrained = config.init(&device);
+//! let norm = Normalization {
+//!     field_mean: vec![0.0], field_std: vec![1.0], delta_mean: vec![0.0], delta_std: vec![0.1],
+//!     param_names: vec!["nu".into()], param_log: vec![true], param_mean: vec![-3.0], param_std: vec![1.0],
+//! };
+//! let config = StepperConfig::new(FnoConfig::new(2, 1, &[16], 32), true);
+//! let pretrained = Stepper1d::new(config, norm, &device)?;
 //! let total = count_params(&pretrained).total;
-//! for name in ["full", "head", "lora"] {
-//!     let s = strategy(name)?;
-//!     let prepared = s.prepare(pretrained.clone(), &config, &device);
+//! for s in [Strategy::Full, Strategy::Head, Strategy::Lora { rank: 4 }] {
+//!     let prepared = s.prepare(pretrained.clone(), &[], &device);
 //!     let n = count_params(&prepared);
-//!     println!("{}: trains {} values ({})", s.name(), n.trainable, s.trains());
+//!     println!("{s}: trains {} values ({})", n.trainable, s.trains());
 //! }
-//! let head = strategy("head")?.prepare(pretrained, &config, &device);
+//! let head = Strategy::Head.prepare(pretrained, &[], &device);
 //! assert!(count_params(&head).trainable < total / 10);
-//! # Ok::<(), physfm_adapt::AdaptError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! LEADS ([`train_leads`], [`adapt_leads`]): a shared network plus a penalised residual
@@ -63,7 +68,7 @@ mod leads;
 mod reptile;
 mod strategy;
 
-pub use adapt::{AdaptReport, adapt_stepper};
+pub use adapt::{AdaptReport, adapt};
 pub use coda::{
     Coda, CodaAdapted, CodaConfig, adapt_coda, adapt_coda_with, train_coda, train_coda_with,
 };
@@ -74,7 +79,4 @@ pub use error::{AdaptError, Result};
 pub use icl::{Demonstrations, IclConfig};
 pub use leads::{Leads, LeadsConfig, adapt_leads, leads_loss, split_environments, train_leads};
 pub use reptile::{ReptileConfig, ReptileReport, ReptileRun, reptile, reptile_with};
-pub use strategy::{
-    Adaptation, FullFineTune, LoraStrategy, ParamCount, PartialFineTune, STRATEGIES, Scratch,
-    WithLearningRate, attach_lora, count_params, strategy,
-};
+pub use strategy::{ParamCount, STRATEGIES, Strategy, attach_lora, count_params};

@@ -1,51 +1,164 @@
-//! Adaptation strategies: what each trains, what it freezes, and its default budget.
+//! Adaptation strategies: one typed [`Strategy`] for the library and the command line, what
+//! each trains and freezes on any [`Surrogate`] (by the model's [`Parts`]), and its default
+//! learning rate.
+
+use std::fmt;
+use std::str::FromStr;
 
 use burn::module::{LoraAdapter, Module, ModuleVisitor, Param, Reparameterizer};
 use burn::tensor::{Device, Distribution, Tensor};
-use physfm_models::{Fno, FnoConfig};
+use physfm_models::{Surrogate, under};
+use serde::{Deserialize, Serialize};
 
 use crate::{AdaptError, Result};
 
-/// One way to adapt a pretrained network to new dynamics.
+/// One way to adapt a pretrained surrogate to new data: which of its weights train.
 ///
-/// [`prepare`](Adaptation::prepare) turns the pretrained network into the one that is trained:
-/// it attaches adapters or re-initialises weights, and freezes (no gradient, so the optimiser
-/// never touches them) every weight the strategy does not train. After training,
-/// [`finish`](Adaptation::finish) returns a plain network of the pretrained layout, so an
-/// adapted model saves, loads and predicts like any other.
+/// Roles come from the model's [`Parts`]: for an FNO stepper the encoder is the lifting MLP,
+/// the processor the Fourier blocks and the decoder the projection MLP; for the
+/// Encode-Process-Decode model the encoder and decoder are the datasets' heads and the
+/// processor is the shared latent processor with its FiLM layers. Frozen weights receive no
+/// gradient, so the optimiser leaves them bit for bit as they were.
 ///
-/// Parameter paths are those of burn's module traversal, e.g. `lifting.first.weight`,
-/// `blocks.2.spectral.D1.weight`, `projection.second.bias`.
-pub trait Adaptation: std::fmt::Debug + Send + Sync {
-    /// Short name, as on the command line and in tables.
-    fn name(&self) -> String;
+/// Names, as [`FromStr`] reads them and [`Display`](fmt::Display) writes them: `full`,
+/// `head` (the decoder), `heads` (encoder and decoder; also `encoder-decoder`), `lora` (rank
+/// 4) or `lora-r<N>`, `scratch`.
+///
+/// ```
+/// use physfm_adapt::Strategy;
+/// let s: Strategy = "lora-r8".parse()?;
+/// assert_eq!(s, Strategy::Lora { rank: 8 });
+/// assert_eq!(s.to_string(), "lora-r8");
+/// assert!("lorax".parse::<Strategy>().is_err());
+/// # Ok::<(), physfm_adapt::AdaptError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Every weight trains: the usual fine-tuning baseline.
+    Full,
+    /// Only the decoder trains ("head-only").
+    Head,
+    /// The encoder and the decoder train; the processor (the pretrained dynamics) is frozen.
+    Heads,
+    /// Low-rank updates `(rank / rank) a b` of the processor's weights of rank 2 or more
+    /// train; everything else is frozen. A spectral weight `[in, out, modes.., 2]` is
+    /// updated as the matrix `[in, out * modes * 2]`. `b` starts at zero, so the prepared
+    /// model computes exactly what the pretrained one did.
+    Lora {
+        /// Rank of each update.
+        rank: usize,
+    },
+    /// The same architecture, freshly initialised, every weight trained: the
+    /// no-pretraining baseline.
+    Scratch,
+}
 
+/// Every strategy's name (`lora` standing for `lora-r<N>`).
+pub const STRATEGIES: [&str; 5] = ["full", "head", "heads", "lora", "scratch"];
+
+impl Strategy {
     /// What it trains, in words.
-    fn trains(&self) -> String;
-
-    /// The network to train, from the pretrained `net` of configuration `config`.
-    fn prepare(&self, net: Fno, config: &FnoConfig, device: &Device) -> Fno;
-
-    /// The adapted network as a plain one (adapters merged into the weights).
-    fn finish(&self, net: Fno) -> Fno {
-        net.materialize()
+    pub fn trains(self) -> String {
+        match self {
+            Self::Full => "every weight".into(),
+            Self::Head => "the decoder".into(),
+            Self::Heads => "the encoder and the decoder".into(),
+            Self::Lora { rank } => format!("rank-{rank} updates of the processor's weights"),
+            Self::Scratch => "every weight, from a fresh initialisation".into(),
+        }
     }
 
     /// Default peak learning rate of its optimiser.
-    fn learning_rate(&self) -> f64;
+    pub fn learning_rate(self) -> f64 {
+        match self {
+            Self::Full | Self::Head | Self::Heads => 1e-3,
+            Self::Lora { .. } | Self::Scratch => 3e-3,
+        }
+    }
+
+    /// The model to train, from the pretrained `model`: adapters attached, weights
+    /// re-initialised (scratch, from `device`'s generator) and every weight the strategy does
+    /// not train frozen. Weights under `fresh` (path prefixes of parts the caller has just
+    /// initialised, such as a new physics' encoder and decoder) always train.
+    pub fn prepare<M: Surrogate>(self, model: M, fresh: &[String], device: &Device) -> M {
+        let parts = model.parts();
+        let trained = |roles: &[&Vec<String>]| -> Vec<String> {
+            roles
+                .iter()
+                .flat_map(|r| r.iter().cloned())
+                .chain(fresh.iter().cloned())
+                .collect()
+        };
+        match self {
+            Self::Full => model.unfreeze(),
+            Self::Scratch => model.fresh(device).unfreeze(),
+            Self::Head => freeze_outside(model, &trained(&[&parts.decoder])),
+            Self::Heads => freeze_outside(model, &trained(&[&parts.encoder, &parts.decoder])),
+            Self::Lora { rank } => {
+                let keep = trained(&[]);
+                model.apply_reparameterization(LowRank {
+                    rank,
+                    alpha: rank as f64,
+                    select: &|path| within(path, &parts.processor),
+                    keep: &|path| within(path, &keep),
+                })
+            }
+        }
+    }
+
+    /// The adapted model as a plain one (adapters merged into the weights).
+    pub fn finish<M: Surrogate>(self, model: M) -> M {
+        model.materialize()
+    }
 }
 
-/// Whether `path` lies under one of `prefixes` (a prefix matches whole path components).
-fn under(path: &str, prefixes: &[String]) -> bool {
-    prefixes.iter().any(|p| {
-        path == p
-            || path
-                .strip_prefix(p.as_str())
-                .is_some_and(|rest| rest.starts_with('.'))
-    })
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full => f.write_str("full"),
+            Self::Head => f.write_str("head"),
+            Self::Heads => f.write_str("heads"),
+            Self::Lora { rank } => write!(f, "lora-r{rank}"),
+            Self::Scratch => f.write_str("scratch"),
+        }
+    }
 }
 
-/// Freezes every float parameter whose path is not under `train`.
+impl FromStr for Strategy {
+    type Err = AdaptError;
+
+    fn from_str(name: &str) -> Result<Self> {
+        Ok(match name {
+            "full" => Self::Full,
+            "head" => Self::Head,
+            "heads" | "encoder-decoder" => Self::Heads,
+            "lora" => Self::Lora { rank: 4 },
+            "scratch" => Self::Scratch,
+            other => match other.strip_prefix("lora-r").and_then(|r| r.parse().ok()) {
+                Some(rank) if rank > 0 => Self::Lora { rank },
+                _ => {
+                    return Err(AdaptError::UnknownStrategy {
+                        name: name.into(),
+                        known: STRATEGIES.join(", "),
+                    });
+                }
+            },
+        })
+    }
+}
+
+/// Whether `path` lies under one of `prefixes`.
+fn within(path: &str, prefixes: &[String]) -> bool {
+    prefixes.iter().any(|p| under(path, p))
+}
+
+/// Freezes every float parameter whose path is not under `train`, and lets those under it
+/// train.
+fn freeze_outside<M: Module>(model: M, train: &[String]) -> M {
+    model.apply_reparameterization(FreezeOutside { train })
+}
+
 struct FreezeOutside<'a> {
     train: &'a [String],
 }
@@ -58,100 +171,8 @@ impl Reparameterizer for FreezeOutside<'_> {
         path: &str,
         param: Param<Tensor<D>>,
     ) -> (Param<Tensor<D>>, Option<LoraAdapter>) {
-        let keep = under(path, self.train);
+        let keep = within(path, self.train);
         (param.set_require_grad(keep), None)
-    }
-}
-
-/// Every weight trains: the usual fine-tuning baseline.
-#[derive(Debug, Clone, Default)]
-pub struct FullFineTune;
-
-impl Adaptation for FullFineTune {
-    fn name(&self) -> String {
-        "full".into()
-    }
-    fn trains(&self) -> String {
-        "every weight".into()
-    }
-    fn prepare(&self, net: Fno, _config: &FnoConfig, _device: &Device) -> Fno {
-        net.unfreeze()
-    }
-    fn learning_rate(&self) -> f64 {
-        1e-3
-    }
-}
-
-/// Only the weights under some path prefixes train; the rest is frozen.
-#[derive(Debug, Clone)]
-pub struct PartialFineTune {
-    /// Name in tables.
-    pub label: String,
-    /// Path prefixes of the trained weights.
-    pub prefixes: Vec<String>,
-}
-
-impl PartialFineTune {
-    /// The projection (decoder) head only.
-    pub fn head() -> Self {
-        Self {
-            label: "head".into(),
-            prefixes: vec!["projection".into()],
-        }
-    }
-
-    /// The lifting (encoder) and projection (decoder) MLPs; the Fourier blocks stay frozen.
-    pub fn encoder_decoder() -> Self {
-        Self {
-            label: "encoder-decoder".into(),
-            prefixes: vec!["lifting".into(), "projection".into()],
-        }
-    }
-}
-
-impl Adaptation for PartialFineTune {
-    fn name(&self) -> String {
-        self.label.clone()
-    }
-    fn trains(&self) -> String {
-        format!("weights under {}", self.prefixes.join(", "))
-    }
-    fn prepare(&self, net: Fno, _config: &FnoConfig, _device: &Device) -> Fno {
-        net.apply_reparameterization(FreezeOutside {
-            train: &self.prefixes,
-        })
-    }
-    fn learning_rate(&self) -> f64 {
-        1e-3
-    }
-}
-
-/// LoRA: a trainable low-rank update `scale * (a @ b)` on every weight of rank 2 or more under
-/// the prefixes (default: the Fourier blocks, i.e. the processor), with `scale = alpha / rank`;
-/// everything else is frozen.
-///
-/// A pointwise weight `[out, in]` is updated as the matrix it is. A spectral weight
-/// `[in, out, modes.., 2]` (complex values as real pairs) is updated as the matrix
-/// `[in, out * modes * 2]`: rank `r` shares `r` input-channel patterns across every output
-/// channel, mode and real/imaginary part. `b` starts at zero, so the prepared network computes
-/// exactly what the pretrained one did.
-#[derive(Debug, Clone)]
-pub struct LoraStrategy {
-    /// Rank of the update.
-    pub rank: usize,
-    /// Scale numerator (`scale = alpha / rank`).
-    pub alpha: f64,
-    /// Path prefixes of the adapted weights.
-    pub prefixes: Vec<String>,
-}
-
-impl Default for LoraStrategy {
-    fn default() -> Self {
-        Self {
-            rank: 4,
-            alpha: 4.0,
-            prefixes: vec!["blocks".into()],
-        }
     }
 }
 
@@ -186,13 +207,17 @@ pub fn attach_lora<M: Module>(
         rank,
         alpha,
         select: &select,
+        keep: &|_| false,
     })
 }
 
+/// LoRA adapters on the weights `select` accepts; every other weight is frozen unless `keep`
+/// accepts it.
 struct LowRank<'a> {
     rank: usize,
     alpha: f64,
     select: &'a dyn Fn(&str) -> bool,
+    keep: &'a dyn Fn(&str) -> bool,
 }
 
 impl Reparameterizer for LowRank<'_> {
@@ -203,10 +228,11 @@ impl Reparameterizer for LowRank<'_> {
         path: &str,
         param: Param<Tensor<D>>,
     ) -> (Param<Tensor<D>>, Option<LoraAdapter>) {
-        let base = param.set_require_grad(false);
         if D < 2 || !(self.select)(path) {
-            return (base, None);
+            let keep = (self.keep)(path);
+            return (param.set_require_grad(keep), None);
         }
+        let base = param.set_require_grad(false);
         let tensor = base.base();
         let dims = tensor.dims();
         let device = tensor.device();
@@ -227,102 +253,6 @@ impl Reparameterizer for LowRank<'_> {
         (base, Some(adapter))
     }
 }
-
-impl Adaptation for LoraStrategy {
-    fn name(&self) -> String {
-        format!("lora-r{}", self.rank)
-    }
-    fn trains(&self) -> String {
-        format!(
-            "rank-{} updates of the weights under {}",
-            self.rank,
-            self.prefixes.join(", ")
-        )
-    }
-    fn prepare(&self, net: Fno, _config: &FnoConfig, _device: &Device) -> Fno {
-        attach_lora(net, self.rank, self.alpha, |path| {
-            under(path, &self.prefixes)
-        })
-    }
-    fn learning_rate(&self) -> f64 {
-        3e-3
-    }
-}
-
-/// The baseline without pretraining: the same architecture, freshly initialised, every weight
-/// trained.
-#[derive(Debug, Clone, Default)]
-pub struct Scratch;
-
-impl Adaptation for Scratch {
-    fn name(&self) -> String {
-        "scratch".into()
-    }
-    fn trains(&self) -> String {
-        "every weight, from a fresh initialisation".into()
-    }
-    fn prepare(&self, _net: Fno, config: &FnoConfig, device: &Device) -> Fno {
-        config.init(device)
-    }
-    fn learning_rate(&self) -> f64 {
-        3e-3
-    }
-}
-
-/// A strategy with another learning rate than its default.
-#[derive(Debug)]
-pub struct WithLearningRate {
-    /// The strategy.
-    pub inner: Box<dyn Adaptation>,
-    /// Its peak learning rate.
-    pub rate: f64,
-}
-
-impl Adaptation for WithLearningRate {
-    fn name(&self) -> String {
-        self.inner.name()
-    }
-    fn trains(&self) -> String {
-        self.inner.trains()
-    }
-    fn prepare(&self, net: Fno, config: &FnoConfig, device: &Device) -> Fno {
-        self.inner.prepare(net, config, device)
-    }
-    fn finish(&self, net: Fno) -> Fno {
-        self.inner.finish(net)
-    }
-    fn learning_rate(&self) -> f64 {
-        self.rate
-    }
-}
-
-/// The strategies by command-line name: `full`, `head`, `encoder-decoder`, `lora` (rank 4)
-/// or `lora-r<N>`, `scratch`.
-pub fn strategy(name: &str) -> Result<Box<dyn Adaptation>> {
-    Ok(match name {
-        "full" => Box::new(FullFineTune),
-        "head" => Box::new(PartialFineTune::head()),
-        "encoder-decoder" => Box::new(PartialFineTune::encoder_decoder()),
-        "lora" => Box::new(LoraStrategy::default()),
-        "scratch" => Box::new(Scratch),
-        other => match other.strip_prefix("lora-r").and_then(|r| r.parse().ok()) {
-            Some(rank) if rank > 0 => Box::new(LoraStrategy {
-                rank,
-                alpha: rank as f64,
-                ..LoraStrategy::default()
-            }),
-            _ => {
-                return Err(AdaptError::UnknownStrategy {
-                    name: name.into(),
-                    known: STRATEGIES.join(", "),
-                });
-            }
-        },
-    })
-}
-
-/// Names [`strategy`] knows (besides `lora-r<N>`).
-pub const STRATEGIES: [&str; 5] = ["full", "head", "encoder-decoder", "lora", "scratch"];
 
 /// Trainable and total parameter counts of a (prepared) network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,19 +291,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prefixes_match_whole_components() {
-        let p = vec!["blocks".to_string()];
-        assert!(under("blocks.0.spectral.D1.weight", &p));
-        assert!(under("blocks", &p));
-        assert!(!under("blockstack.weight", &p));
-        assert!(!under("projection.first.weight", &p));
-    }
-
-    #[test]
-    fn unknown_strategies_are_named_with_the_known_ones() {
-        let e = strategy("lorax").unwrap_err().to_string();
-        assert!(e.contains("lorax") && e.contains("encoder-decoder"), "{e}");
-        assert_eq!(strategy("lora-r8").unwrap().name(), "lora-r8");
-        assert!(strategy("lora-r0").is_err());
+    fn names_round_trip_and_unknown_ones_are_named_with_the_known_ones() {
+        for s in [
+            Strategy::Full,
+            Strategy::Head,
+            Strategy::Heads,
+            Strategy::Lora { rank: 8 },
+            Strategy::Scratch,
+        ] {
+            assert_eq!(s.to_string().parse::<Strategy>().unwrap(), s);
+        }
+        assert_eq!(
+            "encoder-decoder".parse::<Strategy>().unwrap(),
+            Strategy::Heads
+        );
+        assert_eq!(
+            "lora".parse::<Strategy>().unwrap(),
+            Strategy::Lora { rank: 4 }
+        );
+        let e = "lorax".parse::<Strategy>().unwrap_err().to_string();
+        assert!(e.contains("lorax") && e.contains("heads"), "{e}");
+        assert!("lora-r0".parse::<Strategy>().is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! Each adaptation strategy changes only what it says it trains: frozen weights are bit for
-//! bit those of the pretrained network; and adapting to a new viscosity lowers the error there.
+//! bit those of the pretrained network, on the FNO stepper and the multi-physics EPD alike;
+//! and adapting to a new viscosity lowers the error there.
 
 #[path = "../../physfm-train/tests/common/mod.rs"]
 mod common;
@@ -8,10 +9,12 @@ use std::collections::BTreeMap;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
-use physfm_adapt::{STRATEGIES, adapt_stepper, count_params, strategy};
-use physfm_models::{Fno, FnoConfig, Stepper1d, StepperConfig};
+use physfm_adapt::{STRATEGIES, Strategy, adapt, count_params};
+use physfm_models::{
+    DatasetSpec, EpdConfig, Fno, FnoConfig, Stepper1d, StepperConfig, Surrogate, under,
+};
 use physfm_train::{
-    LossKind, TrainConfig, TrainOptions, WindowDataset, train_stepper, validation_loss,
+    LossKind, TrainConfig, TrainOptions, WindowDataset, train_windows, validation_loss,
 };
 
 /// Every float parameter's effective values by path.
@@ -36,9 +39,9 @@ impl ModuleVisitor for Weights {
     }
 }
 
-fn weights(net: &Fno) -> BTreeMap<String, Vec<f32>> {
+fn weights<M: Module>(m: &M) -> BTreeMap<String, Vec<f32>> {
     let mut w = Weights::default();
-    net.visit(&mut w);
+    m.visit(&mut w);
     w.values
 }
 
@@ -63,7 +66,7 @@ fn pretrained(device: &Device) -> (Stepper1d, WindowDataset) {
         ..TrainConfig::new(150, 8, 3e-3)
     };
     let (model, _) =
-        train_stepper(model, &pairs, None, &cfg, device, &TrainOptions::default()).unwrap();
+        train_windows(model, &pairs, None, &cfg, device, &TrainOptions::default()).unwrap();
     (model, pairs)
 }
 
@@ -92,15 +95,16 @@ fn each_strategy_changes_only_what_it_trains() {
     );
     let target = WindowDataset::pairs(&common::tiny_burgers(&[0.01], 1), 1).unwrap();
     for name in STRATEGIES {
-        let s = strategy(name).unwrap();
+        let s: Strategy = name.parse().unwrap();
         let budget = TrainConfig {
             log_every: 10,
             weight_decay: 1e-2,
             ..TrainConfig::new(20, 4, s.learning_rate())
         };
-        let (adapted, report) = adapt_stepper(
+        let (adapted, report) = adapt(
             copy(&model),
-            s.as_ref(),
+            s,
+            &[],
             &target,
             &budget,
             &device,
@@ -116,7 +120,7 @@ fn each_strategy_changes_only_what_it_trains() {
         let trained = |p: &str| match name {
             "full" | "scratch" => true,
             "head" => p.starts_with("projection."),
-            "encoder-decoder" => p.starts_with("projection.") || p.starts_with("lifting."),
+            "heads" => p.starts_with("projection.") || p.starts_with("lifting."),
             // LoRA adapts the blocks' matrices and spectral weights, not their biases, norms
             // or (one-dimensional) soft gates.
             "lora" => {
@@ -139,7 +143,7 @@ fn each_strategy_changes_only_what_it_trains() {
             "full" | "scratch" => assert_eq!(report.trainable_params, all),
             _ => assert!(report.trainable_params < all / 2, "{name}: {report:?}"),
         }
-        assert_eq!(report.strategy, s.name());
+        assert_eq!(report.strategy, s.to_string());
     }
 }
 
@@ -154,14 +158,15 @@ fn adapting_to_a_new_viscosity_lowers_the_error_there() {
     let before = validation_loss(&model, &test, 0, LossKind::Mse, &device);
     // The head alone cannot undo what the blocks compute, so it is held to less.
     for (name, factor) in [("full", 0.8), ("head", 0.95), ("lora", 0.8)] {
-        let s = strategy(name).unwrap();
+        let s: Strategy = name.parse().unwrap();
         let budget = TrainConfig {
             log_every: 50,
             ..TrainConfig::new(100, 8, s.learning_rate())
         };
-        let (adapted, _) = adapt_stepper(
+        let (adapted, _) = adapt(
             copy(&model),
-            s.as_ref(),
+            s,
+            &[],
             &shots,
             &budget,
             &device,
@@ -676,4 +681,107 @@ fn the_coda_protocol_adapts_new_lotka_volterra_environments() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("model.in_channels/out_channels"), "{err}");
+}
+
+// Every strategy on every kind of model through the one `Surrogate` interface: a tiny FNO
+// stepper and a tiny multi-physics Encode-Process-Decode model, a few steps each.
+
+/// Whether `strategy` trains the weight at `path` of `model` (by the model's parts).
+fn trains<M: Surrogate>(model: &M, strategy: Strategy, path: &str) -> bool {
+    let parts = model.parts();
+    let any = |v: &[String]| v.iter().any(|p| under(path, p));
+    match strategy {
+        Strategy::Full | Strategy::Scratch => true,
+        Strategy::Head => any(&parts.decoder),
+        Strategy::Heads => any(&parts.encoder) || any(&parts.decoder),
+        // LoRA moves the processor's matrices and spectral weights (rank >= 2).
+        Strategy::Lora { .. } => {
+            any(&parts.processor)
+                && path.ends_with("weight")
+                && !path.contains("norm")
+                && !path.contains("SoftGating")
+        }
+    }
+}
+
+/// Runs every strategy on `model` for a few steps and checks what moved.
+fn check_every_strategy<M: Surrogate>(model: M, data: &WindowDataset, device: &Device) {
+    let before = weights(&model);
+    let total = count_params(&model).total;
+    for name in STRATEGIES {
+        let s: Strategy = name.parse().unwrap();
+        let budget = TrainConfig {
+            log_every: 3,
+            warmup_steps: 0,
+            ..TrainConfig::new(6, 4, 1e-2)
+        };
+        let (adapted, report) = adapt(
+            model.clone(),
+            s,
+            &[],
+            data,
+            &budget,
+            device,
+            &TrainOptions::default(),
+        )
+        .unwrap();
+        let kind = model.kind();
+        assert!(report.train.final_loss.is_finite(), "{kind} {s}");
+        let after = weights(&adapted);
+        assert_eq!(
+            after.keys().collect::<Vec<_>>(),
+            before.keys().collect::<Vec<_>>(),
+            "{kind} {s}: the finished model has the pretrained layout"
+        );
+        let mut moved = 0;
+        for (p, b) in &before {
+            if trains(&model, s, p) {
+                moved += usize::from(after[p] != *b);
+            } else {
+                assert_eq!(after[p], *b, "{kind} {s}: `{p}` must stay frozen");
+            }
+        }
+        assert!(moved > 0, "{kind} {s}: nothing trained");
+        match s {
+            Strategy::Full | Strategy::Scratch => assert_eq!(report.trainable_params, total),
+            _ => assert!(
+                report.trainable_params < total,
+                "{kind} {s}: {} of {total}",
+                report.trainable_params
+            ),
+        }
+    }
+}
+
+#[test]
+fn every_strategy_adapts_a_tiny_fno() {
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    let data = WindowDataset::pairs(&common::tiny_burgers(&[0.02, 0.05], 1), 1).unwrap();
+    let mut fno = FnoConfig::new(2, 1, &[6], 8);
+    fno.n_layers = 2;
+    let model = Stepper1d::new(
+        StepperConfig::new(fno, true),
+        data.normalization(vec![true]).unwrap(),
+        &device,
+    )
+    .unwrap();
+    check_every_strategy(model, &data, &device);
+}
+
+#[test]
+fn every_strategy_adapts_a_tiny_multi_physics_model() {
+    let device = Device::flex().autodiff();
+    device.seed(8);
+    let data = WindowDataset::pairs(&common::tiny_burgers(&[0.02, 0.05], 1), 1).unwrap();
+    let spec = DatasetSpec {
+        name: "burgers".into(),
+        channels: 1,
+        params: 1,
+        periodic: vec![true],
+    };
+    let mut cfg = EpdConfig::new(vec![spec], &[16], 8, &[6], 8);
+    cfg.cond_dim = 8;
+    let model = cfg.init(&device);
+    check_every_strategy(model, &data, &device);
 }

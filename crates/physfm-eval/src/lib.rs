@@ -43,6 +43,6 @@ pub use suite::{
     RELATIVE_EPS, VRMSE_EPS, metric_suite, pdebench_metrics, time_to_threshold,
 };
 pub use transfer::{
-    ParamTransform, TransferScore, TransferStrategy, adaptation_budget, random_subset,
-    rollout_errors, transfer_protocol, transfer_train,
+    ParamTransform, TransferScore, adaptation_budget, random_subset, rollout_errors,
+    transfer_protocol, transfer_train,
 };

@@ -308,16 +308,19 @@ pub struct FewShotData<'a> {
     pub test: &'a InMemoryCollection,
 }
 
-/// Adapts `model` with each strategy to the first `k` trajectories of `data.pool`, for each
-/// `k` in `shots`, under the same `budget` (steps, batch, objective, loss, schedule; the learning rate
-/// is each strategy's own), and evaluates each adapted model on `data.test`. `device` must be an
-/// autodiff device; `on_point` sees each point as it is measured (for progress output).
+/// Adapts `model` with each strategy, at its peak learning rate (`(strategy, rate)` pairs;
+/// [`Strategy::learning_rate`](physfm_adapt::Strategy::learning_rate) is each one's default),
+/// to the first `k` trajectories of `data.pool`, for each `k` in `shots`, under the same
+/// `budget` (steps, batch, objective, loss, schedule), and evaluates each adapted model on
+/// `data.test`. `device` must be an autodiff device; `on_point` sees each point as it is
+/// measured (for progress output).
 ///
-/// Include [`Scratch`](physfm_adapt::Scratch) among the strategies for the no-pretraining
-/// baseline: the same architecture and budget from a fresh initialisation.
+/// Include [`Strategy::Scratch`](physfm_adapt::Strategy::Scratch) among the strategies for
+/// the no-pretraining baseline: the same architecture and budget from a fresh
+/// initialisation.
 pub fn few_shot_protocol(
     model: &Stepper1d,
-    strategies: &[Box<dyn physfm_adapt::Adaptation>],
+    strategies: &[(physfm_adapt::Strategy, f64)],
     data: FewShotData<'_>,
     shots: &[usize],
     budget: &physfm_train::TrainConfig,
@@ -335,7 +338,7 @@ pub fn few_shot_protocol(
     let zero = evaluate_stepper(&plain(model), test, &eval_device)?;
     let zero_shot = point_of("pretrained", 0, &zero);
     let mut points = Vec::with_capacity(strategies.len() * shots.len());
-    for s in strategies {
+    for &(s, rate) in strategies {
         for &k in shots {
             let subset = first_k(pool, k);
             let windows = physfm_train::WindowDataset::with_history(
@@ -345,19 +348,20 @@ pub fn few_shot_protocol(
                 1,
             )?;
             let cfg = physfm_train::TrainConfig {
-                learning_rate: s.learning_rate(),
+                learning_rate: rate,
                 ..budget.clone()
             };
-            let (adapted, report) = physfm_adapt::adapt_stepper(
+            let (adapted, report) = physfm_adapt::adapt(
                 model.clone(),
-                s.as_ref(),
+                s,
+                &[],
                 &windows,
                 &cfg,
                 device,
                 &physfm_train::TrainOptions::default(),
             )?;
             let e = evaluate_stepper(&plain(&adapted), test, &eval_device)?;
-            let mut p = point_of(&s.name(), k, &e);
+            let mut p = point_of(&s.to_string(), k, &e);
             p.trainable_params = report.trainable_params;
             p.final_loss = report.train.final_loss;
             p.seconds = report.train.seconds;

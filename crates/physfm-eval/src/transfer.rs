@@ -6,12 +6,12 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use physfm_adapt::attach_lora;
+use physfm_adapt::Strategy;
 use physfm_data::InMemoryCollection;
 use physfm_models::{Conditioning, EncodeProcessDecode, EpdConfig, Surrogate, advance};
+use physfm_pde::{GOLDEN, splitmix64};
 use physfm_train::{
-    PhysicsData, TrainConfig, TrainOptions, TrainReport, WindowDataset, frames_to_model,
-    train_surrogate,
+    TrainConfig, TrainOptions, TrainReport, WindowDataset, frames_to_model, train_windows,
 };
 use serde::Serialize;
 
@@ -32,61 +32,6 @@ impl ParamTransform {
         match self {
             Self::Identity => v,
             Self::Log => v.ln(),
-        }
-    }
-}
-
-/// What is trained when moving to new physics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum TransferStrategy {
-    /// New encoder/decoder, every weight trained.
-    Full,
-    /// New encoder/decoder trained; processor, time embedding and FiLM frozen.
-    Heads,
-    /// New encoder/decoder trained, and rank-`rank` LoRA updates (`alpha = rank`) of every
-    /// processor weight of rank 2 or more (pointwise matrices, spectral weights as the matrix
-    /// `[in, out * modes * 2]`); the processor's own weights, the time embedding and FiLM
-    /// frozen. The updates are merged into the weights after training.
-    Lora {
-        /// Rank of the updates.
-        rank: usize,
-    },
-    /// The same architecture from fresh weights (the baseline).
-    Scratch,
-}
-
-impl std::str::FromStr for TransferStrategy {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "full" => Ok(Self::Full),
-            "heads" => Ok(Self::Heads),
-            "lora" => Ok(Self::Lora { rank: 4 }),
-            "scratch" => Ok(Self::Scratch),
-            _ => match s.strip_prefix("lora-r").and_then(|r| r.parse().ok()) {
-                Some(rank) if rank > 0 => Ok(Self::Lora { rank }),
-                _ => Err(format!(
-                    "`{s}`: expected full, heads, lora (rank 4), lora-r<N> or scratch"
-                )),
-            },
-        }
-    }
-}
-
-impl std::fmt::Display for TransferStrategy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.name())
-    }
-}
-
-impl TransferStrategy {
-    /// The name on the command line (`lora` of rank N is `lora-rN`).
-    pub fn name(self) -> String {
-        match self {
-            Self::Full => "full".into(),
-            Self::Heads => "heads".into(),
-            Self::Lora { rank } => format!("lora-r{rank}"),
-            Self::Scratch => "scratch".into(),
         }
     }
 }
@@ -204,13 +149,10 @@ pub fn random_subset(pool: &InMemoryCollection, k: usize, seed: u64) -> Result<I
     }
     let mut idx: Vec<usize> = (0..pool.records.len()).collect();
     if seed > 0 {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut state = seed.wrapping_mul(GOLDEN);
         for i in (1..idx.len()).rev() {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
+            let z = splitmix64(state);
+            state = state.wrapping_add(GOLDEN);
             idx.swap(i, (z % (i as u64 + 1)) as usize);
         }
     }
@@ -238,8 +180,8 @@ pub fn adaptation_budget(base: &TrainConfig, steps: usize, lr: f64, seed: u64) -
 }
 
 /// Trains one model for the single dataset of `target_cfg` on `windows`: from the
-/// pretrained model `pre` (how much of it trains: see [`TransferStrategy`]) or from fresh
-/// weights ([`TransferStrategy::Scratch`], which ignores `pre`). Parameters of `windows` must
+/// pretrained model `pre` (how much of it trains: see [`Strategy`]; the new heads always train) or from fresh
+/// weights ([`Strategy::Scratch`], which ignores `pre`). Parameters of `windows` must
 /// already be mapped as the model takes them. Fresh weights (a new encoder/decoder, LoRA's
 /// `a` factors, or the whole scratch model) are drawn with seed `1000 + budget.seed`. The
 /// model comes back on the flex device with autodiff, LoRA updates merged into the weights.
@@ -247,40 +189,31 @@ pub fn transfer_train(
     pre: Option<&EncodeProcessDecode>,
     target_cfg: &EpdConfig,
     windows: &WindowDataset,
-    strategy: TransferStrategy,
+    strategy: Strategy,
     budget: &TrainConfig,
 ) -> Result<(EncodeProcessDecode, TrainReport)> {
     let device = Device::flex();
     let ad = device.clone().autodiff();
     device.seed(1000 + budget.seed);
-    let pre = pre.filter(|_| strategy != TransferStrategy::Scratch);
-    if pre.is_none() && strategy != TransferStrategy::Scratch {
+    let pre = pre.filter(|_| strategy != Strategy::Scratch);
+    if pre.is_none() && strategy != Strategy::Scratch {
         return Err(EvalError::Invalid(format!(
             "strategy {strategy} needs a pretrained model"
         )));
     }
-    let mut model = match pre {
+    let model = match pre {
         None => target_cfg.init(&ad),
-        Some(m) => m.transfer(target_cfg, &ad)?,
-    };
-    match strategy {
-        TransferStrategy::Heads => model.processor = model.processor.freeze(),
-        TransferStrategy::Lora { rank } => {
-            model.processor = attach_lora(model.processor, rank, rank as f64, |_| true)
+        Some(m) => {
+            let moved = m.transfer(target_cfg, &ad)?;
+            // The new physics' heads are fresh: they train under every strategy.
+            let parts = moved.parts();
+            let fresh: Vec<String> = parts.encoder.into_iter().chain(parts.decoder).collect();
+            strategy.prepare(moved, &fresh, &ad)
         }
-        TransferStrategy::Full | TransferStrategy::Scratch => {}
-    }
-    if let TransferStrategy::Heads | TransferStrategy::Lora { .. } = strategy {
-        model.time = model.time.freeze();
-        model.film = model.film.into_iter().map(Module::freeze).collect();
-    }
-    let data = [PhysicsData {
-        windows: windows.clone(),
-        weight: 1.0,
-    }];
+    };
     let options = TrainOptions::default();
-    let (model, report) = train_surrogate(model, &data, None, budget, &ad, &options)?;
-    Ok((model.materialize(), report))
+    let (model, report) = train_windows(model, windows, None, budget, &ad, &options)?;
+    Ok((strategy.finish(model), report))
 }
 
 /// [`transfer_train`], then the errors of the trained model on `test` ([`rollout_errors`],
@@ -290,7 +223,7 @@ pub fn transfer_protocol(
     target_cfg: &EpdConfig,
     windows: &WindowDataset,
     test: &InMemoryCollection,
-    strategy: TransferStrategy,
+    strategy: Strategy,
     budget: &TrainConfig,
     params: ParamTransform,
 ) -> Result<TransferScore> {

@@ -6,7 +6,7 @@ use burn::tensor::Device;
 use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryRecord};
 use physfm_eval::{evaluate_stepper, evaluate_windowed, rollouts_windowed};
 use physfm_models::{FnoConfig, Stepper1d, StepperConfig};
-use physfm_train::{Objective, TrainConfig, TrainOptions, WindowDataset, train_stepper};
+use physfm_train::{Objective, TrainConfig, TrainOptions, WindowDataset, train_windows};
 
 const N: usize = 32;
 const FRAMES: usize = 8;
@@ -74,7 +74,7 @@ fn trained(history: usize, objective: Objective, data: &InMemoryCollection) -> S
     let mut config = TrainConfig::new(300, 16, 3e-3);
     config.objective = objective;
     config.seed = 2;
-    let (model, _) = train_stepper(
+    let (model, _) = train_windows(
         model,
         &windows,
         None,
@@ -149,7 +149,7 @@ fn a_model_and_windows_of_different_history_are_refused() {
         &device,
     )
     .unwrap();
-    let e = train_stepper(
+    let e = train_windows(
         model,
         &windows,
         None,

@@ -149,8 +149,8 @@ fn few_shot_protocol_adapts_each_strategy_at_each_shot_count() {
     )
     .unwrap();
     let strategies = vec![
-        physfm_adapt::strategy("head").unwrap(),
-        physfm_adapt::strategy("scratch").unwrap(),
+        (physfm_adapt::Strategy::Head, 1e-3),
+        (physfm_adapt::Strategy::Scratch, 3e-3),
     ];
     let budget = TrainConfig {
         log_every: 5,
@@ -299,9 +299,8 @@ fn rollout_errors_of_a_persistence_model_are_the_closed_form() {
 
 #[test]
 fn transfer_protocol_runs_every_strategy_and_subsets_are_reproducible() {
-    use physfm_eval::{
-        ParamTransform, TransferStrategy, adaptation_budget, random_subset, transfer_protocol,
-    };
+    use physfm_adapt::Strategy;
+    use physfm_eval::{ParamTransform, adaptation_budget, random_subset, transfer_protocol};
     use physfm_train::{TrainConfig, WindowDataset};
     let device = Device::flex();
     let (cfg, model) = epd_persistence(&device);
@@ -323,10 +322,10 @@ fn transfer_protocol_runs_every_strategy_and_subsets_are_reproducible() {
     assert_eq!((budget.steps, budget.checkpoint_every), (5, 0));
     let test = collection(&[0.12]);
     for s in [
-        TransferStrategy::Full,
-        TransferStrategy::Heads,
-        TransferStrategy::Lora { rank: 2 },
-        TransferStrategy::Scratch,
+        Strategy::Full,
+        Strategy::Heads,
+        Strategy::Lora { rank: 2 },
+        Strategy::Scratch,
     ] {
         let score = transfer_protocol(
             Some(&model),
@@ -349,7 +348,7 @@ fn transfer_protocol_runs_every_strategy_and_subsets_are_reproducible() {
         &cfg,
         &w,
         &test,
-        TransferStrategy::Full,
+        Strategy::Full,
         &budget,
         ParamTransform::Log,
     )
@@ -430,7 +429,8 @@ fn numeric_rank(m: &[f64], rows: usize, cols: usize, tol: f64) -> usize {
 #[test]
 fn lora_transfer_changes_the_processor_by_low_rank_updates_alone() {
     use burn::module::Module;
-    use physfm_eval::{ParamTransform, TransferStrategy, adaptation_budget, transfer_train};
+    use physfm_adapt::Strategy;
+    use physfm_eval::{ParamTransform, adaptation_budget, transfer_train};
     use physfm_train::{TrainConfig, WindowDataset};
     let device = Device::flex();
     let (cfg, model) = epd_persistence(&device);
@@ -440,14 +440,8 @@ fn lora_transfer_changes_the_processor_by_low_rank_updates_alone() {
     }
     let budget = adaptation_budget(&TrainConfig::new(10, 3, 1e-2), 6, 1e-2, 0);
     let before = epd_weights(&model);
-    let (lora, report) = transfer_train(
-        Some(&model),
-        &cfg,
-        &w,
-        TransferStrategy::Lora { rank: 1 },
-        &budget,
-    )
-    .unwrap();
+    let (lora, report) =
+        transfer_train(Some(&model), &cfg, &w, Strategy::Lora { rank: 1 }, &budget).unwrap();
     assert!(report.final_loss.is_finite());
     let after = epd_weights(&lora.valid());
     // The adapters are merged: the same parameters as the pretrained model, no more.

@@ -556,6 +556,10 @@ impl Dynamics for AViT {
 }
 
 impl Surrogate for AViT {
+    fn fresh(&self, device: &Device) -> Self {
+        self.config.init(device)
+    }
+
     fn dims(&self) -> usize {
         self.config.dims
     }

@@ -716,6 +716,10 @@ impl Dynamics for EncodeProcessDecode {
 }
 
 impl Surrogate for EncodeProcessDecode {
+    fn fresh(&self, device: &Device) -> Self {
+        self.config.init(device)
+    }
+
     fn dims(&self) -> usize {
         self.config.latent_grid.len()
     }
@@ -752,16 +756,21 @@ impl Surrogate for EncodeProcessDecode {
         }
     }
 
+    /// The encoder part holds each head's encoder and parameter embedding (what a new
+    /// physics brings), the processor part the shared processor, the conditioning part the
+    /// time embedding, the FiLM layers and the environments' contexts.
     fn parts(&self) -> Parts {
         let heads = (0..self.heads.len()).map(|i| format!("heads.{i}"));
         Parts {
-            encoder: heads.clone().map(|h| format!("{h}.encoder")).collect(),
-            processor: vec!["processor".into(), "film".into()],
-            decoder: heads.clone().map(|h| format!("{h}.decoder")).collect(),
-            conditioning: ["time", "contexts", "context"]
+            encoder: heads
+                .clone()
+                .flat_map(|h| [format!("{h}.encoder"), format!("{h}.params")])
+                .collect(),
+            processor: vec!["processor".into()],
+            decoder: heads.map(|h| format!("{h}.decoder")).collect(),
+            conditioning: ["time", "film", "contexts", "context"]
                 .into_iter()
                 .map(String::from)
-                .chain(heads.map(|h| format!("{h}.params")))
                 .collect(),
         }
     }

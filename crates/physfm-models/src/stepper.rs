@@ -217,6 +217,18 @@ impl Dynamics for Stepper1d {
 }
 
 impl Surrogate for Stepper1d {
+    fn field_scale(&self, _dataset: usize) -> Option<Vec<f32>> {
+        Some(self.norm.field_std.clone())
+    }
+
+    fn fresh(&self, device: &Device) -> Self {
+        Self {
+            config: self.config.clone(),
+            norm: self.norm.clone(),
+            net: self.config.fno.init(device),
+        }
+    }
+
     fn dims(&self) -> usize {
         self.net.dims
     }

@@ -247,11 +247,24 @@ pub trait Surrogate: Module + Dynamics {
         0
     }
 
+    /// The per-channel scale of dataset `dataset`'s fields where the model keeps
+    /// normalisation statistics of its own (the unit of training's input noise); `None`
+    /// otherwise, and training takes the data's.
+    fn field_scale(&self, dataset: usize) -> Option<Vec<f32>> {
+        let _ = dataset;
+        None
+    }
+
     /// The names of its datasets, in index order, where it has named ones (a multi-physics
     /// model); empty otherwise. Training logs and errors use them.
     fn dataset_names(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// The same architecture (and normalisation, where the model has its own) with newly
+    /// initialised weights on `device`, drawn from the device's generator: the no-pretraining
+    /// baseline.
+    fn fresh(&self, device: &Device) -> Self;
 
     /// Its weights by role.
     fn parts(&self) -> Parts;
@@ -321,6 +334,9 @@ impl Surrogate for AnySurrogate {
     fn dataset_names(&self) -> Vec<String> {
         each!(self, m => m.dataset_names())
     }
+    fn field_scale(&self, dataset: usize) -> Option<Vec<f32>> {
+        each!(self, m => m.field_scale(dataset))
+    }
     /// The inner model's parts under the variant's name, as burn's traversal names them.
     fn parts(&self) -> Parts {
         let (variant, parts) = match self {
@@ -333,6 +349,14 @@ impl Surrogate for AnySurrogate {
     }
     fn save(&self, dir: &Path) -> Result<()> {
         each!(self, m => Surrogate::save(m, dir))
+    }
+    fn fresh(&self, device: &Device) -> Self {
+        match self {
+            AnySurrogate::Stepper(m) => AnySurrogate::Stepper(m.fresh(device)),
+            AnySurrogate::Epd(m) => AnySurrogate::Epd(m.fresh(device)),
+            AnySurrogate::UNet(m) => AnySurrogate::UNet(m.fresh(device)),
+            AnySurrogate::AViT(m) => AnySurrogate::AViT(m.fresh(device)),
+        }
     }
 }
 

@@ -509,6 +509,10 @@ impl Dynamics for UNet {
 }
 
 impl Surrogate for UNet {
+    fn fresh(&self, device: &Device) -> Self {
+        self.config.init(device)
+    }
+
     fn dims(&self) -> usize {
         self.config.dims
     }

@@ -6,9 +6,8 @@
 //! kept and a NaN guard; [`train_surrogate`], which trains any
 //! [`Surrogate`](physfm_models::Surrogate) on one dataset or a weighted mixture of several,
 //! through the one unroll of the one-step, rollout and pushforward objectives
-//! ([`unroll_loss`]); [`train_stepper`], its one-dataset form for a
-//! [`Stepper1d`](physfm_models::Stepper1d); and spec-driven runs on disk ([`train_run`], also
-//! the `physfm-train` binary).
+//! ([`unroll_loss`]); [`train_windows`], its one-dataset form; and spec-driven runs on disk
+//! ([`train_run`], also the `physfm-train` binary).
 //!
 //! The loop uses AdamW, warm-up +
 //! cosine schedule, gradient clipping, a progress bar and a JSON-lines log.
@@ -18,7 +17,7 @@
 //! use physfm_data::{CollectionMeta, InMemoryCollection, FORMAT_VERSION};
 //! use physfm_data::TrajectoryRecord;
 //! use physfm_models::{FnoConfig, Stepper1d, StepperConfig};
-//! use physfm_train::{Objective, TrainConfig, TrainOptions, WindowDataset, train_stepper};
+//! use physfm_train::{Objective, TrainConfig, TrainOptions, WindowDataset, train_windows};
 //!
 //! // A travelling wave u(x, t) = sin(2 pi (x - 0.1 t)) sampled at 16 points and 4 times.
 //! let n = 16;
@@ -49,7 +48,7 @@
 //!     ..TrainConfig::new(20, 2, 3e-3)
 //! };
 //! let (_model, report) =
-//!     train_stepper(model, &windows, None, &config, &device, &TrainOptions::default())?;
+//!     train_windows(model, &windows, None, &config, &device, &TrainOptions::default())?;
 //! assert_eq!(report.losses.len(), 4);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -72,7 +71,8 @@ pub use rand_chacha::ChaCha8Rng;
 pub use run::{RunArgs, RunPaths, RunSpec, StepperSpec, train_run};
 pub use trainer::{
     GroupLoss, RngState, TrainOptions, TrainReport, Validate, fit, load_checkpoint_weights,
-    train_stepper,
 };
-pub use unroll::{PhysicsData, loss_on_grid, train_surrogate, unroll_loss, validation_loss};
+pub use unroll::{
+    PhysicsData, loss_on_grid, train_surrogate, train_windows, unroll_loss, validation_loss,
+};
 pub use windows::{WindowBatch, WindowDataset, frame_to_model, frames_to_model, frames_to_stored};

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::write_atomic;
 use crate::{
     Result, TrainConfig, TrainError, TrainOptions, TrainReport, WindowDataset,
-    load_checkpoint_weights, train_stepper,
+    load_checkpoint_weights, train_windows,
 };
 
 /// The network of a 1D stepper run; channels come from the data.
@@ -238,7 +238,7 @@ pub fn train_run(
         ..TrainOptions::default()
     };
     let (model, report) =
-        train_stepper(model, &data, valid.as_ref(), &spec.train, &device, &options)?;
+        train_windows(model, &data, valid.as_ref(), &spec.train, &device, &options)?;
     model.save(&out.join("model"))?;
     if report.best.is_some() {
         let best = load_checkpoint_weights(model.clone(), &checkpoints, "best")?;

@@ -1,7 +1,7 @@
 //! The training loop: a generic [`fit`] over any burn module and batch loss, with AdamW,
 //! schedules, gradient clipping, a progress bar, a JSON-lines log, validation with the best
-//! checkpoint kept, atomic checkpoints and exact resumption; and [`train_stepper`], which fits
-//! a [`Stepper1d`] with the one-step, rollout or pushforward objective.
+//! checkpoint kept, atomic checkpoints and exact resumption. Training of surrogates on windows
+//! (`crate::unroll`) is built on it.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -10,15 +10,14 @@ use std::time::Instant;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use indicatif::{ProgressBar, ProgressStyle};
-use physfm_models::Stepper1d;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::write_atomic;
-use crate::{Checkpoints, Result, TrainConfig, TrainError, WindowDataset};
+use crate::{Checkpoints, Result, TrainConfig, TrainError};
 
 /// The loss of one batch and the group (dataset) it came from, for per-group logs.
 #[derive(Debug, Clone)]
@@ -471,30 +470,4 @@ pub fn load_checkpoint_weights<M: Module>(module: M, dir: &Path, slot: &str) -> 
         })?;
     let w = d.join(WEIGHTS);
     module.try_load_file(&w).map_err(record_err(&w))
-}
-
-/// Trains a [`Stepper1d`] on the windows of `data` with `config.objective` and `config.loss`
-/// (in its normalised target space), AdamW and the schedule; validates on `valid` (one-step
-/// loss) if given. Input noise is scaled by the model's own field statistics. `device` must
-/// be an autodiff device. This is [`train_surrogate`](crate::train_surrogate) on one dataset;
-/// see [`fit`] for checkpoints, resumption and the NaN guard.
-pub fn train_stepper(
-    model: Stepper1d,
-    data: &WindowDataset,
-    valid: Option<&WindowDataset>,
-    config: &TrainConfig,
-    device: &Device,
-    options: &TrainOptions,
-) -> Result<(Stepper1d, TrainReport)> {
-    let noise = [model.norm.field_std.clone()];
-    crate::unroll::fit_surrogate(
-        model,
-        &[data],
-        &[1.0],
-        &noise,
-        valid,
-        config,
-        device,
-        options,
-    )
 }

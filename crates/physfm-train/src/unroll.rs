@@ -177,7 +177,8 @@ fn input_noise(
 /// dataset `k`): each step draws a dataset by weight (a single dataset draws nothing), then a
 /// batch of its windows, and takes one AdamW step on [`unroll_loss`] with `config.objective`
 /// and `config.loss`. With `config.input_noise`, the inputs get Gaussian noise of that many
-/// per-channel standard deviations of the dataset's fields. `valid`, if given, is scored
+/// per-channel standard deviations of the fields ([`Surrogate::field_scale`], else the
+/// dataset's). `valid`, if given, is scored
 /// with the one-step loss of dataset 0 (the best checkpoint is kept on it). With several
 /// datasets the log holds each one's loss (`loss_<group>`, by `options.groups`, else the
 /// model's [dataset names](Surrogate::dataset_names), else the dataset index).
@@ -199,24 +200,61 @@ pub fn train_surrogate<M: Surrogate>(
 ) -> Result<(M, TrainReport)> {
     let windows: Vec<&WindowDataset> = data.iter().map(|d| &d.windows).collect();
     let weights: Vec<f64> = data.iter().map(|d| d.weight).collect();
-    // The noise scale is only computed where noise is asked for.
-    let noise: Vec<Vec<f32>> = if config.input_noise > 0.0 {
-        windows.iter().map(|w| w.field_std()).collect()
-    } else {
-        vec![Vec::new(); windows.len()]
-    };
-    fit_surrogate(
-        model, &windows, &weights, &noise, valid, config, device, options,
-    )
+    fit_surrogate(model, &windows, &weights, valid, config, device, options)
 }
 
-/// [`train_surrogate`] with the per-channel noise scales of each dataset given.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn fit_surrogate<M: Surrogate>(
+/// [`train_surrogate`] on one dataset, borrowed: the model's dataset 0.
+///
+/// ```
+/// use burn::tensor::Device;
+/// use physfm_data::{CollectionMeta, InMemoryCollection, FORMAT_VERSION, TrajectoryRecord};
+/// use physfm_models::{Surrogate, UNetConfig};
+/// use physfm_train::{TrainConfig, TrainOptions, WindowDataset, train_windows};
+///
+/// // A travelling wave u(x, t) = sin(2 pi (x - 0.1 t)) sampled at 16 points and 5 times.
+/// let n = 16;
+/// let fields: Vec<f32> = (0..5)
+///     .flat_map(|t| (0..n).map(move |x| (2.0 * std::f32::consts::PI * (x as f32 / n as f32 - 0.1 * t as f32)).sin()))
+///     .collect();
+/// let data = InMemoryCollection {
+///     meta: CollectionMeta {
+///         format_version: FORMAT_VERSION, name: "wave".into(), channel_names: vec!["u".into()],
+///         param_names: vec![], axis_names: vec!["x".into()], spatial_shape: vec![n],
+///         domain_lengths: vec![1.0], boundary: vec!["periodic".into()], frames: 5, trajectories: 1,
+///         generator: "doc".into(), seed: 0, provenance: serde_json::Value::Null,
+///     },
+///     coordinates: vec![(0..n).map(|x| x as f64 / n as f64).collect()],
+///     records: vec![TrajectoryRecord { fields, times: vec![0.0, 1.0, 2.0, 3.0, 4.0], params: vec![] }],
+/// };
+/// // A U-Net that sees two frames, trained on windows of two input frames and one target.
+/// let windows = WindowDataset::with_history(&data, 2, 1, 1)?;
+/// let mut cfg = UNetConfig::new(2, 1, 1);
+/// (cfg.hidden, cfg.channel_mults, cfg.norm_groups) = (8, vec![1, 2], 4);
+/// let device = Device::flex().autodiff();
+/// let model = cfg.init(&device);
+/// assert_eq!(model.history(), 2);
+/// let config = TrainConfig { log_every: 5, ..TrainConfig::new(10, 2, 1e-3) };
+/// let (_model, report) =
+///     train_windows(model, &windows, None, &config, &device, &TrainOptions::default())?;
+/// assert_eq!(report.losses.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn train_windows<M: Surrogate>(
+    model: M,
+    data: &WindowDataset,
+    valid: Option<&WindowDataset>,
+    config: &TrainConfig,
+    device: &Device,
+    options: &TrainOptions,
+) -> Result<(M, TrainReport)> {
+    fit_surrogate(model, &[data], &[1.0], valid, config, device, options)
+}
+
+/// [`train_surrogate`] on borrowed datasets and their weights.
+fn fit_surrogate<M: Surrogate>(
     model: M,
     data: &[&WindowDataset],
     weights: &[f64],
-    noise_std: &[Vec<f32>],
     valid: Option<&WindowDataset>,
     config: &TrainConfig,
     device: &Device,
@@ -224,6 +262,16 @@ pub(crate) fn fit_surrogate<M: Surrogate>(
 ) -> Result<(M, TrainReport)> {
     config.validate("train")?;
     check(&model, data, weights, valid, config)?;
+    // The noise's unit: the model's own field statistics, else the data's (computed only
+    // where noise is asked for).
+    let noise_std: Vec<Vec<f32>> = if config.input_noise > 0.0 {
+        data.iter()
+            .enumerate()
+            .map(|(k, w)| model.field_scale(k).unwrap_or_else(|| w.field_std()))
+            .collect()
+    } else {
+        vec![Vec::new(); data.len()]
+    };
     let total: f64 = weights.iter().sum();
     let mut options = options.clone();
     if options.groups.is_empty() && data.len() > 1 {

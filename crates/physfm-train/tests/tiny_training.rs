@@ -8,7 +8,7 @@ mod common;
 use physfm_data::InMemoryCollection;
 use physfm_models::{FnoConfig, Stepper1d, StepperConfig};
 use physfm_train::{
-    LossKind, Objective, TrainConfig, TrainError, TrainOptions, WindowDataset, fit, train_stepper,
+    LossKind, Objective, TrainConfig, TrainError, TrainOptions, WindowDataset, fit, train_windows,
     validation_loss,
 };
 
@@ -46,7 +46,7 @@ fn loss_falls_tenfold_on_a_tiny_problem() {
     let model = model(&pairs, 16, &device);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log.jsonl");
-    let (_, report) = train_stepper(
+    let (_, report) = train_windows(
         model,
         &pairs,
         None,
@@ -94,7 +94,7 @@ fn rollout_and_pushforward_objectives_train_with_every_loss() {
             loss: kind,
             ..config(200, 3e-3)
         };
-        let (_, report) = train_stepper(
+        let (_, report) = train_windows(
             model(&windows, 8, &device),
             &windows,
             None,
@@ -111,7 +111,7 @@ fn rollout_and_pushforward_objectives_train_with_every_loss() {
         );
     }
     // An objective longer than the windows is refused by name.
-    let e = train_stepper(
+    let e = train_windows(
         model(&windows, 8, &device),
         &windows,
         None,
@@ -139,7 +139,7 @@ fn validation_keeps_the_best_checkpoint() {
         checkpoint_every: 40,
         ..config(100, 3e-3)
     };
-    let (trained, report) = train_stepper(
+    let (trained, report) = train_windows(
         model(&pairs, 8, &device),
         &pairs,
         Some(&pairs),
@@ -180,7 +180,7 @@ fn a_diverging_run_stops_with_a_clear_error() {
     let mut model = model(&pairs, 8, &device);
     // A non-finite normalisation constant poisons the forward pass from the first step.
     model.norm.delta_std = vec![f32::MIN_POSITIVE / 1e30];
-    let e = train_stepper(
+    let e = train_windows(
         model,
         &pairs,
         None,

@@ -2,7 +2,7 @@
 //!
 //! Foundation models of physics in Rust: parametric PDE families and their solvers
 //! ([`pde`]), trajectory collections in Zarr ([`data`]), spectral convolution
-//! ([`spectral`]), neural operators ([`models`]), training ([`train`]) and evaluation
+//! ([`spectral`]), surrogate models ([`models`]), training ([`train`]), adaptation ([`adapt`]) and evaluation
 //! ([`eval`]). This crate re-exports them; [`prelude`] holds the names most programs use.
 //!
 //! The whole pipeline in a few lines (tiny sizes, so that the example runs in a moment):
@@ -43,7 +43,7 @@
 //!     &device,
 //! )?;
 //! let config = TrainConfig { log_every: 5, ..TrainConfig::new(10, 4, 1e-3) };
-//! let (model, _) = train_stepper(model, &pairs, None, &config, &device, &TrainOptions::default())?;
+//! let (model, _) = train_windows(model, &pairs, None, &config, &device, &TrainOptions::default())?;
 //! // 3. Evaluation.
 //! let scores = evaluate_stepper(&model, &data, &device)?;
 //! assert_eq!(scores.rollout_by_step.len(), 4);
@@ -51,6 +51,7 @@
 //! ```
 
 pub use burn;
+pub use physfm_adapt as adapt;
 pub use physfm_data as data;
 pub use physfm_eval as eval;
 pub use physfm_models as models;
@@ -61,19 +62,25 @@ pub use physfm_train as train;
 /// The names most programs use.
 pub mod prelude {
     pub use burn::tensor::{Device, Tensor};
+    pub use physfm_adapt::{Strategy, adapt};
     pub use physfm_data::{
         Batch, ChannelStats, CollectionMeta, DatasetSpec, FORMAT_VERSION, FrameSpacing,
         InMemoryCollection, Loader, LoaderConfig, SplitRule, Splits, TrajectoryCollection,
         TrajectoryRecord, TrajectorySource, WindowSpec,
     };
-    pub use physfm_eval::{evaluate_stepper, nrmse};
-    pub use physfm_models::{Fno, FnoConfig, Stepper1d, StepperConfig};
+    pub use physfm_eval::{evaluate_stepper, nrmse, rollout_errors};
+    pub use physfm_models::{
+        Conditioning, Dynamics, Fno, FnoConfig, Stepper1d, StepperConfig, Surrogate,
+        load_surrogate, rollout,
+    };
     pub use physfm_pde::{
         Burgers1d, Burgers1dConfig, FamilyConfig, ParamRange, PdeFamily, PeriodicGrid1d, Preset,
         SumOfSines, TimeSampling,
     };
     pub use physfm_spectral::{SpectralConv1d, SpectralConv1dConfig};
-    pub use physfm_train::{TrainConfig, TrainOptions, WindowDataset, train_stepper};
+    pub use physfm_train::{
+        PhysicsData, TrainConfig, TrainOptions, WindowDataset, train_surrogate, train_windows,
+    };
 }
 
 /// The README's examples compile and run as doctests.
