@@ -1,14 +1,11 @@
 //! `cargo xtask generate <preset>`: writes each split of a dataset preset as a Zarr
 //! trajectory collection, in parallel over trajectories, resuming after an interruption.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use indicatif::ProgressBar;
-use physfm_data::{CollectionMeta, FORMAT_VERSION, TrajectoryCollection};
+pub(crate) use physfm_data::generate_split;
 use physfm_pde::Preset;
-use rayon::prelude::*;
 
 use crate::quickstart::workspace_root;
 
@@ -32,16 +29,6 @@ pub(crate) struct Generate {
     /// List the presets and exit.
     #[arg(long)]
     list: bool,
-}
-
-/// What one split's generation did.
-#[derive(Debug, Clone)]
-pub(crate) struct SplitReport {
-    pub(crate) split: String,
-    pub(crate) path: PathBuf,
-    pub(crate) trajectories: usize,
-    pub(crate) generated: usize,
-    pub(crate) seconds: f64,
 }
 
 /// Finds a preset by name under `datasets/`, or reads it from a path.
@@ -89,134 +76,6 @@ pub(crate) fn list_presets() -> anyhow::Result<Vec<(String, Preset)>> {
         }
     }
     Ok(out)
-}
-
-/// The collection metadata of split `split` of `preset`.
-fn collection_meta(preset: &Preset, split: &str, trajectories: usize) -> CollectionMeta {
-    let family = preset.family.family();
-    let axes = family.axes();
-    CollectionMeta {
-        format_version: FORMAT_VERSION,
-        name: family.name().to_string(),
-        channel_names: family.channels(),
-        param_names: family.parameters().iter().map(|p| p.name.clone()).collect(),
-        axis_names: axes.iter().map(|a| a.name.clone()).collect(),
-        spatial_shape: axes.iter().map(|a| a.coords.len()).collect(),
-        domain_lengths: axes.iter().map(|a| a.length).collect(),
-        // Where the boundary condition is a per-trajectory choice (`bc`), say so.
-        boundary: axes
-            .iter()
-            .map(|a| {
-                if family.parameters().iter().any(|p| p.name == "bc") {
-                    "parameter:bc".to_string()
-                } else {
-                    a.boundary.as_str().to_string()
-                }
-            })
-            .collect(),
-        frames: preset.time.frames,
-        trajectories,
-        generator: format!("physfm-pde {} {}", env!("CARGO_PKG_VERSION"), family.name()),
-        seed: preset.seed,
-        provenance: serde_json::json!({
-            "preset": preset,
-            "split": split,
-            "equation": family.equation(),
-            "initial_condition": family.initial_condition(),
-            "parameters": family.parameters(),
-        }),
-    }
-}
-
-/// Generates split `split` of `preset` into `path`, resuming a partial collection there.
-pub(crate) fn generate_split(
-    preset: &Preset,
-    split: &str,
-    path: &Path,
-    progress: bool,
-) -> anyhow::Result<SplitReport> {
-    let start = Instant::now();
-    let plan = preset.plan(split)?;
-    let meta = collection_meta(preset, split, plan.len());
-    let family = preset.family.family();
-    let collection = if path.exists() {
-        let c = TrajectoryCollection::open_any(path).with_context(|| {
-            format!(
-                "{} exists but is not a readable collection; delete it or choose another --out",
-                path.display()
-            )
-        })?;
-        if c.meta() != &meta {
-            bail!(
-                "{} holds a collection made with a different preset or options; delete it or choose another --out",
-                path.display()
-            );
-        }
-        if c.is_complete()? {
-            return Ok(SplitReport {
-                split: split.into(),
-                path: path.into(),
-                trajectories: plan.len(),
-                generated: 0,
-                seconds: start.elapsed().as_secs_f64(),
-            });
-        }
-        c
-    } else {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let coords: Vec<Vec<f64>> = family.axes().into_iter().map(|a| a.coords).collect();
-        TrajectoryCollection::create(path, meta, &coords)?
-    };
-    // A trajectory counts as written only if it reads back whole (a write cut by a kill
-    // leaves a chunk that does not decode, or no chunk).
-    let pending: Vec<usize> = (0..plan.len())
-        .into_par_iter()
-        .filter(|&i| {
-            !(collection.has_trajectory(i).unwrap_or(false)
-                && collection.read_trajectory(i).is_ok())
-        })
-        .collect();
-    let bar = if progress {
-        crate::data::bar(pending.len(), split)
-    } else {
-        ProgressBar::hidden()
-    };
-    if pending.len() < plan.len() {
-        bar.println(format!(
-            "{split}: resuming, {} of {} trajectories already written",
-            plan.len() - pending.len(),
-            plan.len()
-        ));
-    }
-    pending
-        .par_iter()
-        .try_for_each(|&i| -> anyhow::Result<()> {
-            let t = &plan[i];
-            let times = preset.time.times(t.seed);
-            let traj = family
-                .generate(&t.params, t.seed, &times)
-                .with_context(|| {
-                    format!(
-                        "split `{split}`, trajectory {i} (environment {})",
-                        t.environment
-                    )
-                })?;
-            let fields: Vec<f32> = traj.values.iter().map(|&v| v as f32).collect();
-            collection.write_trajectory(i, &fields, &traj.times, &t.params)?;
-            bar.inc(1);
-            Ok(())
-        })?;
-    bar.finish_and_clear();
-    collection.finalize()?;
-    Ok(SplitReport {
-        split: split.into(),
-        path: path.into(),
-        trajectories: plan.len(),
-        generated: pending.len(),
-        seconds: start.elapsed().as_secs_f64(),
-    })
 }
 
 impl Generate {
@@ -303,6 +162,8 @@ impl Generate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use physfm_data::TrajectoryCollection;
+    use std::path::Path;
 
     const PRESET: &str = r#"
         name = "resume-test"

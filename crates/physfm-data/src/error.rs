@@ -128,6 +128,17 @@ pub enum DataError {
     /// A background loader thread failed.
     #[error("data loader: {0}")]
     Loader(String),
+    /// Generating a split from a PDE preset failed.
+    #[error("generating split `{split}`: {what}")]
+    Generate {
+        /// The split.
+        split: String,
+        /// What failed (the plan, or which trajectory).
+        what: String,
+        /// The solver's or preset's error.
+        #[source]
+        source: physfm_pde::PdeError,
+    },
 }
 
 /// Result alias of this crate.

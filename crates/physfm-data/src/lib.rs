@@ -53,6 +53,7 @@ struct DatasetFormatDoc;
 
 mod collection;
 mod error;
+mod generate;
 #[cfg(feature = "hdf5")]
 pub mod hdf5;
 mod http;
@@ -69,6 +70,7 @@ pub use collection::{
     WriteOptions, write_atomic,
 };
 pub use error::{DataError, Result};
+pub use generate::{SplitReport, collection_meta, generate_in_memory, generate_split};
 pub use http::HttpStore;
 pub use inspect::{ParamSummary, Summary, TimeSummary, inspect};
 #[cfg(feature = "burn")]

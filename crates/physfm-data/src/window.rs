@@ -98,6 +98,21 @@ pub struct InMemoryCollection {
 }
 
 impl InMemoryCollection {
+    /// Reads the first `count` trajectories (all, if there are fewer) of any source.
+    pub fn read_first(source: &dyn crate::TrajectorySource, count: usize) -> Result<Self> {
+        let n = count.min(source.len());
+        let records = (0..n)
+            .map(|i| source.read_trajectory(i))
+            .collect::<Result<_>>()?;
+        let mut meta = source.meta().clone();
+        meta.trajectories = n;
+        Ok(Self {
+            meta,
+            coordinates: source.coordinates().to_vec(),
+            records,
+        })
+    }
+
     /// Reads every trajectory of `collection`.
     pub fn load(collection: &TrajectoryCollection) -> Result<Self> {
         let records = (0..collection.len())
