@@ -27,6 +27,9 @@ enum BenchWhat {
     Spectral(SideBySide),
     /// FNO forward and training step (MSE, Adam) at `benches/fno_configs.json`.
     Fno(SideBySide),
+    /// Multi-physics pretraining streamed from a generated corpus on disk against the
+    /// in-memory path: peak memory and steps per second.
+    Streaming(crate::bench_streaming::StreamingBench),
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +53,7 @@ impl Bench {
         match self.what {
             BenchWhat::Spectral(b) => b.run(&SPECTRAL),
             BenchWhat::Fno(b) => b.run(&FNO),
+            BenchWhat::Streaming(b) => b.run(),
         }
     }
 }

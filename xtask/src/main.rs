@@ -4,6 +4,7 @@
 
 mod adapt;
 mod bench;
+mod bench_streaming;
 mod coda;
 mod data;
 mod generate;

@@ -20,7 +20,9 @@ use physfm_eval::{
     rollout_errors, transfer_protocol,
 };
 use physfm_models::{DatasetSpec, EncodeProcessDecode, EpdConfig, InputNorm, ProcessorConfig};
-use physfm_train::{PhysicsData, TrainConfig, TrainOptions, WindowDataset, train_surrogate};
+use physfm_train::{
+    PhysicsData, TrainConfig, TrainOptions, WindowDataset, dataset_spec, train_surrogate,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::generate::{generate_split, load_preset};
@@ -167,12 +169,11 @@ fn subsample(data: &mut InMemoryCollection, stride: usize) {
     data.meta.frames = frames;
 }
 
+/// The model's dataset for `data`, named after its preset.
 fn spec_of(name: &str, data: &InMemoryCollection) -> DatasetSpec {
     DatasetSpec {
         name: name.to_string(),
-        channels: data.meta.channel_names.len(),
-        params: data.meta.param_names.len(),
-        periodic: data.meta.boundary.iter().map(|b| b == "periodic").collect(),
+        ..dataset_spec(&data.meta)
     }
 }
 

@@ -58,6 +58,7 @@ mod config;
 mod error;
 mod loss;
 mod run;
+mod stream;
 mod trainer;
 mod unroll;
 mod windows;
@@ -69,10 +70,13 @@ pub use loss::{LossGeometry, LossKind, RELATIVE_EPS, derivative, loss};
 /// The generator [`fit`] hands to batch losses (batch sampling, noise).
 pub use rand_chacha::ChaCha8Rng;
 pub use run::{RunArgs, RunPaths, RunSpec, StepperSpec, train_run};
+pub use stream::{Stream, train_streaming, window_batch};
 pub use trainer::{
     GroupLoss, RngState, TrainOptions, TrainReport, Validate, fit, load_checkpoint_weights,
 };
 pub use unroll::{
     PhysicsData, loss_on_grid, train_surrogate, train_windows, unroll_loss, validation_loss,
 };
-pub use windows::{WindowBatch, WindowDataset, frame_to_model, frames_to_model, frames_to_stored};
+pub use windows::{
+    WindowBatch, WindowDataset, dataset_spec, frame_to_model, frames_to_model, frames_to_stored,
+};

@@ -4,8 +4,8 @@
 //! conversion happens.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use physfm_data::{InMemoryCollection, WindowSpec};
-use physfm_models::Normalization;
+use physfm_data::{CollectionMeta, InMemoryCollection, WindowSpec};
+use physfm_models::{DatasetSpec, Normalization};
 
 use crate::{LossGeometry, Result, TrainError};
 
@@ -52,6 +52,17 @@ pub struct WindowBatch {
     pub params: Vec<f64>,
     /// Time step of each window.
     pub dt: Vec<f64>,
+}
+
+/// The dataset of a multi-physics model that takes collections of `meta`'s kind: its name,
+/// channels and parameters, and which axes are periodic (the boundary `periodic`).
+pub fn dataset_spec(meta: &CollectionMeta) -> DatasetSpec {
+    DatasetSpec {
+        name: meta.name.clone(),
+        channels: meta.channel_names.len(),
+        params: meta.param_names.len(),
+        periodic: meta.boundary.iter().map(|b| b == "periodic").collect(),
+    }
 }
 
 /// Transposes one frame `[n, c]` (stored) into `[c, n]` (model).

@@ -165,3 +165,104 @@ fn a_dataset_that_does_not_fit_the_model_is_named() {
         "{e}"
     );
 }
+
+/// The two datasets of [`config`] as a stream of loader batches.
+fn stream() -> physfm_train::Stream {
+    use std::sync::Arc;
+    let window = physfm_data::WindowSpec {
+        history: 1,
+        horizon: 1,
+        stride: 1,
+    };
+    let burgers = Arc::new(common::tiny_burgers(&[0.02, 0.05, 0.1], 2));
+    let waves = Arc::new(waves(&[0.5, 1.0, 1.5]));
+    physfm_train::Stream::new(vec![
+        physfm_data::DatasetSpec::new(burgers, window),
+        physfm_data::DatasetSpec::new(waves, window),
+    ])
+}
+
+#[test]
+fn streamed_pretraining_reads_through_the_loader_and_lowers_both_losses() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex().autodiff();
+    let cfg = config();
+    let train = TrainConfig {
+        loss: LossKind::RelL2,
+        log_every: 50,
+        warmup_steps: 10,
+        ..TrainConfig::new(400, 8, 3e-3)
+    };
+    let (_, report) = physfm_train::train_streaming(
+        cfg.init(&device),
+        &stream(),
+        &train,
+        &device,
+        &TrainOptions::default(),
+    )
+    .unwrap();
+    for name in ["burgers", "waves"] {
+        let curve = &report.group_losses[name];
+        let (first, last) = (curve[0].1, curve[curve.len() - 1].1);
+        assert!(last * 2.0 < first, "{name}: {first:.3e} -> {last:.3e}");
+    }
+}
+
+#[test]
+fn a_loader_batch_is_the_same_windows_as_in_memory() {
+    use physfm_data::{Loader, LoaderConfig};
+    let device = Device::flex();
+    let s = stream();
+    let loader = Loader::new(
+        s.datasets.clone(),
+        LoaderConfig {
+            batch_size: 5,
+            batches: 6,
+            seed: 3,
+            ..LoaderConfig::default()
+        },
+    )
+    .unwrap();
+    let memory = [
+        WindowDataset::pairs(&common::tiny_burgers(&[0.02, 0.05, 0.1], 2), 1).unwrap(),
+        WindowDataset::pairs(&waves(&[0.5, 1.0, 1.5]), 1).unwrap(),
+    ];
+    let mut seen = [false; 2];
+    for batch in loader {
+        let batch = batch.unwrap();
+        let w = &memory[batch.dataset];
+        seen[batch.dataset] = true;
+        // Pairs are numbered trajectory by trajectory, one per start frame.
+        let per = s.datasets[batch.dataset].source.meta().frames - 1;
+        let idx: Vec<usize> = batch.origin.iter().map(|&(t, f)| t * per + f).collect();
+        let (a, b) = (
+            physfm_train::window_batch(&batch, &device),
+            w.batch(&idx, &device),
+        );
+        let v = |t: burn::tensor::TensorData| t.try_to_vec::<f32>().unwrap();
+        assert_eq!(v(a.x.into_data()), v(b.x.into_data()));
+        assert_eq!(v(a.ys.into_data()), v(b.ys.into_data()));
+        assert_eq!((a.params, a.dt), (b.params, b.dt));
+    }
+    assert_eq!(seen, [true, true]);
+}
+
+#[test]
+fn a_stream_that_does_not_fit_the_model_is_named() {
+    let device = Device::flex().autodiff();
+    let mut s = stream();
+    s.datasets.swap(0, 1);
+    let e = physfm_train::train_streaming(
+        config().init(&device),
+        &s,
+        &TrainConfig::new(5, 2, 1e-3),
+        &device,
+        &TrainOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("stream.datasets[0] (burgers)") && e.contains("2 channels"),
+        "{e}"
+    );
+}
