@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use physfm_data::{
     ChannelStats, CollectionMeta, DatasetSpec, FORMAT_VERSION, HttpStore, Interval, Loader,
     LoaderConfig, SplitRule, Splits, TrajectoryCollection, TrajectorySource, WindowSpec,
@@ -218,18 +218,9 @@ fn open_source(
     }
 }
 
-/// A progress bar over `len` trajectories, labelled `what` (shared with `generate`).
+/// A progress bar over `len` trajectories, labelled `what`.
 pub(crate) fn bar(len: usize, what: &str) -> ProgressBar {
-    let b = ProgressBar::new(len as u64);
-    b.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>14} [{bar:32}] {pos}/{len} trajectories, {per_sec}, ETA {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    b.set_prefix(what.to_string());
-    b
+    physfm_data::trajectory_bar(len, what)
 }
 
 impl Convert {

@@ -102,9 +102,15 @@ fn solve(
 
 /// A progress bar over `len` trajectories, hidden unless `show`.
 fn bar(len: usize, what: &str, show: bool) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
+    if show {
+        trajectory_bar(len, what)
+    } else {
+        ProgressBar::hidden()
     }
+}
+
+/// physfm's progress bar over `len` trajectories, labelled `what`.
+pub fn trajectory_bar(len: usize, what: &str) -> ProgressBar {
     let b = ProgressBar::new(len as u64);
     b.set_style(
         ProgressStyle::with_template(

@@ -70,7 +70,9 @@ pub use collection::{
     WriteOptions, write_atomic,
 };
 pub use error::{DataError, Result};
-pub use generate::{SplitReport, collection_meta, generate_in_memory, generate_split};
+pub use generate::{
+    SplitReport, collection_meta, generate_in_memory, generate_split, trajectory_bar,
+};
 pub use http::HttpStore;
 pub use inspect::{ParamSummary, Summary, TimeSummary, inspect};
 #[cfg(feature = "burn")]

@@ -6,6 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use physfm_data::{Batch, DatasetSpec, Loader, LoaderConfig};
 use physfm_models::Surrogate;
 
+use crate::unroll::{dataset_key, fits};
 use crate::{
     ChaCha8Rng, Checkpoints, GroupLoss, LossGeometry, Result, TrainConfig, TrainError,
     TrainOptions, TrainReport, WindowBatch, fit, frames_to_model, unroll_loss,
@@ -153,37 +154,11 @@ fn check<M: Surrogate>(model: &M, stream: &Stream, config: &TrainConfig) -> Resu
             "streamed training adds no input noise; set it to 0".into(),
         );
     }
-    let names = model.dataset_names();
     for (i, d) in stream.datasets.iter().enumerate() {
         let m = d.source.meta();
-        let key = match names.get(i) {
-            Some(name) => format!("stream.datasets[{i}] ({name})"),
-            None => format!("stream.datasets[{i}]"),
-        };
-        let c = m.channel_names.len();
-        if c != model.channels(i) {
-            return bad(
-                key,
-                format!("{c} channels"),
-                format!("the model's dataset {i} has {}", model.channels(i)),
-            );
-        }
-        if m.spatial_shape.len() != model.dims() {
-            return bad(
-                key,
-                format!("{}D", m.spatial_shape.len()),
-                format!("the model is {}D", model.dims()),
-            );
-        }
-        if let Some(p) = model.coefficients(i)
-            && p != m.param_names.len()
-        {
-            return bad(
-                key,
-                format!("{} parameters", m.param_names.len()),
-                format!("the model's dataset {i} takes {p} coefficients"),
-            );
-        }
+        let key = dataset_key(model, "stream.datasets", i);
+        let (c, p) = (m.channel_names.len(), m.param_names.len());
+        fits(model, i, &key, c, m.spatial_shape.len(), p)?;
         if d.window.history != model.history() {
             return bad(
                 key,

@@ -329,6 +329,52 @@ fn fit_surrogate<M: Surrogate>(
     fit(model, config, &options, batch_loss, validate)
 }
 
+/// `{what}[i]`, with the model's name for dataset `i` where it has one.
+pub(crate) fn dataset_key<M: Surrogate>(model: &M, what: &str, i: usize) -> String {
+    match model.dataset_names().get(i) {
+        Some(name) => format!("{what}[{i}] ({name})"),
+        None => format!("{what}[{i}]"),
+    }
+}
+
+/// Refuses data of `channels` channels on a grid of `dims` axes with `params` parameters
+/// for the model's dataset `i`, naming `key`.
+pub(crate) fn fits<M: Surrogate>(
+    model: &M,
+    i: usize,
+    key: &str,
+    channels: usize,
+    dims: usize,
+    params: usize,
+) -> Result<()> {
+    let bad = |value: String, reason: String| {
+        Err(TrainError::Config {
+            key: key.to_string(),
+            value,
+            reason,
+        })
+    };
+    if channels != model.channels(i) {
+        return bad(
+            format!("{channels} channels"),
+            format!("the model's dataset {i} has {}", model.channels(i)),
+        );
+    }
+    if dims != model.dims() {
+        return bad(
+            format!("{dims}D data"),
+            format!("the model is {}D", model.dims()),
+        );
+    }
+    match model.coefficients(i) {
+        Some(p) if p != params => bad(
+            format!("{params} parameters"),
+            format!("the model's dataset {i} takes {p} coefficients"),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses data that does not fit the model or the objective, naming the dataset.
 fn check<M: Surrogate>(
     model: &M,
@@ -347,38 +393,19 @@ fn check<M: Surrogate>(
         );
     }
     let need = config.objective.horizon();
-    let names = model.dataset_names();
     for (i, (w, &weight)) in data.iter().zip(weights).enumerate() {
-        let key = match names.get(i) {
-            Some(name) => format!("data[{i}] ({name})"),
-            None => format!("data[{i}]"),
-        };
+        let key = dataset_key(model, "data", i);
         if w.is_empty() {
             return bad(key, "0 windows".into(), "nothing to train on".into());
         }
-        if w.channels != model.channels(i) {
-            return bad(
-                key,
-                format!("{} channels", w.channels),
-                format!("the model's dataset {i} has {}", model.channels(i)),
-            );
-        }
-        if w.spatial_shape.len() != model.dims() {
-            return bad(
-                key,
-                format!("{}D windows", w.spatial_shape.len()),
-                format!("the model is {}D", model.dims()),
-            );
-        }
-        if let Some(p) = model.coefficients(i)
-            && p != w.n_params
-        {
-            return bad(
-                key,
-                format!("{} parameters", w.n_params),
-                format!("the model's dataset {i} takes {p} coefficients"),
-            );
-        }
+        fits(
+            model,
+            i,
+            &key,
+            w.channels,
+            w.spatial_shape.len(),
+            w.n_params,
+        )?;
         w.check_history(model.history())?;
         if w.horizon < need {
             return bad(
