@@ -18,7 +18,7 @@ use physfm_models::Stepper1d;
 use physfm_train::{Objective, TrainConfig};
 
 use crate::generate::{generate_split, load_preset};
-use crate::quickstart::{workspace_root, write_atomic};
+use crate::workspace::{workspace_root, write_atomic};
 
 /// Adapt a pretrained model to new dynamics from a few trajectories, and compare strategies.
 #[derive(Debug, clap::Args)]

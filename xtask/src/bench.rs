@@ -11,8 +11,8 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::parity::ensure_venv;
-use crate::quickstart::workspace_root;
+use crate::venv::ensure_venv;
+use crate::workspace::workspace_root;
 
 /// Benchmarks with a side-by-side comparison against the reference Python library.
 #[derive(Debug, clap::Args)]

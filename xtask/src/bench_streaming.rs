@@ -21,7 +21,7 @@ use physfm_train::{
 };
 use serde_json::json;
 
-use crate::quickstart::{workspace_root, write_atomic};
+use crate::workspace::{workspace_root, write_atomic};
 
 /// Pretraining streamed from a corpus of `--corpus-gb` GB against the in-memory path.
 #[derive(Debug, clap::Args)]

@@ -16,7 +16,7 @@ use physfm_train::{TrainConfig, TrainOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::pretrain::{collection, data_root};
-use crate::quickstart::write_atomic;
+use crate::workspace::write_atomic;
 
 /// Meta-train CoDA on a preset's training environments, adapt to its new environments from
 /// one trajectory each, and score both (`coda.md`, `coda.json` in OUT).

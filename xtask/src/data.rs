@@ -20,8 +20,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::parity::ensure_venv;
-use crate::quickstart::workspace_root;
+use crate::venv::ensure_venv;
+use crate::workspace::workspace_root;
 
 /// Convert, inspect, split and benchmark trajectory stores.
 #[derive(Debug, clap::Args)]

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 pub(crate) use physfm_data::generate_split;
 use physfm_pde::Preset;
 
-use crate::quickstart::workspace_root;
+use crate::workspace::workspace_root;
 
 /// Generate a dataset from a preset under `datasets/` (or a preset file).
 #[derive(Debug, clap::Args)]

@@ -91,7 +91,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> PathBuf {
-        crate::quickstart::workspace_root()
+        crate::workspace::workspace_root()
             .join("crates/physfm-models/tests/fixtures/neuralop")
             .join(name)
     }

@@ -21,6 +21,8 @@ mod report_sweeps;
 mod spec;
 mod test;
 mod train;
+mod venv;
+mod workspace;
 
 use clap::{Parser, Subcommand};
 

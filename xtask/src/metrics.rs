@@ -168,10 +168,10 @@ pub(crate) struct MetricsParity {
 
 impl MetricsParity {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        let root = crate::quickstart::workspace_root();
+        let root = crate::workspace::workspace_root();
         let parity = root.join("xtask").join("parity");
-        crate::parity::ensure_venv(&self.python, &parity.join("requirements-torch.txt"))?;
-        let py = crate::parity::ensure_venv_with(
+        crate::venv::ensure_venv(&self.python, &parity.join("requirements-torch.txt"))?;
+        let py = crate::venv::ensure_venv_with(
             &self.python,
             &parity.join("requirements-metrics.txt"),
             &["--no-deps", "--ignore-requires-python"],

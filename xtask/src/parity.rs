@@ -16,7 +16,8 @@ use physfm_pde::{
 };
 use serde_json::{Value, json};
 
-use crate::quickstart::workspace_root;
+use crate::venv::ensure_venv;
+use crate::workspace::workspace_root;
 
 /// Parity checks against reference Python libraries.
 #[derive(Debug, clap::Args)]
@@ -338,58 +339,6 @@ fn write_case(case: &Case, dir: &Path) -> anyhow::Result<(Vec<f64>, f64)> {
         serde_json::to_vec(&doc)?,
     )?;
     Ok((solution.values, seconds))
-}
-
-/// Creates (once) the virtual environment with the pinned requirements; returns its Python.
-pub(crate) fn ensure_venv(python: &str, requirements: &Path) -> anyhow::Result<PathBuf> {
-    ensure_venv_with(python, requirements, &[])
-}
-
-/// [`ensure_venv`] with extra `pip install` flags for this requirements file (e.g.
-/// `--no-deps` for packages whose declared pins conflict with the others).
-pub(crate) fn ensure_venv_with(
-    python: &str,
-    requirements: &Path,
-    pip_flags: &[&str],
-) -> anyhow::Result<PathBuf> {
-    let venv = workspace_root().join("xtask").join(".venv");
-    let py = venv.join("bin").join("python");
-    if !py.is_file() {
-        println!("creating {} ...", venv.display());
-        let s = Command::new(python)
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .with_context(|| format!("running {python}"))?;
-        if !s.success() {
-            bail!("`{python} -m venv` failed");
-        }
-    }
-    let wanted = std::fs::read_to_string(requirements)?;
-    let stamp = venv.join(format!(
-        ".installed-{}",
-        requirements
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-    ));
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
-        println!(
-            "installing {} into the virtual environment ...",
-            requirements.display()
-        );
-        let s = Command::new(&py)
-            .args(["-m", "pip", "install", "--quiet"])
-            .args(pip_flags)
-            .arg("-r")
-            .arg(requirements)
-            .status()?;
-        if !s.success() {
-            bail!("pip install -r {} failed", requirements.display());
-        }
-        std::fs::write(&stamp, wanted)?;
-    }
-    Ok(py)
 }
 
 /// Relative L2 difference per channel over every frame after the first (the first is the

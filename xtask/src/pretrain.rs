@@ -26,7 +26,7 @@ use physfm_train::{
 use serde::{Deserialize, Serialize};
 
 use crate::generate::{generate_split, load_preset};
-use crate::quickstart::{workspace_root, write_atomic};
+use crate::workspace::{workspace_root, write_atomic};
 
 fn default_split() -> String {
     "train".into()

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::report::{ReportOptions, RunInfo, write_report};
 use crate::spec::{QuickstartSpec, Role};
+use crate::workspace::{workspace_root, write_atomic};
 
 /// Runs the quickstart pipeline.
 #[derive(Debug, clap::Args)]
@@ -31,13 +32,6 @@ pub(crate) struct Quickstart {
     /// Override the number of training steps (for a fast smoke run).
     #[arg(long)]
     steps: Option<usize>,
-}
-
-pub(crate) fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the workspace")
-        .to_path_buf()
 }
 
 /// Stratified draw of trajectory `i` of `n` in `range`: one value per equal-probability stratum.
@@ -184,12 +178,6 @@ impl Quickstart {
         println!("  total {:.1} s", total.elapsed().as_secs_f64());
         Ok(())
     }
-}
-
-/// [`physfm_data::write_atomic`] with a message naming the file.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    physfm_data::write_atomic(path, bytes)
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Generates every split into `dir/<name>.zarr`, in parallel over trajectories.

@@ -22,8 +22,8 @@ use physfm_train::TrainReport;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::quickstart::write_atomic;
 use crate::spec::{QuickstartSpec, Role};
+use crate::workspace::write_atomic;
 
 /// Writes a run's report, or compares two reported runs.
 #[derive(Debug, clap::Args)]

@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 use physfm_eval::{LinePlot, Series, line_plot};
 use serde_json::{Value, json};
 
-use crate::quickstart::write_atomic;
+use crate::workspace::read_value;
+use crate::workspace::write_atomic;
 
 /// The kinds of run directory `report` reads, and the file that marks each.
 pub(crate) const RUN_KINDS: &str = "a quickstart run (run.json), a pretraining run \
@@ -41,12 +42,6 @@ pub(crate) fn write_other_report(run: &Path) -> anyhow::Result<bool> {
     } else {
         Ok(false)
     }
-}
-
-pub(crate) fn read_value(path: &Path) -> anyhow::Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
 }
 
 fn number(v: &Value, key: &str, path: &Path) -> anyhow::Result<f64> {

@@ -15,8 +15,8 @@ use anyhow::{Context, bail};
 use physfm_eval::{LinePlot, Series, line_plot};
 use serde_json::{Value, json};
 
-use crate::quickstart::write_atomic;
-use crate::report_runs::read_value;
+use crate::workspace::read_value;
+use crate::workspace::write_atomic;
 
 /// The strategy every other is compared with.
 const SCRATCH: &str = "scratch";

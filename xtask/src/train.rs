@@ -12,7 +12,7 @@ use physfm_eval::evaluate_stepper;
 use physfm_models::Stepper1d;
 use physfm_train::RunArgs;
 
-use crate::quickstart::write_atomic;
+use crate::workspace::write_atomic;
 
 /// Train a 1D stepper (FNO) on a collection from a spec; `--resume` continues a stopped or
 /// killed run from its last checkpoint.

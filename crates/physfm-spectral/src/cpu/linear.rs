@@ -335,7 +335,7 @@ pub(crate) fn backward<T: LinearScalar>(
                 );
             }
             if need_bias {
-                super::block::add_row_sums(&mut gb, g, s.n);
+                super::sums::add_row_sums(&mut gb, g, s.n);
             }
         }
         vec![gw, gb]
@@ -344,7 +344,7 @@ pub(crate) fn backward<T: LinearScalar>(
         if need_w { s.cout * s.cin } else { 0 },
         if need_bias { s.cout } else { 0 },
     ];
-    let [gw, gb]: [Vec<T>; 2] = super::block::sum_in_order(&partials, &sizes)
+    let [gw, gb]: [Vec<T>; 2] = super::sums::sum_in_order(&partials, &sizes)
         .try_into()
         .unwrap_or_else(|_| unreachable!("two gradients"));
     LinearGrads {

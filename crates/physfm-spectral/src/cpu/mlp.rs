@@ -10,10 +10,11 @@
 //! pre-activation and activation in the forward pass and two more hidden-sized gradients in the
 //! backward pass, four passes over memory of the step's largest buffers.
 
-use super::block::{add_row_sums, fill_bias, mul_in_place, sum_in_order, transposed};
+use super::block::{fill_bias, mul_in_place, transposed};
 use super::linear::{LinearScalar, over_groups};
 use super::matmul::{Mat, MatMut, matmul, matmul_add};
 use super::planes::{FreshPlane, FreshPlanes, planes_or_none};
+use super::sums::{add_row_sums, sum_in_order};
 
 /// Sizes of one MLP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,7 @@ mod matmul;
 pub(crate) mod mlp;
 pub(crate) mod plan;
 mod planes;
+mod sums;
 
 use num_complex::Complex;
 
