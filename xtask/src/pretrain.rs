@@ -455,6 +455,7 @@ impl Transfer {
                         *strategy,
                         &self.budget(&spec.train, repeat as u64),
                         ParamTransform::Log,
+                        &device,
                     )?;
                     let strategy = strategy.to_string();
                     println!(
@@ -673,6 +674,8 @@ impl Scaling {
             .map(|r| windows(&random_subset(&pool, self.shots, r as u64)?))
             .collect::<anyhow::Result<_>>()?;
         let budget = |seed| adaptation_budget(&base.train, self.steps, self.learning_rate, seed);
+        // The transfers train on the CPU backend, as the pretraining runs do.
+        let device = Device::flex();
         let mut scratch = Vec::new();
         for (r, w) in shots.iter().enumerate() {
             let roll = transfer_protocol(
@@ -683,6 +686,7 @@ impl Scaling {
                 Strategy::Scratch,
                 &budget(r as u64),
                 ParamTransform::Log,
+                &device,
             )?
             .rollout_rel_l2;
             println!(
@@ -739,6 +743,7 @@ impl Scaling {
                         Strategy::Full,
                         &budget(r as u64),
                         ParamTransform::Log,
+                        &device,
                     )?;
                     println!(
                         "  transfer, K = {} (subset {r}): rollout rel. L2 {roll:.4}",

@@ -184,15 +184,17 @@ pub fn adaptation_budget(base: &TrainConfig, steps: usize, lr: f64, seed: u64) -
 /// weights ([`Strategy::Scratch`], which ignores `pre`). Parameters of `windows` must
 /// already be mapped as the model takes them. Fresh weights (a new encoder/decoder, LoRA's
 /// `a` factors, or the whole scratch model) are drawn with seed `1000 + budget.seed`. The
-/// model comes back on the flex device with autodiff, LoRA updates merged into the weights.
+/// model trains on `device` with autodiff (plain or autodiff, as given) and comes back there,
+/// LoRA updates merged into the weights.
 pub fn transfer_train(
     pre: Option<&EncodeProcessDecode>,
     target_cfg: &EpdConfig,
     windows: &WindowDataset,
     strategy: Strategy,
     budget: &TrainConfig,
+    device: &Device,
 ) -> Result<(EncodeProcessDecode, TrainReport)> {
-    let device = Device::flex();
+    let device = device.clone().inner();
     let ad = device.clone().autodiff();
     device.seed(1000 + budget.seed);
     let pre = pre.filter(|_| strategy != Strategy::Scratch);
@@ -216,8 +218,9 @@ pub fn transfer_train(
     Ok((strategy.finish(model), report))
 }
 
-/// [`transfer_train`], then the errors of the trained model on `test` ([`rollout_errors`],
-/// parameters mapped by `params`).
+/// [`transfer_train`] on `device`, then the errors of the trained model on `test`
+/// ([`rollout_errors`], parameters mapped by `params`, on `device` without autodiff).
+#[allow(clippy::too_many_arguments)]
 pub fn transfer_protocol(
     pre: Option<&EncodeProcessDecode>,
     target_cfg: &EpdConfig,
@@ -226,9 +229,11 @@ pub fn transfer_protocol(
     strategy: Strategy,
     budget: &TrainConfig,
     params: ParamTransform,
+    device: &Device,
 ) -> Result<TransferScore> {
-    let (model, report) = transfer_train(pre, target_cfg, windows, strategy, budget)?;
-    let (one, roll) = rollout_errors(&model.valid(), 0, test, params, &Device::flex())?;
+    let (model, report) = transfer_train(pre, target_cfg, windows, strategy, budget, device)?;
+    let plain = device.clone().inner();
+    let (one, roll) = rollout_errors(&model.valid(), 0, test, params, &plain)?;
     Ok(TransferScore {
         one_step_rel_l2: one,
         rollout_rel_l2: roll,

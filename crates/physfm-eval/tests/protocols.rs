@@ -335,6 +335,7 @@ fn transfer_protocol_runs_every_strategy_and_subsets_are_reproducible() {
             s,
             &budget,
             ParamTransform::Log,
+            &device,
         )
         .unwrap();
         assert!(
@@ -351,6 +352,7 @@ fn transfer_protocol_runs_every_strategy_and_subsets_are_reproducible() {
         Strategy::Full,
         &budget,
         ParamTransform::Log,
+        &device,
     )
     .unwrap_err()
     .to_string();
@@ -440,8 +442,15 @@ fn lora_transfer_changes_the_processor_by_low_rank_updates_alone() {
     }
     let budget = adaptation_budget(&TrainConfig::new(10, 3, 1e-2), 6, 1e-2, 0);
     let before = epd_weights(&model);
-    let (lora, report) =
-        transfer_train(Some(&model), &cfg, &w, Strategy::Lora { rank: 1 }, &budget).unwrap();
+    let (lora, report) = transfer_train(
+        Some(&model),
+        &cfg,
+        &w,
+        Strategy::Lora { rank: 1 },
+        &budget,
+        &Device::flex(),
+    )
+    .unwrap();
     assert!(report.final_loss.is_finite());
     let after = epd_weights(&lora.valid());
     // The adapters are merged: the same parameters as the pretrained model, no more.

@@ -208,11 +208,13 @@ impl Dynamics for Stepper1d {
     }
 
     fn target(&self, frames: &Tensor<4>, next: Tensor<3>) -> Tensor<3> {
-        self.frame().with_net(|x| x).target(frames, next)
+        let f = self.frame();
+        f.net_target(f.window(frames.clone()), next)
     }
 
     fn decode(&self, frames: &Tensor<4>, raw: Tensor<3>) -> Tensor<3> {
-        Dynamics::decode(&self.frame().with_net(|x| x), frames, raw)
+        let f = self.frame();
+        f.decode(f.window(frames.clone()), raw)
     }
 }
 

@@ -45,6 +45,14 @@ pub struct LossGeometry {
 }
 
 impl LossGeometry {
+    /// The domain of a collection: its lengths, and which axes have the boundary `periodic`.
+    pub fn from_meta(meta: &physfm_data::CollectionMeta) -> Self {
+        Self {
+            lengths: meta.domain_lengths.clone(),
+            periodic: meta.boundary.iter().map(|b| b == "periodic").collect(),
+        }
+    }
+
     /// A periodic unit domain in `ndim` dimensions.
     pub fn unit_periodic(ndim: usize) -> Self {
         Self {

@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use physfm_data::{Batch, DatasetSpec, Loader, LoaderConfig};
 use physfm_models::Surrogate;
 
-use crate::unroll::{dataset_key, fits};
+use crate::unroll::{dataset_key, fits, with_groups};
 use crate::{
     ChaCha8Rng, Checkpoints, GroupLoss, LossGeometry, Result, TrainConfig, TrainError,
     TrainOptions, TrainReport, WindowBatch, fit, frames_to_model, unroll_loss,
@@ -83,13 +83,7 @@ pub fn train_streaming<M: Surrogate>(
     let geometry: Vec<LossGeometry> = stream
         .datasets
         .iter()
-        .map(|d| {
-            let m = d.source.meta();
-            LossGeometry {
-                lengths: m.domain_lengths.clone(),
-                periodic: m.boundary.iter().map(|b| b == "periodic").collect(),
-            }
-        })
+        .map(|d| LossGeometry::from_meta(d.source.meta()))
         .collect();
     let skip = match (&options.checkpoint_dir, options.resume) {
         (Some(dir), true) => Checkpoints::new(dir).current("last")?.map_or(0, |(_, s)| s),
@@ -106,14 +100,7 @@ pub fn train_streaming<M: Surrogate>(
             skip,
         },
     )?;
-    let mut options = options.clone();
-    if options.groups.is_empty() && stream.datasets.len() > 1 {
-        let names = model.dataset_names();
-        options.groups = (0..stream.datasets.len())
-            .map(|k| names.get(k).cloned().unwrap_or_else(|| k.to_string()))
-            .collect();
-    }
-    let inner = device.clone();
+    let options = with_groups(&model, stream.datasets.len(), options);
     let batch_loss = move |m: &M, _rng: &mut ChaCha8Rng| {
         let batch = loader.next().ok_or_else(|| TrainError::Config {
             key: "stream".into(),
@@ -124,7 +111,7 @@ pub fn train_streaming<M: Surrogate>(
         let space = batch.spatial_shape.clone();
         let l = unroll_loss(
             m,
-            window_batch(&batch, &inner),
+            window_batch(&batch, device),
             &space,
             k,
             config.objective,

@@ -273,13 +273,7 @@ fn fit_surrogate<M: Surrogate>(
         vec![Vec::new(); data.len()]
     };
     let total: f64 = weights.iter().sum();
-    let mut options = options.clone();
-    if options.groups.is_empty() && data.len() > 1 {
-        let names = model.dataset_names();
-        options.groups = (0..data.len())
-            .map(|k| names.get(k).cloned().unwrap_or_else(|| k.to_string()))
-            .collect();
-    }
+    let options = with_groups(&model, data.len(), options);
     let batch_loss = |m: &M, rng: &mut ChaCha8Rng| {
         let k = if data.len() == 1 {
             0
@@ -327,6 +321,23 @@ fn fit_surrogate<M: Surrogate>(
         None => None,
     };
     fit(model, config, &options, batch_loss, validate)
+}
+
+/// `options` with per-dataset loss groups for a run of `datasets` datasets: the caller's,
+/// else the model's dataset names, else the indices (none for a single dataset).
+pub(crate) fn with_groups<M: Surrogate>(
+    model: &M,
+    datasets: usize,
+    options: &TrainOptions,
+) -> TrainOptions {
+    let mut options = options.clone();
+    if options.groups.is_empty() && datasets > 1 {
+        let names = model.dataset_names();
+        options.groups = (0..datasets)
+            .map(|k| names.get(k).cloned().unwrap_or_else(|| k.to_string()))
+            .collect();
+    }
+    options
 }
 
 /// `{what}[i]`, with the model's name for dataset `i` where it has one.

@@ -61,7 +61,7 @@ pub fn dataset_spec(meta: &CollectionMeta) -> DatasetSpec {
         name: meta.name.clone(),
         channels: meta.channel_names.len(),
         params: meta.param_names.len(),
-        periodic: meta.boundary.iter().map(|b| b == "periodic").collect(),
+        periodic: LossGeometry::from_meta(meta).periodic,
     }
 }
 
@@ -195,10 +195,7 @@ impl WindowDataset {
             horizon,
             spatial_shape: meta.spatial_shape.clone(),
             dts: Vec::with_capacity(windows.len()),
-            geometry: LossGeometry {
-                lengths: meta.domain_lengths.clone(),
-                periodic: meta.boundary.iter().map(|b| b == "periodic").collect(),
-            },
+            geometry: LossGeometry::from_meta(meta),
         };
         for at in windows {
             let w = data.window(&spec, at)?;

@@ -44,16 +44,16 @@ fn main() -> Res<()> {
     let config = EpdConfig::new(specs, &[32], 16, &[8], 16);
     let mut budget = TrainConfig::new(300, 8, 3e-3);
     budget.loss = LossKind::RelL2;
-    let (device, opts) = (Device::flex().autodiff(), TrainOptions::default());
-    let init = config.init(&device);
-    let (model, r) = train_surrogate(init, &data, None, &budget, &device, &opts)?;
+    let (dev, opts) = (Device::flex().autodiff(), TrainOptions::default());
+    let init = config.init(&dev);
+    let (model, r) = train_surrogate(init, &data, None, &budget, &dev, &opts)?;
     println!(
         "pretrained: loss {:.3e} -> {:.3e}",
         r.initial_loss, r.final_loss
     );
 
     // 3. Adapt to the held-out family from 8 trajectories, one strategy at a time.
-    let windows = WindowDataset::pairs(&shots, 1)?;
+    let w = WindowDataset::pairs(&shots, 1)?;
     let target = EpdConfig {
         datasets: vec![dataset_spec(&shots.meta)],
         ..config
@@ -69,7 +69,7 @@ fn main() -> Res<()> {
             learning_rate: s.learning_rate(),
             ..budget.clone()
         };
-        let r = transfer_protocol(Some(&model), &target, &windows, &test, s, &b, Identity)?;
+        let r = transfer_protocol(Some(&model), &target, &w, &test, s, &b, Identity, &dev)?;
         println!(
             "| {s} | {:.4} | {:.4} | {:.1} |",
             r.one_step_rel_l2, r.rollout_rel_l2, r.seconds
