@@ -8,12 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
-use physfm_adapt::IclConfig;
-use physfm_adapt::{STRATEGIES, Strategy};
+use physfm_adapt::{Environment, MetaConfig, STRATEGIES, Strategy, meta_train, split_environments};
 use physfm_data::{InMemoryCollection, TrajectoryCollection};
-use physfm_eval::{
-    FewShotData, FewShotPoint, LinePlot, Series, few_shot_icl, few_shot_protocol, line_plot,
-};
+use physfm_eval::{Arm, FewShotData, FewShotPoint, LinePlot, Series, few_shot_protocol, line_plot};
 use physfm_models::Stepper1d;
 use physfm_train::{Objective, TrainConfig};
 
@@ -32,10 +29,17 @@ pub(crate) struct Adapt {
     /// Adaptation trajectories K (comma-separated for several).
     #[arg(long, value_delimiter = ',')]
     shots: Vec<usize>,
-    /// Strategies (comma-separated): full, head, encoder-decoder, lora, lora-r<N>, scratch,
-    /// and icl (in-context: no training, the K trajectories correct the frozen model's steps).
+    /// Strategies (comma-separated): full, head, heads, lora, lora-r<N>, leads, in-context
+    /// (no training: the K trajectories correct the frozen model's steps), scratch; and,
+    /// with --meta-data, coda and reptile.
     #[arg(long, value_delimiter = ',')]
     strategy: Vec<String>,
+    /// A collection (Zarr) of the pretraining dynamics whose parameter values are the
+    /// environments over which `coda`, `leads` and `reptile` meta-train first (for --steps
+    /// steps, from the pretrained model); without it `leads` adapts the plain pretrained
+    /// model and `coda` and `reptile` are refused.
+    #[arg(long)]
+    meta_data: Option<PathBuf>,
     /// Every strategy for K in 1, 2, 4, 8, 16 (unless --shots / --strategy narrow it).
     #[arg(long)]
     sweep: bool,
@@ -79,9 +83,6 @@ fn parse_objective(s: &str) -> Result<Objective, String> {
         )),
     }
 }
-
-/// The name of in-context adaptation among the strategies (it trains nothing).
-const ICL: &str = "icl";
 
 /// The sweep's shot counts.
 const SWEEP_SHOTS: [usize; 5] = [1, 2, 4, 8, 16];
@@ -134,12 +135,14 @@ impl Adapt {
             (false, _) => self.strategy.clone(),
             (true, true) => STRATEGIES
                 .iter()
+                .filter(|s| {
+                    self.meta_data.is_some()
+                        || !s.parse::<Strategy>().is_ok_and(|s| s.meta_trained())
+                })
                 .map(|s| s.to_string())
-                .chain([ICL.to_string()])
                 .collect(),
             (true, false) => bail!("give --strategy S (or --sweep)"),
         };
-        let icl = names.iter().any(|n| n == ICL);
         if let Some(lr) = self.learning_rate
             && !(lr.is_finite() && lr > 0.0)
         {
@@ -147,7 +150,6 @@ impl Adapt {
         }
         let strategies: Vec<(Strategy, f64)> = names
             .iter()
-            .filter(|n| *n != ICL)
             .map(|n| {
                 let s: Strategy = n.parse()?;
                 Ok((s, self.learning_rate.unwrap_or(s.learning_rate())))
@@ -228,25 +230,50 @@ impl Adapt {
                 p.seconds
             )
         };
-        let mut result = few_shot_protocol(
+        let meta = MetaConfig::default();
+        let mut arms = Vec::with_capacity(strategies.len());
+        for &(s, lr) in &strategies {
+            let mut arm = Arm::new(s, lr);
+            if let (true, Some(path)) = (s.meta_trained(), &self.meta_data) {
+                let envs: Vec<_> = split_environments(&load(path)?)
+                    .iter()
+                    .map(|(_, c)| {
+                        physfm_train::WindowDataset::with_history(c, model.history(), 1, 1)
+                    })
+                    .collect::<Result<_, _>>()?;
+                println!(
+                    "  meta-training `{s}` over {} environments of {}",
+                    envs.len(),
+                    path.display()
+                );
+                let cfg = TrainConfig {
+                    learning_rate: lr,
+                    ..budget.clone()
+                };
+                let (prior, r) = meta_train(
+                    model.clone(),
+                    s,
+                    &Environment::regimes(&envs),
+                    &cfg,
+                    &meta,
+                    &device,
+                    &physfm_train::TrainOptions::default(),
+                )?;
+                println!("  done in {:.1} s", r.seconds);
+                arm.prior = Some(prior);
+            }
+            arms.push(arm);
+        }
+        let result = few_shot_protocol(
             &model,
-            &strategies,
+            &arms,
             FewShotData { pool, test },
             &shots,
             &budget,
+            &meta,
             &device,
             &mut |p| show(p),
         )?;
-        if icl {
-            result.points.extend(few_shot_icl(
-                &model,
-                &IclConfig::default(),
-                FewShotData { pool, test },
-                &shots,
-                &device,
-                &mut |p| show(p),
-            )?);
-        }
         show(&result.zero_shot);
 
         let command = format!(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::tensor::Device;
-use physfm_adapt::Strategy;
+use physfm_adapt::{Environment, MetaConfig, Prior, Strategy, meta_train};
 use physfm_data::{InMemoryCollection, TrajectoryCollection};
 use physfm_eval::{
     LinePlot, ParamTransform, Series, TransferScore, adaptation_budget, line_plot, random_subset,
@@ -150,6 +150,23 @@ pub(crate) fn collection(
     Ok(data)
 }
 
+impl PretrainSpec {
+    /// The training collection of dataset `d` under `root`, as the spec cuts it.
+    fn training_collection(
+        &self,
+        root: &Path,
+        d: &DatasetEntry,
+    ) -> anyhow::Result<InMemoryCollection> {
+        collection(
+            root,
+            &d.preset,
+            &d.split,
+            self.frame_stride,
+            self.max_trajectories,
+        )
+    }
+}
+
 /// Keeps every `stride`-th frame.
 fn subsample(data: &mut InMemoryCollection, stride: usize) {
     if stride <= 1 {
@@ -235,13 +252,7 @@ impl Pretrain {
             .datasets
             .iter()
             .map(|d| {
-                let train = collection(
-                    &root,
-                    &d.preset,
-                    &d.split,
-                    spec.frame_stride,
-                    spec.max_trajectories,
-                )?;
+                let train = spec.training_collection(&root, d)?;
                 let test = collection(&root, &d.preset, "test_interp", spec.frame_stride, 0)?;
                 Ok(Prepared {
                     spec: spec_of(&d.preset, &train),
@@ -368,8 +379,11 @@ pub(crate) struct Transfer {
     /// Strategies: `full` (new encoder/decoder, every weight trained), `heads` (new
     /// encoder/decoder only; processor, time embedding and FiLM frozen), `lora` or
     /// `lora-r<N>` (new encoder/decoder and rank-4 or rank-N updates of the processor's
-    /// weights; the rest frozen), `scratch` (the same model freshly initialised, every
-    /// weight trained).
+    /// weights; the rest frozen), `leads` (a new residual model beside the frozen one),
+    /// `in-context` (new encoder/decoder trained, then demonstrations correct each step),
+    /// `coda` and `reptile` (meta-trained first over the pretraining datasets, for
+    /// --meta-steps steps), `scratch` (the same model freshly initialised, every weight
+    /// trained).
     #[arg(long, value_delimiter = ',', default_value = "full,heads,lora,scratch")]
     strategy: Vec<Strategy>,
     /// Optimiser steps per run (the same budget for every strategy and K).
@@ -382,6 +396,10 @@ pub(crate) struct Transfer {
     /// mean and range.
     #[arg(long, default_value_t = 1)]
     repeats: usize,
+    /// Optimiser steps of the meta-training of `coda`, `leads` and `reptile` over the
+    /// pretraining datasets (0: `leads` adapts the plain pretrained model).
+    #[arg(long, default_value_t = 500)]
+    meta_steps: usize,
     /// Output directory (default runs/transfer/<target>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -412,13 +430,42 @@ impl Transfer {
             .with_context(|| format!("{} is not a pretrain run", self.pretrained.display()))?;
         let spec: PretrainSpec = toml::from_str(&spec_text)?;
         let pre = EncodeProcessDecode::load(&self.pretrained.join("model"), &ad)?;
+        let meta = MetaConfig::default();
+        // Each strategy's prior: the pretrained model, or its meta-training over the
+        // pretraining datasets.
+        let root = data_root(&self.data);
+        let mut priors = Vec::new();
+        for &strategy in &self.strategy {
+            let meta_trains = strategy.meta_trained() && self.meta_steps > 0;
+            if !meta_trains {
+                priors.push(Prior::Model(pre.clone()));
+                continue;
+            }
+            let windows = spec
+                .datasets
+                .iter()
+                .map(|d| windows(&spec.training_collection(&root, d)?))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let budget = adaptation_budget(&spec.train, self.meta_steps, self.learning_rate, 0);
+            println!("meta-training `{strategy}` for {} steps", self.meta_steps);
+            let (prior, report) = meta_train(
+                pre.clone(),
+                strategy,
+                &Environment::physics(&windows),
+                &budget,
+                &meta,
+                &ad,
+                &TrainOptions::default(),
+            )?;
+            println!("  done in {:.0} s", report.seconds);
+            priors.push(prior);
+        }
         if spec.datasets.iter().any(|d| d.preset == self.target) {
             bail!(
                 "{} was a pretraining dataset; transfer is to a held-out family",
                 self.target
             );
         }
-        let root = data_root(&self.data);
         let pool = collection(&root, &self.target, "train", spec.frame_stride, 0)?;
         let test = collection(&root, &self.target, "test_interp", spec.frame_stride, 0)?;
         if let Some(&k) = self
@@ -442,18 +489,19 @@ impl Transfer {
             for repeat in 0..self.repeats {
                 let shots = random_subset(&pool, k, repeat as u64)?;
                 let w = windows(&shots)?;
-                for strategy in &self.strategy {
+                for (strategy, prior) in self.strategy.iter().zip(&priors) {
                     let TransferScore {
                         one_step_rel_l2: one,
                         rollout_rel_l2: roll,
                         seconds,
                     } = transfer_protocol(
-                        Some(&pre),
+                        Some(prior),
                         &target_cfg,
                         &w,
                         &test,
                         *strategy,
                         &self.budget(&spec.train, repeat as u64),
+                        &meta,
                         ParamTransform::Log,
                         &device,
                     )?;
@@ -685,6 +733,7 @@ impl Scaling {
                 &test,
                 Strategy::Scratch,
                 &budget(r as u64),
+                &MetaConfig::default(),
                 ParamTransform::Log,
                 &device,
             )?
@@ -736,12 +785,13 @@ impl Scaling {
                         rollout_rel_l2: roll,
                         ..
                     } = transfer_protocol(
-                        Some(&pre),
+                        Some(&Prior::Model(pre.clone())),
                         &target_cfg,
                         w,
                         &test,
                         Strategy::Full,
                         &budget(r as u64),
+                        &MetaConfig::default(),
                         ParamTransform::Log,
                         &device,
                     )?;
@@ -934,11 +984,14 @@ mod tests {
                 Strategy::Full,
                 Strategy::Heads,
                 Strategy::Lora { rank: 2 },
+                Strategy::Coda,
+                Strategy::InContext,
                 Strategy::Scratch,
             ],
             steps: 3,
             learning_rate: 1e-3,
             repeats: 1,
+            meta_steps: 2,
             out: Some(dir.path().join("transfer")),
             data: Some(dir.path().join("data")),
         };
@@ -952,7 +1005,8 @@ mod tests {
             &std::fs::read_to_string(dir.path().join("transfer/transfer.json")).unwrap(),
         )
         .unwrap();
-        assert_eq!(json["points"].as_array().unwrap().len(), 8);
+        assert_eq!(json["points"].as_array().unwrap().len(), 12);
+        assert!(md.contains("coda") && md.contains("in-context"), "{md}");
         assert!(dir.path().join("transfer/transfer.png").exists());
         // The pretraining family is refused as a target; a bad strategy is named.
         let bad = Transfer {

@@ -14,8 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use physfm_data::{InMemoryCollection, TrajectoryCollection};
 use physfm_eval::{
     LinePlot, ParameterProtocol, ResolutionPoint, Series, SpaceTimeField, StepperEvaluation,
-    evaluate_stepper, line_plot, resolution_protocol, rollouts, space_time_panels,
-    summarise_parameter, time_to_threshold,
+    evaluate, line_plot, resolution_protocol, rollouts, space_time_panels, summarise_parameter,
+    time_to_threshold,
 };
 use physfm_models::Stepper1d;
 use physfm_train::TrainReport;
@@ -198,7 +198,7 @@ pub(crate) fn write_report(run: &Path, options: &ReportOptions) -> anyhow::Resul
     let mut splits = Vec::new();
     for (s, d) in spec.data.splits.iter().zip(&data) {
         bar.set_message(s.name.clone());
-        let evaluation = evaluate_stepper(&model, d, &device)?;
+        let evaluation = evaluate(&model, d, &device)?;
         splits.push(SplitResult {
             name: s.name.clone(),
             role: s.role,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use burn::tensor::Device;
 use physfm_data::{InMemoryCollection, TrajectoryCollection, TrajectorySource};
-use physfm_eval::evaluate_stepper;
+use physfm_eval::evaluate;
 use physfm_models::Stepper1d;
 use physfm_train::RunArgs;
 
@@ -60,7 +60,7 @@ impl Train {
         );
         let mut rows = Vec::new();
         for (path, data) in self.evaluate.iter().zip(&sets) {
-            let e = evaluate_stepper(&model, data, &device)
+            let e = evaluate(&model, data, &device)
                 .with_context(|| format!("evaluating on {}", path.display()))?;
             let last = e.rollout_by_step.last().copied().unwrap_or(f64::NAN);
             let _ = writeln!(

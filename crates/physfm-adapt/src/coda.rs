@@ -5,20 +5,24 @@
 //! `xi_e` on the training environments; adapting to a new environment fits only its `xi`.
 //!
 //! As built here, `W` acts on every weight of the network (one `[context_dim, size]` block
-//! per parameter), and the regulariser is `lambda_xi sum_e |xi_e|^2 + lambda_w |W|^2`, a
-//! plain L2 form of the paper's.
+//! per parameter, found by its path), and the regulariser is
+//! `lambda_xi sum_e |xi_e|^2 + lambda_w |W|^2`, a plain L2 form of the paper's. Any
+//! [`Surrogate`] meta-trains ([`train_coda`]) and adapts ([`adapt_coda`]); any burn module
+//! with a loss of the caller's does so through [`train_coda_with`] and [`adapt_coda_with`].
 
-use burn::module::{Module, ModuleDisplay, ModuleMapper, ModuleVisitor, Param, ParamId};
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleDisplay, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Tensor};
-use physfm_models::{Fno, Stepper1d, StepperFrame};
+use physfm_models::{Surrogate, parameter_paths, under};
 use physfm_train::{
-    ChaCha8Rng, GroupLoss, LossKind, Objective, TrainConfig, TrainOptions, TrainReport,
-    WindowBatch, WindowDataset, fit, unroll_loss,
+    ChaCha8Rng, GroupLoss, Objective, TrainConfig, TrainOptions, TrainReport, WindowDataset, fit,
+    unroll_loss,
 };
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
+use crate::{Environment, Result};
 
 /// CoDA's sizes and regularisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,14 +36,29 @@ pub struct CodaConfig {
     pub lambda_w: f64,
 }
 
+impl Default for CodaConfig {
+    /// The paper's context size with the regularisation of physfm's CoDA specs
+    /// (`specs/coda_*.toml`): 2, 1e-4 and 1e-6.
+    fn default() -> Self {
+        Self {
+            context_dim: 2,
+            lambda_xi: 1e-4,
+            lambda_w: 1e-6,
+        }
+    }
+}
+
 /// Shared weights, hypernetwork and the training environments' contexts, around any network
-/// `M` (an [`Fno`] of any dimension, or another burn module).
+/// `M` (any [`Surrogate`], or another burn module).
 #[derive(Module, Debug)]
 pub struct Coda<M: Module> {
     /// `theta_c`.
     pub base: M,
-    /// `W`, one `[context_dim, size]` block per parameter of `base`, in traversal order.
+    /// `W`, one `[context_dim, size]` block per parameter of `base` named in `paths`.
     pub hyper: Vec<Param<Tensor<2>>>,
+    /// The path (burn's traversal) of the parameter of `base` each block of `hyper` acts on.
+    #[module(skip)]
+    pub paths: Vec<String>,
     /// `xi_e` of the training environments, `[environments, context_dim]`.
     pub contexts: Param<Tensor<2>>,
 }
@@ -47,7 +66,7 @@ pub struct Coda<M: Module> {
 /// A new environment's context next to a frozen [`Coda`].
 #[derive(Module, Debug)]
 pub struct CodaAdapted<M: Module> {
-    /// The meta-trained model, frozen.
+    /// The meta-trained model, frozen (but for weights a new physics has just added).
     pub coda: Coda<M>,
     /// `xi` of the new environment, `[1, context_dim]`.
     pub context: Param<Tensor<2>>,
@@ -60,28 +79,41 @@ impl<M: Module> CodaAdapted<M> {
     }
 }
 
-struct Sizes(Vec<(ParamId, usize)>);
+struct Sizes(Vec<usize>);
 
 impl ModuleVisitor for Sizes {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.push((param.id, param.shape().num_elements()));
+        self.0.push(param.shape().num_elements());
     }
 }
 
-/// Replaces every parameter by `theta + (xi W_p)`, a tracked function of the leaves, so the
-/// specialised network's gradients reach `theta_c`, `W` and `xi`.
+/// Replaces every parameter that has a hypernetwork block (by path and size) by
+/// `theta + (xi W_p)`, a tracked function of the leaves, so the specialised network's
+/// gradients reach `theta_c`, `W` and `xi`; the others stay as they are.
 struct Specialise<'a> {
     xi: Tensor<2>,
-    hyper: std::slice::Iter<'a, Param<Tensor<2>>>,
+    blocks: HashMap<&'a str, &'a Param<Tensor<2>>>,
+    stack: Vec<String>,
 }
 
 impl ModuleMapper for Specialise<'_> {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.stack.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.stack.pop();
+    }
+
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let w = self
-            .hyper
-            .next()
-            .expect("one hypernetwork block per parameter");
+        let path = self.stack.join(".");
+        let Some(w) = self.blocks.get(path.as_str()) else {
+            return param;
+        };
         let base = param.val();
+        if w.val().dims()[1] != base.shape().num_elements() {
+            return param;
+        }
         let delta = self.xi.clone().matmul(w.val()).reshape(base.shape());
         Param::initialized(param.id, base + delta)
     }
@@ -89,14 +121,14 @@ impl ModuleMapper for Specialise<'_> {
 
 impl<M: Module> Coda<M> {
     /// A CoDA model around `base` for `environments` training environments: `W` small and
-    /// random, contexts zero.
+    /// random (from `device`'s generator), contexts zero.
     pub fn new(base: M, environments: usize, config: &CodaConfig, device: &Device) -> Self {
         let mut sizes = Sizes(Vec::new());
         base.visit(&mut sizes);
         let hyper = sizes
             .0
             .iter()
-            .map(|&(_, n)| {
+            .map(|&n| {
                 Param::from_tensor(Tensor::random(
                     [config.context_dim, n],
                     Distribution::Normal(0.0, 1e-3),
@@ -105,6 +137,7 @@ impl<M: Module> Coda<M> {
             })
             .collect();
         Self {
+            paths: parameter_paths(&base),
             base,
             hyper,
             contexts: Param::from_tensor(Tensor::zeros([environments, config.context_dim], device)),
@@ -113,15 +146,51 @@ impl<M: Module> Coda<M> {
 
     /// The network of context `xi` (`[1, context_dim]`): weights `theta_c + W xi`.
     pub fn network(&self, xi: Tensor<2>) -> M {
+        let blocks = self
+            .paths
+            .iter()
+            .map(String::as_str)
+            .zip(self.hyper.iter())
+            .collect();
         self.base.clone().map(&mut Specialise {
             xi,
-            hyper: self.hyper.iter(),
+            blocks,
+            stack: Vec::new(),
         })
     }
 
     /// The network of training environment `env`.
     pub fn environment(&self, env: usize) -> M {
         self.network(self.contexts.val().narrow(0, env, 1))
+    }
+
+    /// The same model with `base` replaced by `f(base)` (a new physics' heads added, say):
+    /// the hypernetwork keeps its blocks of the parameters whose path and size `f` keeps,
+    /// and drops those of paths under `fresh` (weights `f` has just initialised, which train
+    /// directly).
+    pub fn map_base<E>(
+        self,
+        f: impl FnOnce(M) -> std::result::Result<M, E>,
+        fresh: &[String],
+    ) -> std::result::Result<Self, E> {
+        let Self {
+            base,
+            hyper,
+            paths,
+            contexts,
+        } = self;
+        let base = f(base)?;
+        let (paths, hyper) = paths
+            .into_iter()
+            .zip(hyper)
+            .filter(|(p, _)| !fresh.iter().any(|f| under(p, f)))
+            .unzip();
+        Ok(Self {
+            base,
+            hyper,
+            paths,
+            contexts,
+        })
     }
 
     fn w_norm(&self) -> Tensor<1> {
@@ -133,29 +202,11 @@ impl<M: Module> Coda<M> {
                 None => s,
             });
         }
-        total.expect("at least one parameter")
+        total.unwrap_or_else(|| Tensor::zeros([1], &self.contexts.val().device()))
     }
 }
 
-fn one_step(
-    net: &Fno,
-    frame: StepperFrame<'_>,
-    batch: WindowBatch,
-    kind: LossKind,
-    windows: &WindowDataset,
-) -> Tensor<1> {
-    unroll_loss(
-        &frame.with_net(|x| net.forward_points(x, &windows.spatial_shape)),
-        batch,
-        &windows.spatial_shape,
-        0,
-        Objective::OneStep,
-        kind,
-        &windows.geometry,
-    )
-}
-
-fn check(config: &CodaConfig) -> Result<()> {
+pub(crate) fn check(config: &CodaConfig) -> Result<()> {
     let bad = |key: &str, value: String, reason: &str| {
         Err(crate::error::config_error(
             format!("coda.{key}"),
@@ -177,30 +228,49 @@ fn check(config: &CodaConfig) -> Result<()> {
     Ok(())
 }
 
-/// Meta-trains CoDA on the training environments (one window set each), starting `theta_c`
-/// from `model.net`: each step draws an environment, then a batch of its windows; the loss is
-/// its one-step loss plus the regulariser. The log holds each environment's loss.
-pub fn train_coda(
-    model: &Stepper1d,
+/// The loss of `model` on a batch of `env`'s windows under `train`'s objective and loss.
+pub(crate) fn environment_loss<M: physfm_models::Dynamics>(
+    model: &M,
+    env: &Environment<'_>,
+    train: &TrainConfig,
+    objective: Objective,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+) -> Tensor<1> {
+    let w = env.windows;
+    unroll_loss(
+        model,
+        w.sample(train.batch_size, rng, device),
+        &w.spatial_shape,
+        env.dataset,
+        objective,
+        train.loss,
+        &w.geometry,
+    )
+}
+
+/// Meta-trains CoDA on the training environments, starting `theta_c` from `model`
+/// (pretrained or fresh): each step draws an environment uniformly, then a batch of its
+/// windows; the loss is `train`'s objective on that environment's network plus the
+/// regulariser. The log holds each environment's loss.
+pub fn train_coda<M: Surrogate>(
+    model: M,
     config: &CodaConfig,
-    environments: &[WindowDataset],
+    environments: &[Environment<'_>],
     train: &TrainConfig,
     device: &Device,
     options: &TrainOptions,
-) -> Result<(Coda<Fno>, TrainReport)> {
+) -> Result<(Coda<M>, TrainReport)> {
     crate::leads::check_environments("environments", environments, model.history())?;
-    let frame = model.frame();
     train_coda_with(
-        model.net.clone(),
+        model,
         environments.len(),
         config,
         train,
         device,
         options,
-        |net: &Fno, e: usize, rng: &mut ChaCha8Rng| {
-            let w = &environments[e];
-            let batch = w.sample(train.batch_size, rng, device);
-            one_step(net, frame, batch, train.loss, w)
+        |net: &M, e: usize, rng: &mut ChaCha8Rng| {
+            environment_loss(net, &environments[e], train, train.objective, rng, device)
         },
     )
 }
@@ -246,41 +316,48 @@ where
     Ok(fit(coda, train, &options, batch_loss, None)?)
 }
 
-/// Adapts to a new environment by fitting only its context (started at zero, the mean of a
-/// regularised prior); `theta_c`, `W` and the training contexts stay frozen (bit for bit).
-pub fn adapt_coda(
-    model: &Stepper1d,
-    coda: Coda<Fno>,
+/// Adapts to a new environment (the model's dataset `dataset`, windows `windows`) by
+/// fitting only its context (started at zero, the mean of a regularised prior) on `train`'s
+/// objective; `theta_c`, `W` and the training contexts stay frozen (bit for bit), except the
+/// weights of `base` under `fresh` (a new physics' heads), which train too.
+#[allow(clippy::too_many_arguments)]
+pub fn adapt_coda<M: Surrogate>(
+    coda: Coda<M>,
     config: &CodaConfig,
     windows: &WindowDataset,
+    dataset: usize,
+    fresh: &[String],
     train: &TrainConfig,
     device: &Device,
     options: &TrainOptions,
-) -> Result<(CodaAdapted<Fno>, TrainReport)> {
-    windows.check_history(model.history())?;
-    let frame = model.frame();
+) -> Result<(CodaAdapted<M>, TrainReport)> {
+    windows.check_history(coda.base.history())?;
+    let env = Environment { windows, dataset };
+    let fresh: Vec<String> = fresh.iter().map(|f| format!("coda.base.{f}")).collect();
     adapt_coda_with(
         coda,
         config,
         train,
         device,
         options,
-        |net: &Fno, rng: &mut ChaCha8Rng| {
-            let batch = windows.sample(train.batch_size, rng, device);
-            one_step(net, frame, batch, train.loss, windows)
+        &fresh,
+        |net: &M, rng: &mut ChaCha8Rng| {
+            environment_loss(net, &env, train, train.objective, rng, device)
         },
     )
 }
 
 /// CoDA's adaptation for any network: fits only a new context `xi` (started at zero) to
 /// minimise `task(network(xi), rng)` plus `lambda_xi |xi|^2`; everything in `coda` stays
-/// frozen (bit for bit).
+/// frozen (bit for bit) but the weights under `fresh` (paths in the [`CodaAdapted`], such as
+/// `coda.base.heads.0`).
 pub fn adapt_coda_with<M, F>(
     coda: Coda<M>,
     config: &CodaConfig,
     train: &TrainConfig,
     device: &Device,
     options: &TrainOptions,
+    fresh: &[String],
     task: F,
 ) -> Result<(CodaAdapted<M>, TrainReport)>
 where
@@ -297,9 +374,13 @@ where
         ));
     }
     let net = CodaAdapted {
-        coda: coda.freeze(),
+        coda,
         context: Param::from_tensor(Tensor::zeros([1, config.context_dim], device)),
     };
+    let trained: Vec<String> = std::iter::once("context".to_string())
+        .chain(fresh.iter().cloned())
+        .collect();
+    let net = crate::strategy::freeze_outside(net, &trained);
     let batch_loss = |m: &CodaAdapted<M>, rng: &mut ChaCha8Rng| {
         Ok(task(&m.network(), rng) + m.context.val().square().sum() * config.lambda_xi)
     };

@@ -297,7 +297,7 @@ pub fn coda_protocol(
         .iter()
         .map(|(_, c)| WindowDataset::from_collection(c, horizon, 1))
         .collect::<std::result::Result<_, _>>()?;
-    crate::leads::check_environments("train", &windows, 1)?;
+    crate::leads::check_environments("train", &crate::Environment::regimes(&windows), 1)?;
     let base = setup.model.init(device);
     let train = &setup.train;
     let (coda, train_report) = train_coda_with(
@@ -358,6 +358,7 @@ pub fn coda_protocol(
             adapt,
             device,
             &TrainOptions::default(),
+            &[],
             |net: &Fno, rng: &mut ChaCha8Rng| batch_loss(net, frame, &w, adapt, rng, device),
         )?;
         adapt_seconds += report.seconds;

@@ -12,10 +12,12 @@
 //!
 //! Built as in the reference code's 2D configurations: one feature per point (the prediction
 //! itself, no dropout-augmented copies), equal weights, the confidence gate on. Channels are
-//! matched separately.
+//! matched separately. Any model with [`Dynamics`] is corrected; [`InContext`] is a model so
+//! corrected, which rollouts and evaluation take like any other.
 
+use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use physfm_models::Stepper1d;
+use physfm_models::{Conditioning, Dynamics};
 use physfm_train::WindowDataset;
 use serde::{Deserialize, Serialize};
 
@@ -51,11 +53,13 @@ pub struct Demonstrations {
 }
 
 impl Demonstrations {
-    /// Predicts every window of `demos` (the new dynamics; one-step pairs, `J` = number of
-    /// trajectories) with `model` and indexes the points. `device` need not track gradients.
-    pub fn new(
-        model: &Stepper1d,
+    /// Predicts every window of `demos` (the new dynamics, the model's dataset `dataset`;
+    /// `J` = number of trajectories) with `model` and indexes the points. `device` need not
+    /// track gradients.
+    pub fn new<M: Dynamics>(
+        model: &M,
         demos: &WindowDataset,
+        dataset: usize,
         trajectories: usize,
         config: &IclConfig,
         device: &Device,
@@ -81,8 +85,13 @@ impl Demonstrations {
         for idx in all.chunks(64) {
             let b = demos.batch(idx, device);
             let bs = idx.len();
+            let h = demos.history;
+            let frames = b.x.reshape([bs, h, c, n]);
+            let cond = Conditioning::new(b.dt)
+                .with_coefficients(b.params)
+                .with_dataset(dataset);
             let pred = model
-                .step(b.x, &b.params)
+                .step(frames, &demos.spatial_shape, &cond)
                 .into_data()
                 .try_to_vec::<f32>()
                 .expect("f32 data");
@@ -140,17 +149,20 @@ impl Demonstrations {
         (m as f32, (var.sqrt() / m.abs()) as f32)
     }
 
-    /// One step of `model` on the window `u` (`[batch, history * channels, n]`) corrected by
-    /// the demonstrations; the output is `[batch, channels, n]`.
-    pub fn step(&self, model: &Stepper1d, u: Tensor<3>, params: &[f64]) -> Tensor<3> {
-        let [b, _, n] = u.dims();
-        let c = model.channels();
-        let device = u.device();
-        let pred = model
-            .step(u, params)
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 data");
+    /// A model's prediction `[batch, channels, points]` corrected by the demonstrations.
+    ///
+    /// # Panics
+    /// If the prediction has other channels than the demonstrations.
+    pub fn correct(&self, pred: Tensor<3>) -> Tensor<3> {
+        let [b, c, n] = pred.dims();
+        assert_eq!(
+            c,
+            self.channels.len(),
+            "in-context correction: the demonstrations have {} channels, the prediction {c}",
+            self.channels.len()
+        );
+        let device = pred.device();
+        let pred = pred.into_data().try_to_vec::<f32>().expect("f32 data");
         let votes: Vec<(f32, f32)> = pred
             .iter()
             .enumerate()
@@ -172,5 +184,35 @@ impl Demonstrations {
             votes.iter().map(|v| v.0).collect()
         };
         Tensor::from_data(TensorData::new(out, [b, c, n]), &device)
+    }
+}
+
+/// A model whose every step is corrected by demonstrations of the new dynamics
+/// ([`Demonstrations::correct`]): in-context adaptation, without a gradient step.
+#[derive(Module, Debug)]
+pub struct InContext<M: Module> {
+    /// The frozen model.
+    pub model: M,
+    /// The demonstrations.
+    #[module(skip)]
+    pub demonstrations: Demonstrations,
+}
+
+impl<M: Module + Dynamics> Dynamics for InContext<M> {
+    fn history(&self) -> usize {
+        self.model.history()
+    }
+
+    fn forward_raw(&self, frames: Tensor<4>, space: &[usize], cond: &Conditioning) -> Tensor<3> {
+        self.model.forward_raw(frames, space, cond)
+    }
+
+    fn target(&self, frames: &Tensor<4>, next: Tensor<3>) -> Tensor<3> {
+        self.model.target(frames, next)
+    }
+
+    /// The model's next frame, corrected.
+    fn decode(&self, frames: &Tensor<4>, raw: Tensor<3>) -> Tensor<3> {
+        self.demonstrations.correct(self.model.decode(frames, raw))
     }
 }

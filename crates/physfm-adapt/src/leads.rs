@@ -1,48 +1,159 @@
 //! LEADS (Yin et al., NeurIPS 2021): the dynamics of environment `e` are `f + g_e`, one
-//! network `f` shared by all environments plus a small residual network `g_e` per environment
+//! network `f` shared by all environments plus a residual network `g_e` per environment
 //! whose output is penalised, so that `f` learns what the environments share and each `g_e`
 //! only what sets its environment apart. A new environment is adapted to by training a new
 //! `g` alone, with `f` frozen.
+//!
+//! Built for any [`Surrogate`]: `f` and every `g_e` are models of the same type, added in the
+//! model's training space ([`Dynamics::forward_raw`]); `f`'s transforms map targets into that
+//! space and the sum back to the next frame.
+
+use std::cell::RefCell;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use physfm_data::{CollectionMeta, InMemoryCollection};
-use physfm_models::{Fno, FnoConfig, Stepper1d, StepperFrame};
+use physfm_models::{Conditioning, Dynamics, Surrogate};
 use physfm_train::{
-    ChaCha8Rng, GroupLoss, LossKind, TrainConfig, TrainOptions, TrainReport, WindowBatch,
-    WindowDataset, fit, loss,
+    ChaCha8Rng, GroupLoss, TrainConfig, TrainOptions, TrainReport, WindowDataset, fit,
 };
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{AdaptError, Result};
+use crate::coda::environment_loss;
+use crate::{Environment, Result};
 
-/// The shared network and one residual network per environment, all in the stepper's
-/// network space (normalised input to normalised target).
+/// The shared model and one residual model per environment.
 #[derive(Module, Debug)]
-pub struct Leads {
+pub struct Leads<M: Module> {
     /// `f`, shared by every environment.
-    pub shared: Fno,
+    pub shared: M,
     /// `g_e`, one per environment, in environment order.
-    pub residuals: Vec<Fno>,
-}
-
-impl Leads {
-    /// `f(x) + g_env(x)` and `g_env(x)`.
-    pub fn forward(&self, env: usize, x: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
-        let g = self.residuals[env].forward(x.clone());
-        (self.shared.forward(x) + g.clone(), g)
-    }
+    pub residuals: Vec<M>,
 }
 
 /// How LEADS trains.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeadsConfig {
-    /// Each environment's residual network (its channels must be the shared network's).
-    pub residual: FnoConfig,
-    /// Weight of the penalty: the mean square of `g_e`'s output on the batch.
+    /// Weight of the penalty: the mean square of `g_e`'s output on the batch's first step.
     pub penalty: f64,
+}
+
+impl Default for LeadsConfig {
+    /// A penalty of 1e-2.
+    fn default() -> Self {
+        Self { penalty: 1e-2 }
+    }
+}
+
+/// Environment `env` of a [`Leads`] as one model: `f + g_env` in `f`'s training space.
+/// It remembers `g_env`'s first output (the penalty's argument).
+#[derive(Debug)]
+pub struct LeadsView<'a, M> {
+    shared: &'a M,
+    residual: &'a M,
+    first: RefCell<Option<Tensor<3>>>,
+}
+
+impl<M: Dynamics> Dynamics for LeadsView<'_, M> {
+    fn history(&self) -> usize {
+        self.shared.history()
+    }
+
+    fn forward_raw(&self, frames: Tensor<4>, space: &[usize], cond: &Conditioning) -> Tensor<3> {
+        let g = self.residual.forward_raw(frames.clone(), space, cond);
+        self.first.borrow_mut().get_or_insert_with(|| g.clone());
+        self.shared.forward_raw(frames, space, cond) + g
+    }
+
+    fn target(&self, frames: &Tensor<4>, next: Tensor<3>) -> Tensor<3> {
+        self.shared.target(frames, next)
+    }
+
+    fn decode(&self, frames: &Tensor<4>, raw: Tensor<3>) -> Tensor<3> {
+        self.shared.decode(frames, raw)
+    }
+}
+
+impl<M: Module + Dynamics> Leads<M> {
+    /// Environment `env`'s model, `f + g_env`.
+    ///
+    /// # Panics
+    /// If there is no residual `env`.
+    pub fn environment(&self, env: usize) -> LeadsView<'_, M> {
+        LeadsView {
+            shared: &self.shared,
+            residual: &self.residuals[env],
+            first: RefCell::new(None),
+        }
+    }
+
+    /// The loss of environment `env` on a batch of `data`'s windows: `train`'s objective
+    /// plus `penalty` times the mean square of `g_env`'s first output.
+    pub fn loss(
+        &self,
+        env: usize,
+        data: &Environment<'_>,
+        train: &TrainConfig,
+        penalty: f64,
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Tensor<1> {
+        let view = self.environment(env);
+        let task = environment_loss(&view, data, train, train.objective, rng, device);
+        match view.first.into_inner() {
+            Some(g) if penalty > 0.0 => task + g.square().mean() * penalty,
+            _ => task,
+        }
+    }
+
+    /// The same model with `f(m)` for the shared model and every residual (a new physics'
+    /// heads added, say).
+    pub fn map<E>(
+        self,
+        f: impl Fn(M) -> std::result::Result<M, E>,
+    ) -> std::result::Result<Self, E> {
+        Ok(Self {
+            shared: f(self.shared)?,
+            residuals: self
+                .residuals
+                .into_iter()
+                .map(f)
+                .collect::<std::result::Result<_, E>>()?,
+        })
+    }
+}
+
+/// A [`Leads`] model fixed on one environment: what [`adapt_leads`] returns, and a
+/// [`Dynamics`] that rollouts and evaluation take like any model.
+#[derive(Module, Debug)]
+pub struct LeadsEnvironment<M: Module> {
+    /// The shared model and every residual.
+    pub leads: Leads<M>,
+    /// The environment it steps.
+    #[module(skip)]
+    pub env: usize,
+}
+
+impl<M: Module + Dynamics> Dynamics for LeadsEnvironment<M> {
+    fn history(&self) -> usize {
+        self.leads.shared.history()
+    }
+
+    fn forward_raw(&self, frames: Tensor<4>, space: &[usize], cond: &Conditioning) -> Tensor<3> {
+        self.leads
+            .environment(self.env)
+            .forward_raw(frames, space, cond)
+    }
+
+    fn target(&self, frames: &Tensor<4>, next: Tensor<3>) -> Tensor<3> {
+        self.leads.shared.target(frames, next)
+    }
+
+    fn decode(&self, frames: &Tensor<4>, raw: Tensor<3>) -> Tensor<3> {
+        self.leads.shared.decode(frames, raw)
+    }
 }
 
 /// The collection split into environments: one per distinct parameter vector, in order of
@@ -71,15 +182,14 @@ pub fn split_environments(data: &InMemoryCollection) -> Vec<(Vec<f64>, InMemoryC
     envs
 }
 
-/// Refuses an empty list of environments or an environment without windows, naming `key`.
 /// Refuses an empty environment list, an environment without windows, and windows of another
 /// history than the model's `history` input frames.
 pub(crate) fn check_environments(
     key: &str,
-    environments: &[WindowDataset],
+    environments: &[Environment<'_>],
     history: usize,
 ) -> Result<()> {
-    if environments.is_empty() || environments.iter().any(WindowDataset::is_empty) {
+    if environments.is_empty() || environments.iter().any(|e| e.windows.is_empty()) {
         return Err(crate::error::config_error(
             key,
             format!("{} environments", environments.len()),
@@ -87,138 +197,90 @@ pub(crate) fn check_environments(
         ));
     }
     for env in environments {
-        env.check_history(history)?;
+        env.windows.check_history(history)?;
     }
     Ok(())
 }
 
-/// The one-step loss of environment `env` on a batch (task loss plus the residual penalty).
-pub fn leads_loss(
-    model: &Leads,
-    frame: StepperFrame<'_>,
-    env: usize,
-    batch: WindowBatch,
-    kind: LossKind,
-    penalty: f64,
-    windows: &WindowDataset,
-) -> Tensor<1> {
-    let WindowBatch { x, ys, params, .. } = batch;
-    let [b, _, c, n] = ys.dims();
-    let y = ys.narrow(1, 0, 1).reshape([b, c, n]);
-    let (out, g) = model.forward(env, frame.net_input(x.clone(), &params));
-    let task = loss(kind, out, frame.net_target(x, y), &windows.geometry);
-    if penalty > 0.0 {
-        task + g.square().mean() * penalty
-    } else {
-        task
-    }
-}
-
-fn check(leads: &LeadsConfig, frame: &StepperFrame<'_>) -> Result<()> {
-    leads
-        .residual
-        .validate("leads.residual")
-        .map_err(|e| AdaptError::Train(physfm_train::TrainError::Model(e)))?;
-    let c = frame.norm.field_mean.len();
-    let p = frame.norm.param_names.len();
-    if leads.residual.in_channels != c + p || leads.residual.out_channels != c {
-        return Err(crate::error::config_error(
-            "leads.residual",
-            format!(
-                "in {} / out {}",
-                leads.residual.in_channels, leads.residual.out_channels
-            ),
-            format!("the shared network takes {} in and gives {c} out", c + p),
-        ));
-    }
-    if !(leads.penalty.is_finite() && leads.penalty >= 0.0) {
+fn check(config: &LeadsConfig) -> Result<()> {
+    if !(config.penalty.is_finite() && config.penalty >= 0.0) {
         return Err(crate::error::config_error(
             "leads.penalty",
-            leads.penalty.to_string(),
+            config.penalty.to_string(),
             "must be non-negative",
         ));
     }
     Ok(())
 }
 
-/// Trains `f` (starting from `model.net`, pretrained or fresh) and one residual per
-/// environment jointly: each step draws an environment uniformly, then a batch of its
-/// windows. The log holds each environment's loss (`loss_env<i>`).
-pub fn train_leads(
-    model: &Stepper1d,
+/// Trains `f` (starting from `model`, pretrained or fresh) and one residual per environment
+/// jointly; each residual starts as `residual.fresh(device)` (pass `model` for residuals of
+/// the model's own size, or a smaller model of the same type). Each step draws an
+/// environment uniformly, then a batch of its windows. The log holds each environment's loss.
+pub fn train_leads<M: Surrogate>(
+    model: M,
+    residual: &M,
     config: &LeadsConfig,
-    environments: &[WindowDataset],
+    environments: &[Environment<'_>],
     train: &TrainConfig,
     device: &Device,
     options: &TrainOptions,
-) -> Result<(Leads, TrainReport)> {
-    let frame = model.frame();
-    check(config, &frame)?;
+) -> Result<(Leads<M>, TrainReport)> {
+    check(config)?;
     check_environments("environments", environments, model.history())?;
     let net = Leads {
-        shared: model.net.clone(),
+        shared: model,
         residuals: environments
             .iter()
-            .map(|_| config.residual.init(device))
+            .map(|_| residual.fresh(device))
             .collect(),
     };
     let mut options = options.clone();
     if options.groups.is_empty() {
         options.groups = (0..environments.len()).map(|i| format!("env{i}")).collect();
     }
-    let batch_loss = |m: &Leads, rng: &mut ChaCha8Rng| {
+    let batch_loss = |m: &Leads<M>, rng: &mut ChaCha8Rng| {
         let e = (rng.next_u64() % environments.len() as u64) as usize;
-        let w = &environments[e];
-        let l = leads_loss(
-            m,
-            frame,
-            e,
-            w.sample(train.batch_size, rng, device),
-            train.loss,
-            config.penalty,
-            w,
-        );
+        let l = m.loss(e, &environments[e], train, config.penalty, rng, device);
         Ok(GroupLoss { loss: l, group: e })
     };
     Ok(fit(net, train, &options, batch_loss, None)?)
 }
 
-/// Adapts to a new environment: appends a fresh residual network and trains it alone on
-/// `windows`; the shared network and the other residuals stay frozen (bit for bit). The new
-/// environment's index is the last.
-pub fn adapt_leads(
-    model: &Stepper1d,
-    leads: Leads,
+/// Adapts to a new environment (the model's dataset `dataset`, windows `windows`): appends
+/// `residual.fresh(device)` and trains it alone; the shared model and the other residuals
+/// stay frozen (bit for bit), except the shared model's weights under `fresh` (a new
+/// physics' heads), which train too. The new environment's index is the last.
+#[allow(clippy::too_many_arguments)]
+pub fn adapt_leads<M: Surrogate>(
+    leads: Leads<M>,
+    residual: &M,
     config: &LeadsConfig,
     windows: &WindowDataset,
+    dataset: usize,
+    fresh: &[String],
     train: &TrainConfig,
     device: &Device,
     options: &TrainOptions,
-) -> Result<(Leads, TrainReport)> {
-    let frame = model.frame();
-    check(config, &frame)?;
-    windows.check_history(model.history())?;
-    let Leads {
-        shared,
-        mut residuals,
-    } = leads;
-    let mut frozen: Vec<Fno> = residuals.drain(..).map(|r| r.freeze()).collect();
-    frozen.push(config.residual.init(device));
-    let env = frozen.len() - 1;
-    let net = Leads {
-        shared: shared.freeze(),
-        residuals: frozen,
+) -> Result<(LeadsEnvironment<M>, TrainReport)> {
+    check(config)?;
+    let data = Environment { windows, dataset };
+    check_environments(
+        "windows",
+        std::slice::from_ref(&data),
+        leads.shared.history(),
+    )?;
+    let Leads { shared, residuals } = leads;
+    let mut residuals: Vec<M> = residuals.into_iter().map(|r| r.freeze()).collect();
+    residuals.push(residual.fresh(device).unfreeze());
+    let env = residuals.len() - 1;
+    let trained: Vec<String> = std::iter::once(format!("residuals.{env}"))
+        .chain(fresh.iter().map(|f| format!("shared.{f}")))
+        .collect();
+    let net = crate::strategy::freeze_outside(Leads { shared, residuals }, &trained);
+    let batch_loss = |m: &Leads<M>, rng: &mut ChaCha8Rng| {
+        Ok(m.loss(env, &data, train, config.penalty, rng, device))
     };
-    let batch_loss = |m: &Leads, rng: &mut ChaCha8Rng| {
-        Ok(leads_loss(
-            m,
-            frame,
-            env,
-            windows.sample(train.batch_size, rng, device),
-            train.loss,
-            config.penalty,
-            windows,
-        ))
-    };
-    Ok(fit(net, train, options, batch_loss, None)?)
+    let (leads, report) = fit(net, train, options, batch_loss, None)?;
+    Ok((LeadsEnvironment { leads, env }, report))
 }

@@ -68,7 +68,10 @@ mod leads;
 mod reptile;
 mod strategy;
 
-pub use adapt::{AdaptReport, adapt};
+pub use adapt::{
+    AdaptReport, Adapted, Environment, MetaConfig, MetaReport, Prior, ReptileSettings, adapt,
+    meta_train,
+};
 pub use coda::{
     Coda, CodaAdapted, CodaConfig, adapt_coda, adapt_coda_with, train_coda, train_coda_with,
 };
@@ -76,7 +79,9 @@ pub use coda_protocol::{
     CodaData, CodaOutcome, CodaSetup, EnvironmentScore, RolloutExample, coda_protocol, rollout_mse,
 };
 pub use error::{AdaptError, Result};
-pub use icl::{Demonstrations, IclConfig};
-pub use leads::{Leads, LeadsConfig, adapt_leads, leads_loss, split_environments, train_leads};
+pub use icl::{Demonstrations, IclConfig, InContext};
+pub use leads::{
+    Leads, LeadsConfig, LeadsEnvironment, LeadsView, adapt_leads, split_environments, train_leads,
+};
 pub use reptile::{ReptileConfig, ReptileReport, ReptileRun, reptile, reptile_with};
 pub use strategy::{ParamCount, STRATEGIES, Strategy, attach_lora, count_params};

@@ -3,8 +3,10 @@
 //! Each meta-step draws an environment, trains a copy of the network on it for a few steps
 //! with a fresh AdamW, and moves the shared initialisation a fraction `meta_lr` of the way to
 //! the result: `theta <- theta + eps (phi - theta)`, with `eps` decaying linearly from
-//! `meta_lr` to zero. The meta-trained network is an initialisation that adapts fast; adapt
-//! it with any [`Adaptation`](crate::Adaptation) (usually `full`).
+//! `meta_lr` to zero. The meta-trained model is an initialisation that adapts fast: adapt it
+//! with [`Strategy::Reptile`](crate::Strategy::Reptile) (full fine-tuning) or any other
+//! strategy. Any [`Surrogate`] meta-trains; an environment's batches are drawn from its
+//! windows and enter the model as its dataset.
 //!
 //! [`reptile_with`] checkpoints atomically (the network, the generator, the loss accumulator
 //! and the report; each meta-step's inner optimiser is fresh, so there is nothing else) and
@@ -12,17 +14,17 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
-use physfm_models::{Fno, Stepper1d};
+use physfm_models::Surrogate;
 use physfm_train::{
-    ChaCha8Rng, Checkpoints, LossKind, Objective, RngState, TrainError, WindowDataset, unroll_loss,
+    ChaCha8Rng, Checkpoints, LossKind, Objective, RngState, TrainError, unroll_loss,
 };
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::{AdaptError, Result};
+use crate::{AdaptError, Environment, Result};
 
 /// Reptile's schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,27 +128,27 @@ impl ModuleMapper for Interpolate {
     }
 }
 
-/// Meta-trains `model.net` with Reptile over `environments` (one window set each), and
-/// returns the meta-trained model. `device` must be an autodiff device.
-pub fn reptile(
-    model: Stepper1d,
-    environments: &[WindowDataset],
+/// Meta-trains `model` with Reptile over `environments`, and returns the meta-trained model.
+/// `device` must be an autodiff device.
+pub fn reptile<M: Surrogate>(
+    model: M,
+    environments: &[Environment<'_>],
     config: &ReptileConfig,
     device: &Device,
-) -> Result<(Stepper1d, ReptileReport)> {
+) -> Result<(M, ReptileReport)> {
     reptile_with(model, environments, config, device, &ReptileRun::default())
 }
 
 /// [`reptile`] with checkpoints and resumption (see [`ReptileRun`]). A directory that already
 /// holds a checkpoint is refused unless `run.resume`; a checkpoint made with another
 /// configuration is refused by name.
-pub fn reptile_with(
-    model: Stepper1d,
-    environments: &[WindowDataset],
+pub fn reptile_with<M: Surrogate>(
+    model: M,
+    environments: &[Environment<'_>],
     config: &ReptileConfig,
     device: &Device,
     run: &ReptileRun,
-) -> Result<(Stepper1d, ReptileReport)> {
+) -> Result<(M, ReptileReport)> {
     let bad = |key: &str, value: String, reason: &str| {
         Err(crate::error::config_error(
             format!("reptile.{key}"),
@@ -171,16 +173,7 @@ pub fn reptile_with(
     if !(config.inner_lr.is_finite() && config.inner_lr > 0.0) {
         return bad("inner_lr", config.inner_lr.to_string(), "must be positive");
     }
-    let Stepper1d {
-        config: mc,
-        norm,
-        mut net,
-    } = model;
-    let frame = physfm_models::StepperFrame {
-        residual: mc.residual,
-        history: mc.history,
-        norm: &norm,
-    };
+    let mut net = model;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut report = ReptileReport {
         losses: Vec::new(),
@@ -228,17 +221,18 @@ pub fn reptile_with(
         .map_or(config.meta_steps, |k| k.clamp(start, config.meta_steps));
     for m in start..end {
         let e = (rng.next_u64() % environments.len() as u64) as usize;
-        let w = &environments[e];
-        let mut phi: Fno = net.clone();
+        let env = &environments[e];
+        let w = env.windows;
+        let mut phi: M = net.clone();
         let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
         let mut last = f64::NAN;
         for _ in 0..config.inner_steps {
             let batch = w.sample(config.batch_size, &mut rng, device);
             let l = unroll_loss(
-                &frame.with_net(|x| phi.forward_points(x, &w.spatial_shape)),
+                &phi,
                 batch,
                 &w.spatial_shape,
-                0,
+                env.dataset,
                 Objective::OneStep,
                 config.loss,
                 &w.geometry,
@@ -291,12 +285,5 @@ pub fn reptile_with(
             last_good = Some(dir);
         }
     }
-    Ok((
-        Stepper1d {
-            config: mc,
-            norm,
-            net,
-        },
-        report,
-    ))
+    Ok((net, report))
 }

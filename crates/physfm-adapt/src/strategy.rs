@@ -20,9 +20,14 @@ use crate::{AdaptError, Result};
 /// processor is the shared latent processor with its FiLM layers. Frozen weights receive no
 /// gradient, so the optimiser leaves them bit for bit as they were.
 ///
+/// Four strategies need a prior made by meta-training over environments
+/// ([`meta_train`](crate::meta_train)): `coda`, `leads` and `reptile`; `in-context` takes
+/// no gradient step on the model's own weights. The others adapt any pretrained model.
+///
 /// Names, as [`FromStr`] reads them and [`Display`](fmt::Display) writes them: `full`,
 /// `head` (the decoder), `heads` (encoder and decoder; also `encoder-decoder`), `lora` (rank
-/// 4) or `lora-r<N>`, `scratch`.
+/// 4) or `lora-r<N>`, `coda`, `leads`, `reptile` (also `fomaml`), `in-context` (also
+/// `icl`), `scratch`.
 ///
 /// ```
 /// use physfm_adapt::Strategy;
@@ -49,13 +54,35 @@ pub enum Strategy {
         /// Rank of each update.
         rank: usize,
     },
+    /// CoDA context adaptation: only a new context vector `xi` trains, which sets the
+    /// weights `theta_c + W xi` through the hypernetwork `W` meta-trained over environments.
+    Coda,
+    /// LEADS: a new residual model `g` trains, added to the frozen shared model `f` that
+    /// meta-training fitted over environments with a residual each.
+    Leads,
+    /// First-order meta-learning (Reptile, the first-order cousin of MAML): every weight
+    /// trains, from the initialisation meta-learned over environments.
+    Reptile,
+    /// In-context adaptation: no weight of the model trains; each prediction is corrected
+    /// by the nearest demonstration points of the new data (Chen et al., NeurIPS 2024).
+    InContext,
     /// The same architecture, freshly initialised, every weight trained: the
     /// no-pretraining baseline.
     Scratch,
 }
 
 /// Every strategy's name (`lora` standing for `lora-r<N>`).
-pub const STRATEGIES: [&str; 5] = ["full", "head", "heads", "lora", "scratch"];
+pub const STRATEGIES: [&str; 9] = [
+    "full",
+    "head",
+    "heads",
+    "lora",
+    "coda",
+    "leads",
+    "reptile",
+    "in-context",
+    "scratch",
+];
 
 impl Strategy {
     /// What it trains, in words.
@@ -65,15 +92,26 @@ impl Strategy {
             Self::Head => "the decoder".into(),
             Self::Heads => "the encoder and the decoder".into(),
             Self::Lora { rank } => format!("rank-{rank} updates of the processor's weights"),
+            Self::Coda => "a new context vector of the CoDA hypernetwork".into(),
+            Self::Leads => "a new residual model beside the frozen shared one".into(),
+            Self::Reptile => "every weight, from the meta-learned initialisation".into(),
+            Self::InContext => "nothing: demonstrations correct each prediction".into(),
             Self::Scratch => "every weight, from a fresh initialisation".into(),
         }
+    }
+
+    /// Whether it adapts a prior made by meta-training with the same strategy
+    /// ([`meta_train`](crate::meta_train)).
+    pub fn meta_trained(self) -> bool {
+        matches!(self, Self::Coda | Self::Leads | Self::Reptile)
     }
 
     /// Default peak learning rate of its optimiser.
     pub fn learning_rate(self) -> f64 {
         match self {
-            Self::Full | Self::Head | Self::Heads => 1e-3,
-            Self::Lora { .. } | Self::Scratch => 3e-3,
+            Self::Full | Self::Head | Self::Heads | Self::Reptile | Self::InContext => 1e-3,
+            Self::Lora { .. } | Self::Leads | Self::Scratch => 3e-3,
+            Self::Coda => 1e-2,
         }
     }
 
@@ -81,6 +119,10 @@ impl Strategy {
     /// re-initialised (scratch, from `device`'s generator) and every weight the strategy does
     /// not train frozen. Weights under `fresh` (path prefixes of parts the caller has just
     /// initialised, such as a new physics' encoder and decoder) always train.
+    ///
+    /// `reptile` prepares as `full`. `coda`, `leads` and `in-context` train weights that
+    /// are not the model's own (a context, a residual model, none): they freeze every weight
+    /// but those under `fresh`, and [`adapt`](crate::adapt) adds what trains.
     pub fn prepare<M: Surrogate>(self, model: M, fresh: &[String], device: &Device) -> M {
         let parts = model.parts();
         let trained = |roles: &[&Vec<String>]| -> Vec<String> {
@@ -91,7 +133,8 @@ impl Strategy {
                 .collect()
         };
         match self {
-            Self::Full => model.unfreeze(),
+            Self::Full | Self::Reptile => model.unfreeze(),
+            Self::Coda | Self::Leads | Self::InContext => freeze_outside(model, &trained(&[])),
             Self::Scratch => model.fresh(device).unfreeze(),
             Self::Head => freeze_outside(model, &trained(&[&parts.decoder])),
             Self::Heads => freeze_outside(model, &trained(&[&parts.encoder, &parts.decoder])),
@@ -120,6 +163,10 @@ impl fmt::Display for Strategy {
             Self::Head => f.write_str("head"),
             Self::Heads => f.write_str("heads"),
             Self::Lora { rank } => write!(f, "lora-r{rank}"),
+            Self::Coda => f.write_str("coda"),
+            Self::Leads => f.write_str("leads"),
+            Self::Reptile => f.write_str("reptile"),
+            Self::InContext => f.write_str("in-context"),
             Self::Scratch => f.write_str("scratch"),
         }
     }
@@ -134,6 +181,10 @@ impl FromStr for Strategy {
             "head" => Self::Head,
             "heads" | "encoder-decoder" => Self::Heads,
             "lora" => Self::Lora { rank: 4 },
+            "coda" => Self::Coda,
+            "leads" => Self::Leads,
+            "reptile" | "fomaml" => Self::Reptile,
+            "in-context" | "icl" => Self::InContext,
             "scratch" => Self::Scratch,
             other => match other.strip_prefix("lora-r").and_then(|r| r.parse().ok()) {
                 Some(rank) if rank > 0 => Self::Lora { rank },
@@ -155,7 +206,7 @@ fn within(path: &str, prefixes: &[String]) -> bool {
 
 /// Freezes every float parameter whose path is not under `train`, and lets those under it
 /// train.
-fn freeze_outside<M: Module>(model: M, train: &[String]) -> M {
+pub(crate) fn freeze_outside<M: Module>(model: M, train: &[String]) -> M {
     model.apply_reparameterization(FreezeOutside { train })
 }
 
@@ -297,6 +348,10 @@ mod tests {
             Strategy::Head,
             Strategy::Heads,
             Strategy::Lora { rank: 8 },
+            Strategy::Coda,
+            Strategy::Leads,
+            Strategy::Reptile,
+            Strategy::InContext,
             Strategy::Scratch,
         ] {
             assert_eq!(s.to_string().parse::<Strategy>().unwrap(), s);
@@ -305,6 +360,18 @@ mod tests {
             "encoder-decoder".parse::<Strategy>().unwrap(),
             Strategy::Heads
         );
+        assert_eq!("icl".parse::<Strategy>().unwrap(), Strategy::InContext);
+        assert_eq!("fomaml".parse::<Strategy>().unwrap(), Strategy::Reptile);
+        for name in STRATEGIES {
+            assert_eq!(
+                name.parse::<Strategy>()
+                    .unwrap()
+                    .to_string()
+                    .split('-')
+                    .next(),
+                name.split('-').next()
+            );
+        }
         assert_eq!(
             "lora".parse::<Strategy>().unwrap(),
             Strategy::Lora { rank: 4 }

@@ -9,9 +9,12 @@ use std::collections::BTreeMap;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
-use physfm_adapt::{STRATEGIES, Strategy, adapt, count_params};
+use physfm_adapt::{
+    Adapted, Environment, MetaConfig, Prior, STRATEGIES, Strategy, adapt, count_params, meta_train,
+    split_environments,
+};
 use physfm_models::{
-    DatasetSpec, EpdConfig, Fno, FnoConfig, Stepper1d, StepperConfig, Surrogate, under,
+    DatasetSpec, Dynamics, EpdConfig, FnoConfig, Stepper1d, StepperConfig, Surrogate, under,
 };
 use physfm_train::{
     LossKind, TrainConfig, TrainOptions, WindowDataset, train_windows, validation_loss,
@@ -94,7 +97,7 @@ fn each_strategy_changes_only_what_it_trains() {
         "{paths:?}"
     );
     let target = WindowDataset::pairs(&common::tiny_burgers(&[0.01], 1), 1).unwrap();
-    for name in STRATEGIES {
+    for name in ["full", "head", "heads", "lora", "scratch"] {
         let s: Strategy = name.parse().unwrap();
         let budget = TrainConfig {
             log_every: 10,
@@ -107,11 +110,12 @@ fn each_strategy_changes_only_what_it_trains() {
             &[],
             &target,
             &budget,
+            &MetaConfig::default(),
             &device,
             &TrainOptions::default(),
         )
         .unwrap();
-        let after = weights(&adapted.net);
+        let after = weights(&adapted.into_model().unwrap().net);
         assert_eq!(
             after.keys().collect::<Vec<_>>(),
             paths,
@@ -169,11 +173,18 @@ fn adapting_to_a_new_viscosity_lowers_the_error_there() {
             &[],
             &shots,
             &budget,
+            &MetaConfig::default(),
             &device,
             &TrainOptions::default(),
         )
         .unwrap();
-        let after = validation_loss(&adapted, &test, 0, LossKind::Mse, &device);
+        let after = validation_loss(
+            &adapted.into_model().unwrap(),
+            &test,
+            0,
+            LossKind::Mse,
+            &device,
+        );
         assert!(
             after < factor * before,
             "{name}: one-step loss {before:.3e} -> {after:.3e}"
@@ -183,7 +194,7 @@ fn adapting_to_a_new_viscosity_lowers_the_error_there() {
 
 #[test]
 fn leads_adapts_a_new_environment_with_a_new_residual_alone() {
-    use physfm_adapt::{LeadsConfig, adapt_leads, leads_loss, split_environments, train_leads};
+    use physfm_adapt::{LeadsConfig, adapt_leads, train_leads};
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex().autodiff();
     let (model, _) = pretrained(&device);
@@ -196,20 +207,21 @@ fn leads_adapts_a_new_environment_with_a_new_residual_alone() {
         .iter()
         .map(|(_, c)| WindowDataset::pairs(c, 1).unwrap())
         .collect();
-    let mut residual = FnoConfig::new(2, 1, &[6], 6);
-    residual.n_layers = 1;
-    let cfg = LeadsConfig {
-        residual,
-        penalty: 1e-2,
-    };
+    // Residuals smaller than the shared model.
+    let mut fno = FnoConfig::new(2, 1, &[6], 6);
+    fno.n_layers = 1;
+    let residual =
+        Stepper1d::new(StepperConfig::new(fno, true), model.norm.clone(), &device).unwrap();
+    let cfg = LeadsConfig { penalty: 1e-2 };
     let train = TrainConfig {
         log_every: 20,
         ..TrainConfig::new(60, 8, 1e-3)
     };
     let (leads, report) = train_leads(
-        &model,
+        copy(&model),
+        &residual,
         &cfg,
-        &windows,
+        &Environment::regimes(&windows),
         &train,
         &device,
         &TrainOptions::default(),
@@ -226,9 +238,7 @@ fn leads_adapts_a_new_environment_with_a_new_residual_alone() {
     // A new environment, 5x below the range, from two trajectories.
     let new = WindowDataset::pairs(&common::tiny_burgers(&[0.01, 0.01], 2), 1).unwrap();
     let test = WindowDataset::pairs(&common::tiny_burgers(&[0.01, 0.01, 0.01], 2), 1).unwrap();
-    let all: Vec<usize> = (0..test.len()).collect();
-    let frame = model.frame();
-    let shared_alone = one_step_error(&leads.shared, frame, &test, &device);
+    let shared_alone = one_step(&leads.shared, &test, &device);
     let before_shared = weights(&leads.shared);
     let before_old: Vec<_> = leads.residuals.iter().map(weights).collect();
     let adapt = TrainConfig {
@@ -236,34 +246,31 @@ fn leads_adapts_a_new_environment_with_a_new_residual_alone() {
         ..TrainConfig::new(300, 8, 3e-3)
     };
     let (adapted, _) = adapt_leads(
-        &model,
         leads,
+        &residual,
         &cfg,
         &new,
+        0,
+        &[],
         &adapt,
         &device,
         &TrainOptions::default(),
     )
     .unwrap();
-    assert_eq!(adapted.residuals.len(), 4);
+    assert_eq!((adapted.leads.residuals.len(), adapted.env), (4, 3));
     assert_eq!(
-        weights(&adapted.shared),
+        weights(&adapted.leads.shared),
         before_shared,
         "the shared network is frozen"
     );
     for (i, w) in before_old.iter().enumerate() {
-        assert_eq!(&weights(&adapted.residuals[i]), w, "residual {i} is frozen");
+        assert_eq!(
+            &weights(&adapted.leads.residuals[i]),
+            w,
+            "residual {i} is frozen"
+        );
     }
-    let after: f32 = leads_loss(
-        &adapted,
-        frame,
-        3,
-        test.batch(&all, &device),
-        LossKind::Mse,
-        0.0,
-        &test,
-    )
-    .into_scalar::<f32>();
+    let after = one_step(&adapted, &test, &device);
     assert!(
         after < 0.7 * shared_alone,
         "new environment: shared alone {shared_alone:.3e}, with its residual {after:.3e}"
@@ -272,7 +279,7 @@ fn leads_adapts_a_new_environment_with_a_new_residual_alone() {
 
 #[test]
 fn reptile_meta_trains_an_initialisation_over_environments() {
-    use physfm_adapt::{ReptileConfig, ReptileRun, reptile, reptile_with, split_environments};
+    use physfm_adapt::{ReptileConfig, ReptileRun, reptile, reptile_with};
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex().autodiff();
     let (model, _) = pretrained(&device);
@@ -283,6 +290,7 @@ fn reptile_meta_trains_an_initialisation_over_environments() {
     .iter()
     .map(|(_, c)| WindowDataset::pairs(c, 1).unwrap())
     .collect();
+    let regimes = Environment::regimes(&envs);
     let mean_loss = |m: &Stepper1d| {
         envs.iter()
             .map(|w| validation_loss(m, w, 0, LossKind::Mse, &device))
@@ -301,7 +309,7 @@ fn reptile_meta_trains_an_initialisation_over_environments() {
     // eps = 0 leaves the initialisation bit for bit as it was.
     let (same, _) = reptile(
         copy(&model),
-        &envs,
+        &regimes,
         &ReptileConfig {
             meta_lr: 0.0,
             meta_steps: 2,
@@ -312,7 +320,7 @@ fn reptile_meta_trains_an_initialisation_over_environments() {
     .unwrap();
     assert_eq!(weights(&same.net), weights(&model.net));
     let before = mean_loss(&model);
-    let (meta, report) = reptile(copy(&model), &envs, &cfg, &device).unwrap();
+    let (meta, report) = reptile(copy(&model), &regimes, &cfg, &device).unwrap();
     assert_eq!(report.losses.len(), 4);
     // Stopped after 20 meta-steps with a checkpoint and resumed, it ends where the
     // uninterrupted run does, bit for bit.
@@ -323,10 +331,10 @@ fn reptile_meta_trains_an_initialisation_over_environments() {
         resume: false,
         stop_at: Some(20),
     };
-    let (half, half_report) = reptile_with(copy(&model), &envs, &cfg, &device, &run).unwrap();
+    let (half, half_report) = reptile_with(copy(&model), &regimes, &cfg, &device, &run).unwrap();
     assert_eq!(half_report.losses, report.losses[..2]);
     assert_ne!(weights(&half.net), weights(&meta.net));
-    let again = reptile_with(copy(&model), &envs, &cfg, &device, &run)
+    let again = reptile_with(copy(&model), &regimes, &cfg, &device, &run)
         .unwrap_err()
         .to_string();
     assert!(again.contains("reptile.resume"), "{again}");
@@ -339,12 +347,12 @@ fn reptile_meta_trains_an_initialisation_over_environments() {
         inner_lr: 2e-3,
         ..cfg.clone()
     };
-    let refused = reptile_with(copy(&model), &envs, &other, &device, &resume)
+    let refused = reptile_with(copy(&model), &regimes, &other, &device, &resume)
         .unwrap_err()
         .to_string();
     assert!(refused.contains("reptile.config"), "{refused}");
     let (resumed, resumed_report) =
-        reptile_with(copy(&model), &envs, &cfg, &device, &resume).unwrap();
+        reptile_with(copy(&model), &regimes, &cfg, &device, &resume).unwrap();
     assert_eq!(resumed_report.resumed_from, Some(20));
     assert_eq!(resumed_report.losses, report.losses);
     assert_eq!(weights(&resumed.net), weights(&meta.net));
@@ -355,7 +363,7 @@ fn reptile_meta_trains_an_initialisation_over_environments() {
     );
     let bad = reptile(
         copy(&model),
-        &envs,
+        &regimes,
         &ReptileConfig {
             meta_lr: 1.5,
             ..cfg
@@ -367,16 +375,11 @@ fn reptile_meta_trains_an_initialisation_over_environments() {
     assert!(bad.contains("reptile.meta_lr"), "{bad}");
 }
 
-/// The one-step MSE (in the network's target space) of `net` over every window of `test`.
-fn one_step_error(
-    net: &Fno,
-    frame: physfm_models::StepperFrame<'_>,
-    test: &WindowDataset,
-    device: &Device,
-) -> f32 {
+/// The one-step MSE (in the model's training space) of `model` over every window of `test`.
+fn one_step<M: Dynamics>(model: &M, test: &WindowDataset, device: &Device) -> f32 {
     let all: Vec<usize> = (0..test.len()).collect();
     physfm_train::unroll_loss(
-        &frame.with_net(|x| net.forward(x)),
+        model,
         test.batch(&all, device),
         &test.spatial_shape,
         0,
@@ -400,7 +403,7 @@ fn unlabelled(c: &physfm_data::InMemoryCollection) -> physfm_data::InMemoryColle
 
 #[test]
 fn a_coda_context_fitted_on_a_new_environment_lowers_its_error() {
-    use physfm_adapt::{CodaConfig, adapt_coda, split_environments, train_coda};
+    use physfm_adapt::{CodaConfig, adapt_coda, train_coda};
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex().autodiff();
     device.seed(11);
@@ -435,9 +438,9 @@ fn a_coda_context_fitted_on_a_new_environment_lowers_its_error() {
         ..TrainConfig::new(400, 8, 3e-3)
     };
     let (coda, report) = train_coda(
-        &model,
+        copy(&model),
         &cfg,
-        &envs,
+        &Environment::regimes(&envs),
         &train,
         &device,
         &TrainOptions::default(),
@@ -449,8 +452,7 @@ fn a_coda_context_fitted_on_a_new_environment_lowers_its_error() {
     let new = WindowDataset::pairs(&unlabelled(&common::tiny_burgers(&[0.04], 2)), 1).unwrap();
     let test =
         WindowDataset::pairs(&unlabelled(&common::tiny_burgers(&[0.04, 0.04], 3)), 1).unwrap();
-    let frame = model.frame();
-    let error = |net: &Fno| one_step_error(net, frame, &test, &device);
+    let error = |net: &Stepper1d| one_step(net, &test, &device);
     let zero = burn::tensor::Tensor::<2>::zeros([1, 2], &device);
     let before = error(&coda.network(zero));
     let frozen = (weights(&coda.base), coda.contexts.val().into_data());
@@ -460,10 +462,11 @@ fn a_coda_context_fitted_on_a_new_environment_lowers_its_error() {
         ..TrainConfig::new(150, 8, 3e-2)
     };
     let (adapted, _) = adapt_coda(
-        &model,
         coda,
         &cfg,
         &new,
+        0,
+        &[],
         &adapt,
         &device,
         &TrainOptions::default(),
@@ -540,6 +543,7 @@ fn in_context_demonstrations_correct_a_frozen_model_without_training() {
         let icl = Demonstrations::new(
             &model,
             &demos,
+            0,
             2,
             &IclConfig {
                 neighbours: 20.0,
@@ -549,14 +553,14 @@ fn in_context_demonstrations_correct_a_frozen_model_without_training() {
         )
         .unwrap();
         assert_eq!(icl.neighbours(), 28);
-        let with = rel(icl.step(&model, b.x.clone(), &b.params));
+        let with = rel(icl.correct(model.step(b.x.clone(), &b.params)));
         assert!(
             with < factor * alone,
             "gate {gate}: relative error alone {alone:.3e}, with demonstrations {with:.3e}"
         );
     }
     let empty = WindowDataset::pairs(&squaring(&[0.0]), 1).unwrap();
-    assert!(Demonstrations::new(&model, &empty, 0, &IclConfig::default(), &device).is_err());
+    assert!(Demonstrations::new(&model, &empty, 0, 0, &IclConfig::default(), &device).is_err());
 }
 
 /// `split` of the CoDA Lotka-Volterra preset, with at most `per_env` trajectories per
@@ -686,12 +690,13 @@ fn the_coda_protocol_adapts_new_lotka_volterra_environments() {
 // Every strategy on every kind of model through the one `Surrogate` interface: a tiny FNO
 // stepper and a tiny multi-physics Encode-Process-Decode model, a few steps each.
 
-/// Whether `strategy` trains the weight at `path` of `model` (by the model's parts).
+/// Whether `strategy` trains the weight at `path` of `model` (by the model's parts), for
+/// the strategies that adapt the model's own weights.
 fn trains<M: Surrogate>(model: &M, strategy: Strategy, path: &str) -> bool {
     let parts = model.parts();
     let any = |v: &[String]| v.iter().any(|p| under(path, p));
     match strategy {
-        Strategy::Full | Strategy::Scratch => true,
+        Strategy::Full | Strategy::Scratch | Strategy::Reptile => true,
         Strategy::Head => any(&parts.decoder),
         Strategy::Heads => any(&parts.encoder) || any(&parts.decoder),
         // LoRA moves the processor's matrices and spectral weights (rank >= 2).
@@ -701,13 +706,22 @@ fn trains<M: Surrogate>(model: &M, strategy: Strategy, path: &str) -> bool {
                 && !path.contains("norm")
                 && !path.contains("SoftGating")
         }
+        Strategy::Coda | Strategy::Leads | Strategy::InContext => false,
     }
 }
 
-/// Runs every strategy on `model` for a few steps and checks what moved.
-fn check_every_strategy<M: Surrogate>(model: M, data: &WindowDataset, device: &Device) {
+/// Runs every strategy on `model` for a few steps (meta-training first over `envs` where the
+/// strategy needs it) and checks what moved, what stayed, and that the adapted model steps.
+fn check_every_strategy<M: Surrogate>(
+    model: M,
+    data: &WindowDataset,
+    envs: &[WindowDataset],
+    device: &Device,
+) {
     let before = weights(&model);
     let total = count_params(&model).total;
+    let meta = MetaConfig::default();
+    let all: Vec<usize> = (0..data.len()).collect();
     for name in STRATEGIES {
         let s: Strategy = name.parse().unwrap();
         let budget = TrainConfig {
@@ -715,49 +729,133 @@ fn check_every_strategy<M: Surrogate>(model: M, data: &WindowDataset, device: &D
             warmup_steps: 0,
             ..TrainConfig::new(6, 4, 1e-2)
         };
-        let (adapted, report) = adapt(
+        let kind = model.kind();
+        let (prior, meta_report) = meta_train(
             model.clone(),
             s,
-            &[],
-            data,
+            &Environment::regimes(envs),
             &budget,
+            &meta,
             device,
             &TrainOptions::default(),
         )
         .unwrap();
-        let kind = model.kind();
-        assert!(report.train.final_loss.is_finite(), "{kind} {s}");
-        let after = weights(&adapted);
-        assert_eq!(
-            after.keys().collect::<Vec<_>>(),
-            before.keys().collect::<Vec<_>>(),
-            "{kind} {s}: the finished model has the pretrained layout"
-        );
-        let mut moved = 0;
-        for (p, b) in &before {
-            if trains(&model, s, p) {
-                moved += usize::from(after[p] != *b);
-            } else {
-                assert_eq!(after[p], *b, "{kind} {s}: `{p}` must stay frozen");
+        assert_eq!(meta_report.steps > 0, s.meta_trained(), "{kind} {s}");
+        let prior_shared = weights(prior.model());
+        let (adapted, report) = adapt(
+            prior.clone(),
+            s,
+            &[],
+            data,
+            &budget,
+            &meta,
+            device,
+            &TrainOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(report.strategy, s.to_string());
+        // Every adapted model steps like any other.
+        let b = data.batch(&all, device);
+        let l = physfm_train::unroll_loss(
+            &adapted.valid(),
+            b,
+            &data.spatial_shape,
+            0,
+            physfm_train::Objective::Rollout { steps: 1 },
+            LossKind::Mse,
+            &data.geometry,
+        )
+        .into_scalar::<f32>();
+        assert!(l.is_finite(), "{kind} {s}: {l}");
+        match (s, adapted) {
+            (Strategy::Coda, Adapted::Model(m)) => {
+                // Only the new context trained: context_dim values.
+                assert_eq!(report.trainable_params, meta.coda.context_dim, "{kind} {s}");
+                assert_eq!(
+                    weights(&m).keys().collect::<Vec<_>>(),
+                    before.keys().collect::<Vec<_>>()
+                );
+                let Prior::Coda { coda, .. } = prior else {
+                    panic!("{kind} {s}: a CoDA prior")
+                };
+                assert_eq!(
+                    coda.contexts.val().dims(),
+                    [envs.len(), meta.coda.context_dim]
+                );
             }
-        }
-        assert!(moved > 0, "{kind} {s}: nothing trained");
-        match s {
-            Strategy::Full | Strategy::Scratch => assert_eq!(report.trainable_params, total),
-            _ => assert!(
-                report.trainable_params < total,
-                "{kind} {s}: {} of {total}",
-                report.trainable_params
-            ),
+            (Strategy::Leads, Adapted::Leads(l)) => {
+                assert_eq!(
+                    weights(&l.leads.shared),
+                    prior_shared,
+                    "{kind} {s}: shared frozen"
+                );
+                assert_eq!(
+                    (l.leads.residuals.len(), l.env),
+                    (envs.len() + 1, envs.len())
+                );
+                assert_eq!(
+                    report.trainable_params, total,
+                    "{kind} {s}: one residual trains"
+                );
+            }
+            (Strategy::InContext, Adapted::InContext(m)) => {
+                assert_eq!(weights(&m.model), before, "{kind} {s}: no weight moves");
+                assert_eq!(report.trainable_params, 0);
+            }
+            (s, Adapted::Model(adapted)) => {
+                assert!(report.train.final_loss.is_finite(), "{kind} {s}");
+                let after = weights(&adapted);
+                assert_eq!(
+                    after.keys().collect::<Vec<_>>(),
+                    before.keys().collect::<Vec<_>>(),
+                    "{kind} {s}: the finished model has the pretrained layout"
+                );
+                let mut moved = 0;
+                for (p, b) in &prior_shared {
+                    if trains(&model, s, p) {
+                        moved += usize::from(after[p] != *b);
+                    } else {
+                        assert_eq!(after[p], *b, "{kind} {s}: `{p}` must stay frozen");
+                    }
+                }
+                assert!(moved > 0, "{kind} {s}: nothing trained");
+                match s {
+                    Strategy::Full | Strategy::Scratch | Strategy::Reptile => {
+                        assert_eq!(report.trainable_params, total)
+                    }
+                    _ => assert!(
+                        report.trainable_params < total,
+                        "{kind} {s}: {} of {total}",
+                        report.trainable_params
+                    ),
+                }
+                if s == Strategy::Reptile {
+                    assert_ne!(
+                        prior_shared, before,
+                        "{kind}: meta-training moved the weights"
+                    );
+                }
+            }
+            (s, other) => panic!("{kind} {s}: unexpected adapted model {other:?}"),
         }
     }
+}
+
+/// Two environments (viscosities) of the tiny Burgers data, and the adaptation windows.
+fn tiny_environments() -> (WindowDataset, Vec<WindowDataset>) {
+    let data = WindowDataset::pairs(&common::tiny_burgers(&[0.02, 0.05], 1), 1).unwrap();
+    let envs = split_environments(&common::tiny_burgers(&[0.01, 0.1, 0.01, 0.1], 1))
+        .iter()
+        .map(|(_, c)| WindowDataset::pairs(c, 1).unwrap())
+        .collect();
+    (data, envs)
 }
 
 #[test]
 fn every_strategy_adapts_a_tiny_fno() {
     let device = Device::flex().autodiff();
     device.seed(7);
-    let data = WindowDataset::pairs(&common::tiny_burgers(&[0.02, 0.05], 1), 1).unwrap();
+    let (data, envs) = tiny_environments();
     let mut fno = FnoConfig::new(2, 1, &[6], 8);
     fno.n_layers = 2;
     let model = Stepper1d::new(
@@ -766,14 +864,14 @@ fn every_strategy_adapts_a_tiny_fno() {
         &device,
     )
     .unwrap();
-    check_every_strategy(model, &data, &device);
+    check_every_strategy(model, &data, &envs, &device);
 }
 
 #[test]
 fn every_strategy_adapts_a_tiny_multi_physics_model() {
     let device = Device::flex().autodiff();
     device.seed(8);
-    let data = WindowDataset::pairs(&common::tiny_burgers(&[0.02, 0.05], 1), 1).unwrap();
+    let (data, envs) = tiny_environments();
     let spec = DatasetSpec {
         name: "burgers".into(),
         channels: 1,
@@ -783,5 +881,5 @@ fn every_strategy_adapts_a_tiny_multi_physics_model() {
     let mut cfg = EpdConfig::new(vec![spec], &[16], 8, &[6], 8);
     cfg.cond_dim = 8;
     let model = cfg.init(&device);
-    check_every_strategy(model, &data, &device);
+    check_every_strategy(model, &data, &envs, &device);
 }

@@ -2,14 +2,14 @@
 //! rollouts, and error per trajectory (hence against the PDE parameters).
 
 use burn::tensor::{Device, Tensor, TensorData};
-use physfm_data::InMemoryCollection;
-use physfm_models::Stepper1d;
+use physfm_data::{InMemoryCollection, TrajectoryRecord};
+use physfm_models::{Conditioning, Dynamics};
 use physfm_train::{frames_to_model, frames_to_stored};
 use serde::Serialize;
 
 use crate::metrics::{nrmse_per_sample, nrmse_per_time_channel};
 use crate::suite::{MetricOptions, MetricSuite, metric_suite};
-use crate::{EvalError, Result};
+use crate::{EvalError, ParamTransform, Result};
 
 /// Scores of one trajectory.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,173 +49,179 @@ pub struct StepperEvaluation {
 
 const CHUNK: usize = 128;
 
-/// One step of a surrogate: the window `[batch, history * channels, n]` (the state `[batch,
-/// channels, n]` for one frame of history) and `batch * parameters` values to the next state
-/// `[batch, channels, n]` (a [`Stepper1d`]'s `step`, or a frozen model corrected in context).
-pub type StepFn<'a> = &'a dyn Fn(Tensor<3>, &[f64]) -> Tensor<3>;
+/// Predictions of a model on every trajectory of a collection, in the stored layout
+/// `[frames, *space, channel]` of frames `history..T` (see [`predictions`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    /// True frames before the first prediction.
+    pub history: usize,
+    /// Per trajectory, each frame predicted from the window of true frames before it.
+    pub one_step: Vec<Vec<f32>>,
+    /// Per trajectory, the autoregressive rollout from its first `history` true frames.
+    pub rollout: Vec<Vec<f32>>,
+}
 
-/// Runs `model` on `count` windows in model layout `[count, history * c, n]` with parameters
-/// `[count, p]`, in chunks, and returns the predicted frames `[count, c, n]`.
+/// One step of `model` on `count` windows in model layout `[count, history, c, n]`, with
+/// their time steps and `[count, p]` coefficients, in chunks: the predicted frames
+/// `[count, c, n]` in model layout.
 #[allow(clippy::too_many_arguments)]
-fn predict(
-    model: StepFn<'_>,
+fn predict<M: Dynamics + ?Sized>(
+    model: &M,
     windows: &[f32],
     params: &[f64],
-    count: usize,
-    history: usize,
+    dts: &[f64],
+    dataset: usize,
     c: usize,
-    n: usize,
+    space: &[usize],
     device: &Device,
 ) -> Vec<f32> {
+    let count = dts.len();
+    let h = model.history();
+    let n: usize = space.iter().product();
     let p = params.len() / count.max(1);
-    let wl = history * c * n;
+    let wl = h * c * n;
     let mut out = Vec::with_capacity(count * c * n);
     for start in (0..count).step_by(CHUNK) {
         let end = (start + CHUNK).min(count);
-        let x = Tensor::<3>::from_data(
+        let x = Tensor::<4>::from_data(
             TensorData::new(
                 windows[start * wl..end * wl].to_vec(),
-                [end - start, history * c, n],
+                [end - start, h, c, n],
             ),
             device,
         );
-        let y = model(x, &params[start * p..end * p]);
+        let cond = Conditioning::new(dts[start..end].to_vec())
+            .with_coefficients(params[start * p..end * p].to_vec())
+            .with_dataset(dataset);
+        let y = model.step(x, space, &cond);
         out.extend(y.into_data().try_to_vec::<f32>().expect("f32 model output"));
     }
     out
 }
 
-/// Autoregressive rollouts of every trajectory from its first `model.history()` frames:
-/// returns, per trajectory, the predicted frames `history..T` in the stored layout
-/// `[T - history, *space, channel]` (frames `1..T` for a model of one input frame).
-pub fn rollouts(
-    model: &Stepper1d,
+/// One-step predictions and autoregressive rollouts of `model` (any [`Dynamics`]; its
+/// dataset `dataset`) on every trajectory of `data`, of any spatial dimension. A model of
+/// `h` input frames predicts frames `h..T`: one-step from windows of true frames, the
+/// rollout from the first `h` true frames, its window sliding over its own predictions.
+/// Each step is conditioned on the trajectory's parameters (mapped by `params`) and the
+/// time from the last input frame to the predicted one.
+///
+/// # Errors
+/// [`EvalError::Shape`] naming the collection when it has no trajectory or fewer than
+/// `h + 1` frames.
+pub fn predictions<M: Dynamics + ?Sized>(
+    model: &M,
+    dataset: usize,
     data: &InMemoryCollection,
+    params: ParamTransform,
     device: &Device,
-) -> Result<Vec<Vec<f32>>> {
-    rollouts_windowed(&|x, p| model.step(x, p), model.history(), data, device)
-}
-
-/// [`rollouts`] of any one-step surrogate of one input frame.
-pub fn rollouts_with(
-    model: StepFn<'_>,
-    data: &InMemoryCollection,
-    device: &Device,
-) -> Result<Vec<Vec<f32>>> {
-    rollouts_windowed(model, 1, data, device)
-}
-
-/// [`rollouts`] of any one-step surrogate of `history` input frames: each rollout starts from
-/// the trajectory's first `history` true frames and slides the window over its own
-/// predictions.
-pub fn rollouts_windowed(
-    model: StepFn<'_>,
-    history: usize,
-    data: &InMemoryCollection,
-    device: &Device,
-) -> Result<Vec<Vec<f32>>> {
+) -> Result<Predictions> {
+    let history = model.history();
     let (b, t, n, c) = dims(data, history)?;
+    let space = &data.meta.spatial_shape;
     let fl = n * c;
     let wl = history * fl;
-    // Windows in model layout, one per trajectory.
+    let steps = t - history;
+    let mapped =
+        |r: &TrajectoryRecord| -> Vec<f64> { r.params.iter().map(|&v| params.apply(v)).collect() };
+    // Rollouts: one window per trajectory, all trajectories stepped together.
     let mut windows = Vec::with_capacity(b * wl);
-    let mut params = Vec::new();
+    let mut coeffs = Vec::new();
     for r in &data.records {
         frames_to_model(&r.fields[..wl], n, c, &mut windows);
-        params.extend_from_slice(&r.params);
+        coeffs.extend(mapped(r));
     }
-    let mut out = vec![Vec::with_capacity((t - history) * fl); b];
-    for _ in history..t {
-        let next = predict(model, &windows, &params, b, history, c, n, device);
+    let mut rollout = vec![Vec::with_capacity(steps * fl); b];
+    for k in history..t {
+        let dts: Vec<f64> = data
+            .records
+            .iter()
+            .map(|r| r.times[k] - r.times[k - 1])
+            .collect();
+        let next = predict(model, &windows, &coeffs, &dts, dataset, c, space, device);
         let stored = frames_to_stored(&next, b, c, n);
-        for (i, o) in out.iter_mut().enumerate() {
+        for (i, o) in rollout.iter_mut().enumerate() {
             o.extend_from_slice(&stored[i * fl..(i + 1) * fl]);
             let w = &mut windows[i * wl..(i + 1) * wl];
             w.copy_within(fl.., 0);
             w[wl - fl..].copy_from_slice(&next[i * fl..(i + 1) * fl]);
         }
     }
-    Ok(out)
+    // One step from every window of true frames, a trajectory at a time.
+    let mut one_step = Vec::with_capacity(b);
+    for r in &data.records {
+        let mut inputs = Vec::with_capacity(steps * wl);
+        for k in history..t {
+            frames_to_model(&r.fields[(k - history) * fl..k * fl], n, c, &mut inputs);
+        }
+        let p = mapped(r);
+        let coeffs: Vec<f64> = (0..steps).flat_map(|_| p.iter().copied()).collect();
+        let dts: Vec<f64> = (history..t).map(|k| r.times[k] - r.times[k - 1]).collect();
+        let pred = predict(model, &inputs, &coeffs, &dts, dataset, c, space, device);
+        one_step.push(frames_to_stored(&pred, steps, c, n));
+    }
+    Ok(Predictions {
+        history,
+        one_step,
+        rollout,
+    })
+}
+
+/// Autoregressive rollouts of every trajectory from its first `model.history()` frames:
+/// returns, per trajectory, the predicted frames `history..T` in the stored layout
+/// `[T - history, *space, channel]` (the rollouts of [`predictions`], dataset 0, parameters
+/// as they are).
+pub fn rollouts<M: Dynamics + ?Sized>(
+    model: &M,
+    data: &InMemoryCollection,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    Ok(predictions(model, 0, data, ParamTransform::Identity, device)?.rollout)
 }
 
 fn dims(data: &InMemoryCollection, history: usize) -> Result<(usize, usize, usize, usize)> {
     let m = &data.meta;
-    if m.spatial_shape.len() != 1
-        || history == 0
-        || m.frames < history + 1
-        || data.records.is_empty()
-    {
+    if history == 0 || m.frames < history + 1 || data.records.is_empty() {
         return Err(EvalError::Shape {
             what: format!("collection `{}`", m.name),
             expected: format!(
-                "a 1D collection with at least one trajectory of at least {} frames (a history \
-                 of {history} and one to predict)",
+                "at least one trajectory of at least {} frames (a history of {history} and one \
+                 to predict)",
                 history.max(1) + 1
             ),
-            got: format!(
-                "spatial shape {:?}, {} frames, {} trajectories",
-                m.spatial_shape,
-                m.frames,
-                data.records.len()
-            ),
+            got: format!("{} frames, {} trajectories", m.frames, data.records.len()),
         });
     }
     Ok((
         data.records.len(),
         m.frames,
-        m.spatial_shape[0],
+        m.spatial_shape.iter().product(),
         m.channel_names.len(),
     ))
 }
 
-/// Evaluates `model` on every trajectory of `data` (nRMSE with PDEBench's definition); a model
+/// Evaluates `model` (any [`Dynamics`], its dataset 0, parameters as they are) on every
+/// trajectory of `data`, of any spatial dimension (nRMSE with PDEBench's definition); a model
 /// of `h` input frames is scored on frames `h..T`, from windows of true frames (one-step) or
-/// from the first `h` true frames (rollout).
-pub fn evaluate_stepper(
-    model: &Stepper1d,
+/// from the first `h` true frames (rollout) ([`predictions`]).
+pub fn evaluate<M: Dynamics + ?Sized>(
+    model: &M,
     data: &InMemoryCollection,
     device: &Device,
 ) -> Result<StepperEvaluation> {
-    evaluate_windowed(&|x, p| model.step(x, p), model.history(), data, device)
-}
-
-/// [`evaluate_stepper`] for any one-step surrogate of one input frame.
-pub fn evaluate_step_fn(
-    model: StepFn<'_>,
-    data: &InMemoryCollection,
-    device: &Device,
-) -> Result<StepperEvaluation> {
-    evaluate_windowed(model, 1, data, device)
-}
-
-/// [`evaluate_stepper`] for any one-step surrogate of `history` input frames.
-pub fn evaluate_windowed(
-    model: StepFn<'_>,
-    history: usize,
-    data: &InMemoryCollection,
-    device: &Device,
-) -> Result<StepperEvaluation> {
+    let Predictions {
+        history,
+        one_step,
+        rollout: rolls,
+    } = predictions(model, 0, data, ParamTransform::Identity, device)?;
     let (b, t, n, c) = dims(data, history)?;
     let fl = n * c;
     let steps = t - history;
-    let rolls = rollouts_windowed(model, history, data, device)?;
     let mut trajectories = Vec::with_capacity(b);
     let mut by_step = vec![0.0; steps];
-    for (r, roll) in data.records.iter().zip(&rolls) {
-        // The window of true frames before each predicted frame `history..T`.
-        let mut inputs = Vec::with_capacity(steps * history * fl);
-        for k in history..t {
-            frames_to_model(&r.fields[(k - history) * fl..k * fl], n, c, &mut inputs);
-        }
-        let params: Vec<f64> = (0..steps).flat_map(|_| r.params.iter().copied()).collect();
-        let pred = frames_to_stored(
-            &predict(model, &inputs, &params, steps, history, c, n, device),
-            steps,
-            c,
-            n,
-        );
+    for ((r, roll), pred) in data.records.iter().zip(&rolls).zip(&one_step) {
         let truth = &r.fields[history * fl..];
-        let one = nrmse_per_sample(&pred, truth, &[steps, 1, n, c])?;
+        let one = nrmse_per_sample(pred, truth, &[steps, 1, n, c])?;
         let persistence = nrmse_per_sample(
             &r.fields[(history - 1) * fl..(t - 1) * fl],
             truth,
@@ -244,10 +250,16 @@ pub fn evaluate_windowed(
         .flat_map(|r| r.fields[history * fl..].iter().copied())
         .collect();
     let periodic: Vec<bool> = data.meta.boundary.iter().map(|b| b == "periodic").collect();
-    let options = MetricOptions::unit(1)
+    let space = &data.meta.spatial_shape;
+    let options = MetricOptions::unit(space.len())
         .with_lengths(&data.meta.domain_lengths)
         .with_periodic(&periodic);
-    let rollout_suite = metric_suite(&all_rolls, &all_truth, &[b, steps, n, c], &options)?;
+    let suite_dims: Vec<usize> = [b, steps]
+        .into_iter()
+        .chain(space.iter().copied())
+        .chain([c])
+        .collect();
+    let rollout_suite = metric_suite(&all_rolls, &all_truth, &suite_dims, &options)?;
     let mean_of =
         |f: fn(&TrajectoryScore) -> f64| trajectories.iter().map(f).sum::<f64>() / b as f64;
     Ok(StepperEvaluation {

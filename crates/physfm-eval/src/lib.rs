@@ -5,8 +5,8 @@
 //! error and fRMSE bands, The Well's VRMSE, neuraloperator's relative L2 and H1 errors, each
 //! checked against the reference libraries' own code (`cargo xtask parity metrics`);
 //! rollout curves and [`time_to_threshold`]; evaluation of one-step surrogates
-//! ([`evaluate_stepper`]: one-step error, autoregressive rollouts, error per trajectory and
-//! so against the PDE parameters), and report figures ([`line_plot`],
+//! ([`evaluate`], any model of any dimension: one-step error, autoregressive rollouts, error
+//! per trajectory and so against the PDE parameters), and report figures ([`line_plot`],
 //! [`space_time_panels`]).
 //!
 //! ```
@@ -28,15 +28,14 @@ mod transfer;
 
 pub use error::{EvalError, Result};
 pub use evaluate::{
-    StepFn, StepperEvaluation, TrajectoryScore, evaluate_step_fn, evaluate_stepper,
-    evaluate_windowed, rollouts, rollouts_windowed, rollouts_with,
+    Predictions, StepperEvaluation, TrajectoryScore, evaluate, predictions, rollouts,
 };
 pub use metrics::{MetricShape, nrmse, nrmse_per_sample, nrmse_per_time_channel, rmse};
 pub use plots::{LinePlot, Series, SpaceTimeField, line_plot, snapshot_panels, space_time_panels};
 pub use protocols::{
-    FewShotData, FewShotPoint, FewShotProtocol, ParameterPoint, ParameterProtocol, Region,
-    RegionSummary, ResolutionPoint, few_shot_icl, few_shot_protocol, parameter_protocol,
-    resolution_protocol, subsample, summarise_parameter,
+    Arm, FewShotData, FewShotPoint, FewShotProtocol, ParameterPoint, ParameterProtocol, Region,
+    RegionSummary, ResolutionPoint, few_shot_protocol, parameter_protocol, resolution_protocol,
+    subsample, summarise_parameter,
 };
 pub use suite::{
     FourierBands, METRIC_NAMES, MetricGrid, MetricOptions, MetricSuite, PdebenchMetrics,

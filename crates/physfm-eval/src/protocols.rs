@@ -6,11 +6,12 @@
 
 use burn::module::Module;
 use burn::tensor::Device;
+use physfm_adapt::{MetaConfig, Prior, Strategy};
 use physfm_data::InMemoryCollection;
-use physfm_models::Stepper1d;
+use physfm_models::{Dynamics, Surrogate};
 use serde::Serialize;
 
-use crate::evaluate::{TrajectoryScore, evaluate_stepper};
+use crate::evaluate::{TrajectoryScore, evaluate};
 use crate::{EvalError, Result};
 
 /// Where a parameter value lies relative to the training range.
@@ -92,8 +93,8 @@ impl ParameterProtocol {
 /// `parameter` (by name), split into the training range `train_range` (interpolation)
 /// and the values below and above it (extrapolation). Pass a collection whose parameters
 /// span and exceed the training range.
-pub fn parameter_protocol(
-    model: &Stepper1d,
+pub fn parameter_protocol<M: Dynamics + ?Sized>(
+    model: &M,
     data: &InMemoryCollection,
     parameter: &str,
     train_range: (f64, f64),
@@ -116,7 +117,7 @@ pub fn parameter_protocol(
             train_range.0, train_range.1
         )));
     }
-    let evaluation = evaluate_stepper(model, data, device)?;
+    let evaluation = evaluate(model, data, device)?;
     Ok(summarise_parameter(
         &evaluation.trajectories,
         parameter,
@@ -234,8 +235,8 @@ pub fn subsample(data: &InMemoryCollection, factor: usize) -> Result<InMemoryCol
 /// Evaluates `model` on `data` at its own resolution divided by each of `factors`
 /// (every `factor`-th grid point kept; `1` is the collection's resolution). With the
 /// collection stored finer than the training grid, factor 1 measures super-resolution.
-pub fn resolution_protocol(
-    model: &Stepper1d,
+pub fn resolution_protocol<M: Dynamics + ?Sized>(
+    model: &M,
     data: &InMemoryCollection,
     factors: &[usize],
     device: &Device,
@@ -244,7 +245,7 @@ pub fn resolution_protocol(
         .iter()
         .map(|&factor| {
             let coarse = subsample(data, factor)?;
-            let e = evaluate_stepper(model, &coarse, device)?;
+            let e = evaluate(model, &coarse, device)?;
             Ok(ResolutionPoint {
                 points: coarse.meta.spatial_shape[0],
                 factor,
@@ -308,37 +309,58 @@ pub struct FewShotData<'a> {
     pub test: &'a InMemoryCollection,
 }
 
-/// Adapts `model` with each strategy, at its peak learning rate (`(strategy, rate)` pairs;
-/// [`Strategy::learning_rate`](physfm_adapt::Strategy::learning_rate) is each one's default),
-/// to the first `k` trajectories of `data.pool`, for each `k` in `shots`, under the same
-/// `budget` (steps, batch, objective, loss, schedule), and evaluates each adapted model on
-/// `data.test`. `device` must be an autodiff device; `on_point` sees each point as it is
-/// measured (for progress output).
+/// One arm of the few-shot protocol: a strategy, its peak learning rate and the prior it
+/// adapts.
+#[derive(Debug, Clone)]
+pub struct Arm<M: Surrogate> {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Its peak learning rate ([`Strategy::learning_rate`] is each one's default).
+    pub learning_rate: f64,
+    /// The prior it adapts; `None`: the protocol's pretrained model. Strategies that need
+    /// meta-training (`coda`, `reptile`) take the prior [`physfm_adapt::meta_train`] made.
+    pub prior: Option<Prior<M>>,
+}
+
+impl<M: Surrogate> Arm<M> {
+    /// `strategy` at `learning_rate` on the pretrained model.
+    pub fn new(strategy: Strategy, learning_rate: f64) -> Self {
+        Self {
+            strategy,
+            learning_rate,
+            prior: None,
+        }
+    }
+}
+
+/// Adapts `model` (any [`Surrogate`]) with each arm to the first `k` trajectories of
+/// `data.pool`, for each `k` in `shots`, under the same `budget` (steps, batch, objective,
+/// loss, schedule; each arm at its own learning rate), and evaluates each adapted model on
+/// `data.test` ([`evaluate`]). `device` must be an autodiff device; `on_point` sees each
+/// point as it is measured (for progress output).
 ///
-/// Include [`Strategy::Scratch`](physfm_adapt::Strategy::Scratch) among the strategies for
-/// the no-pretraining baseline: the same architecture and budget from a fresh
-/// initialisation.
-pub fn few_shot_protocol(
-    model: &Stepper1d,
-    strategies: &[(physfm_adapt::Strategy, f64)],
+/// Include [`Strategy::Scratch`] among the arms for the no-pretraining baseline: the same
+/// architecture and budget from a fresh initialisation. [`Strategy::InContext`] takes no
+/// gradient step: the `k` trajectories become its demonstrations.
+#[allow(clippy::too_many_arguments)]
+pub fn few_shot_protocol<M: Surrogate>(
+    model: &M,
+    arms: &[Arm<M>],
     data: FewShotData<'_>,
     shots: &[usize],
     budget: &physfm_train::TrainConfig,
+    meta: &MetaConfig,
     device: &Device,
     on_point: &mut dyn FnMut(&FewShotPoint),
 ) -> Result<FewShotProtocol> {
     let FewShotData { pool, test } = data;
     check_shots(pool, shots)?;
     let eval_device = device.clone().inner();
-    let plain = |m: &Stepper1d| Stepper1d {
-        config: m.config.clone(),
-        norm: m.norm.clone(),
-        net: m.net.valid(),
-    };
-    let zero = evaluate_stepper(&plain(model), test, &eval_device)?;
+    let zero = evaluate(&model.valid(), test, &eval_device)?;
     let zero_shot = point_of("pretrained", 0, &zero);
-    let mut points = Vec::with_capacity(strategies.len() * shots.len());
-    for &(s, rate) in strategies {
+    let mut points = Vec::with_capacity(arms.len() * shots.len());
+    for arm in arms {
+        let s = arm.strategy;
         for &k in shots {
             let subset = first_k(pool, k);
             let windows = physfm_train::WindowDataset::with_history(
@@ -348,19 +370,24 @@ pub fn few_shot_protocol(
                 1,
             )?;
             let cfg = physfm_train::TrainConfig {
-                learning_rate: rate,
+                learning_rate: arm.learning_rate,
                 ..budget.clone()
             };
+            let prior = arm
+                .prior
+                .clone()
+                .unwrap_or_else(|| Prior::Model(model.clone()));
             let (adapted, report) = physfm_adapt::adapt(
-                model.clone(),
+                prior,
                 s,
                 &[],
                 &windows,
                 &cfg,
+                meta,
                 device,
                 &physfm_train::TrainOptions::default(),
             )?;
-            let e = evaluate_stepper(&plain(&adapted), test, &eval_device)?;
+            let e = evaluate(&adapted.valid(), test, &eval_device)?;
             let mut p = point_of(&s.to_string(), k, &e);
             p.trainable_params = report.trainable_params;
             p.final_loss = report.train.final_loss;
@@ -394,45 +421,4 @@ fn first_k(pool: &InMemoryCollection, k: usize) -> InMemoryCollection {
         coordinates: pool.coordinates.clone(),
         records: pool.records[..k].to_vec(),
     }
-}
-
-/// The few-shot protocol's in-context point for each `k` in `shots`: no gradient step; the
-/// frozen `model`'s every step is corrected by the first `k` trajectories of `data.pool` as
-/// demonstrations ([`Demonstrations`](physfm_adapt::Demonstrations)), and the corrected
-/// rollouts are scored on `data.test` like the adapted models of [`few_shot_protocol`]
-/// (strategy name `icl`).
-pub fn few_shot_icl(
-    model: &Stepper1d,
-    config: &physfm_adapt::IclConfig,
-    data: FewShotData<'_>,
-    shots: &[usize],
-    device: &Device,
-    on_point: &mut dyn FnMut(&FewShotPoint),
-) -> Result<Vec<FewShotPoint>> {
-    let FewShotData { pool, test } = data;
-    check_shots(pool, shots)?;
-    let device = device.clone().inner();
-    let frozen = Stepper1d {
-        config: model.config.clone(),
-        norm: model.norm.clone(),
-        net: model.net.valid(),
-    };
-    let mut points = Vec::with_capacity(shots.len());
-    for &k in shots {
-        let start = std::time::Instant::now();
-        let windows =
-            physfm_train::WindowDataset::with_history(&first_k(pool, k), frozen.history(), 1, 1)?;
-        let demos = physfm_adapt::Demonstrations::new(&frozen, &windows, k, config, &device)?;
-        let e = crate::evaluate_windowed(
-            &|x, p| demos.step(&frozen, x, p),
-            frozen.history(),
-            test,
-            &device,
-        )?;
-        let mut p = point_of("icl", k, &e);
-        p.seconds = start.elapsed().as_secs_f64();
-        on_point(&p);
-        points.push(p);
-    }
-    Ok(points)
 }

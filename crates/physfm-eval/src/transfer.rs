@@ -5,14 +5,14 @@
 //! functions over presets.
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
-use physfm_adapt::Strategy;
+use burn::tensor::Device;
+use physfm_adapt::{Adapted, MetaConfig, Prior, Strategy, adapt};
 use physfm_data::InMemoryCollection;
-use physfm_models::{Conditioning, EncodeProcessDecode, EpdConfig, Surrogate, advance};
+use physfm_models::{Dynamics, EncodeProcessDecode, EpdConfig, Surrogate};
 use physfm_pde::{GOLDEN, splitmix64};
-use physfm_train::{
-    TrainConfig, TrainOptions, TrainReport, WindowDataset, frames_to_model, train_windows,
-};
+use physfm_train::{TrainConfig, TrainOptions, TrainReport, WindowDataset};
+
+use crate::evaluate::{Predictions, predictions};
 use serde::Serialize;
 
 use crate::{EvalError, Result};
@@ -59,83 +59,42 @@ pub struct TransferScore {
 /// # Errors
 /// [`EvalError::Invalid`] naming the collection when it has no trajectory or too few frames
 /// for the model's history.
-pub fn rollout_errors<M: Surrogate>(
+pub fn rollout_errors<M: Dynamics + ?Sized>(
     model: &M,
     k: usize,
     test: &InMemoryCollection,
     params: ParamTransform,
     device: &Device,
 ) -> Result<(f64, f64)> {
-    let meta = &test.meta;
     let h = model.history();
-    let (b, t) = (test.records.len(), meta.frames);
-    if b == 0 || t < h + 1 {
-        return Err(EvalError::Invalid(format!(
-            "`{}`: {b} trajectories of {t} frames; errors of a model of {h} input frames need \
+    let Predictions {
+        one_step, rollout, ..
+    } = predictions(model, k, test, params, device).map_err(|_| {
+        EvalError::Invalid(format!(
+            "`{}`: {} trajectories of {} frames; errors of a model of {h} input frames need \
              at least one trajectory of {} frames",
-            meta.name,
+            test.meta.name,
+            test.records.len(),
+            test.meta.frames,
             h + 1
-        )));
-    }
-    let space = &meta.spatial_shape;
-    let n: usize = space.iter().product();
-    let c = meta.channel_names.len();
-    let transform = params;
-    let params: Vec<f64> = test
-        .records
-        .iter()
-        .flat_map(|r| r.params.iter().map(|&p| transform.apply(p)))
-        .collect();
-    // Every frame of every trajectory in model layout, [b, t, c, n].
-    let mut all = Vec::with_capacity(b * t * c * n);
-    for r in &test.records {
-        frames_to_model(&r.fields[..t * n * c], n, c, &mut all);
-    }
-    let all = Tensor::<4>::from_data(TensorData::new(all, [b, t, c, n]), device);
-    let cond = |f: usize| {
-        Conditioning::new(
-            test.records
-                .iter()
-                .map(|r| r.times[f + 1] - r.times[f])
-                .collect(),
-        )
-        .with_coefficients(params.clone())
-        .with_dataset(k)
+        ))
+    })?;
+    let per = test.meta.spatial_shape.iter().product::<usize>() * test.meta.channel_names.len();
+    let sq = |a: &[f32], b: &[f32]| -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y) as f64 * (x - y) as f64)
+            .sum()
     };
-    let frames = |from: usize, count: usize| all.clone().narrow(1, from, count);
-    // Squared error sums per trajectory (one-step, rollout) and squared norms of the truth.
-    let (mut one, mut roll, mut norm) = (vec![0.0f64; b], vec![0.0f64; b], vec![0.0f64; b]);
-    let host = |x: Tensor<3>| x.into_data().try_to_vec::<f32>().expect("f32 fields");
-    let per = c * n;
-    let mut window = frames(0, h);
-    for f in h - 1..t - 1 {
-        let cf = cond(f);
-        let truth = host(frames(f + 1, 1).reshape([b, c, n]));
-        let next = host(model.step(frames(f + 1 - h, h), space, &cf));
-        let rolled = model.step(window.clone(), space, &cf);
-        window = advance(window, rolled.clone());
-        let rolled = host(rolled);
-        for s in 0..b {
-            let y = &truth[s * per..(s + 1) * per];
-            let sq = |p: &[f32]| -> f64 {
-                p.iter()
-                    .zip(y)
-                    .map(|(a, b)| (a - b) as f64 * (a - b) as f64)
-                    .sum()
-            };
-            one[s] += sq(&next[s * per..(s + 1) * per]);
-            roll[s] += sq(&rolled[s * per..(s + 1) * per]);
-            norm[s] += y.iter().map(|v| *v as f64 * *v as f64).sum::<f64>();
-        }
+    let (mut one, mut roll) = (0.0, 0.0);
+    for ((r, o), ro) in test.records.iter().zip(&one_step).zip(&rollout) {
+        let truth = &r.fields[h * per..test.meta.frames * per];
+        let norm: f64 = truth.iter().map(|v| *v as f64 * *v as f64).sum();
+        one += (sq(o, truth) / norm).sqrt();
+        roll += (sq(ro, truth) / norm).sqrt();
     }
-    let rel = |err: &[f64]| {
-        err.iter()
-            .zip(&norm)
-            .map(|(e, y)| (e / y).sqrt())
-            .sum::<f64>()
-            / b as f64
-    };
-    Ok((rel(&one), rel(&roll)))
+    let b = test.records.len() as f64;
+    Ok((one / b, roll / b))
 }
 
 /// A K-subset of `pool`'s trajectories, drawn with a splitmix64 stream from `seed` (seed 0:
@@ -179,59 +138,73 @@ pub fn adaptation_budget(base: &TrainConfig, steps: usize, lr: f64, seed: u64) -
     train
 }
 
-/// Trains one model for the single dataset of `target_cfg` on `windows`: from the
-/// pretrained model `pre` (how much of it trains: see [`Strategy`]; the new heads always train) or from fresh
-/// weights ([`Strategy::Scratch`], which ignores `pre`). Parameters of `windows` must
-/// already be mapped as the model takes them. Fresh weights (a new encoder/decoder, LoRA's
-/// `a` factors, or the whole scratch model) are drawn with seed `1000 + budget.seed`. The
-/// model trains on `device` with autodiff (plain or autodiff, as given) and comes back there,
-/// LoRA updates merged into the weights.
+/// Adapts to the single dataset of `target_cfg` on `windows`: the pretrained prior `pre`
+/// (a plain model, or one meta-trained with the strategy: see [`meta_train`]) gets the new
+/// physics' heads, fresh, which train under every strategy; how much else trains is the
+/// strategy's (see [`Strategy`]). Without `pre` only [`Strategy::Scratch`] runs, on a new
+/// model of `target_cfg`. Parameters of `windows` must already be mapped as the model takes
+/// them. Fresh weights (the new heads, LoRA's `a` factors, residuals, the whole scratch
+/// model) are drawn with seed `1000 + budget.seed`. The model trains on `device` with
+/// autodiff (plain or autodiff, as given) and comes back there.
+///
+/// [`meta_train`]: physfm_adapt::meta_train
 pub fn transfer_train(
-    pre: Option<&EncodeProcessDecode>,
+    pre: Option<&Prior<EncodeProcessDecode>>,
     target_cfg: &EpdConfig,
     windows: &WindowDataset,
     strategy: Strategy,
     budget: &TrainConfig,
+    meta: &MetaConfig,
     device: &Device,
-) -> Result<(EncodeProcessDecode, TrainReport)> {
+) -> Result<(Adapted<EncodeProcessDecode>, TrainReport)> {
     let device = device.clone().inner();
     let ad = device.clone().autodiff();
     device.seed(1000 + budget.seed);
+    // Scratch ignores the prior: a new model of `target_cfg`.
     let pre = pre.filter(|_| strategy != Strategy::Scratch);
-    if pre.is_none() && strategy != Strategy::Scratch {
-        return Err(EvalError::Invalid(format!(
-            "strategy {strategy} needs a pretrained model"
-        )));
-    }
-    let model = match pre {
-        None => target_cfg.init(&ad),
-        Some(m) => {
-            let moved = m.transfer(target_cfg, &ad)?;
-            // The new physics' heads are fresh: they train under every strategy.
-            let parts = moved.parts();
+    let (prior, fresh) = match pre {
+        Some(p) => {
+            // Every head of the moved model is new.
+            let parts = p.model().parts();
             let fresh: Vec<String> = parts.encoder.into_iter().chain(parts.decoder).collect();
-            strategy.prepare(moved, &fresh, &ad)
+            let moved = p.clone().map(|m| m.transfer(target_cfg, &ad), &fresh)?;
+            (moved, fresh)
+        }
+        None if strategy == Strategy::Scratch => {
+            let model = target_cfg.init(&ad);
+            // `Strategy::Scratch` re-initialises it: with the generator at the same seed, to
+            // the weights `target_cfg.init` draws.
+            device.seed(1000 + budget.seed);
+            (Prior::Model(model), Vec::new())
+        }
+        None => {
+            return Err(EvalError::Invalid(format!(
+                "strategy {strategy} needs a pretrained model"
+            )));
         }
     };
     let options = TrainOptions::default();
-    let (model, report) = train_windows(model, windows, None, budget, &ad, &options)?;
-    Ok((strategy.finish(model), report))
+    let (model, report) = adapt(
+        prior, strategy, &fresh, windows, budget, meta, &ad, &options,
+    )?;
+    Ok((model, report.train))
 }
 
-/// [`transfer_train`] on `device`, then the errors of the trained model on `test`
+/// [`transfer_train`] on `device`, then the errors of the adapted model on `test`
 /// ([`rollout_errors`], parameters mapped by `params`, on `device` without autodiff).
 #[allow(clippy::too_many_arguments)]
 pub fn transfer_protocol(
-    pre: Option<&EncodeProcessDecode>,
+    pre: Option<&Prior<EncodeProcessDecode>>,
     target_cfg: &EpdConfig,
     windows: &WindowDataset,
     test: &InMemoryCollection,
     strategy: Strategy,
     budget: &TrainConfig,
+    meta: &MetaConfig,
     params: ParamTransform,
     device: &Device,
 ) -> Result<TransferScore> {
-    let (model, report) = transfer_train(pre, target_cfg, windows, strategy, budget, device)?;
+    let (model, report) = transfer_train(pre, target_cfg, windows, strategy, budget, meta, device)?;
     let plain = device.clone().inner();
     let (one, roll) = rollout_errors(&model.valid(), 0, test, params, &plain)?;
     Ok(TransferScore {

@@ -3,9 +3,10 @@
 
 use burn::module::Module;
 use burn::tensor::Device;
+use burn::tensor::Tensor;
 use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryRecord};
-use physfm_eval::{evaluate_stepper, evaluate_windowed, rollouts_windowed};
-use physfm_models::{FnoConfig, Stepper1d, StepperConfig};
+use physfm_eval::{evaluate, rollouts};
+use physfm_models::{Conditioning, Dynamics, FnoConfig, Stepper1d, StepperConfig};
 use physfm_train::{Objective, TrainConfig, TrainOptions, WindowDataset, train_windows};
 
 const N: usize = 32;
@@ -96,13 +97,31 @@ fn rollout_training_slides_the_window_over_predictions() {
     let test = collection("waves", 8, 99, FRAMES);
     let device = Device::flex();
     let model = trained(2, Objective::Rollout { steps: 3 }, &train);
-    let e = evaluate_stepper(&model, &test, &device).unwrap();
+    let e = evaluate(&model, &test, &device).unwrap();
     assert!(
         e.rollout_nrmse < 0.5 * e.persistence_nrmse,
         "rollout {:.3e}, persistence {:.3e}",
         e.rollout_nrmse,
         e.persistence_nrmse
     );
+}
+
+/// Linear extrapolation over a window of `history` frames: `2 u(t) - u(t - 1)`.
+struct Extrapolate {
+    history: usize,
+}
+
+impl Dynamics for Extrapolate {
+    fn history(&self) -> usize {
+        self.history
+    }
+
+    fn forward_raw(&self, frames: Tensor<4>, _space: &[usize], _cond: &Conditioning) -> Tensor<3> {
+        let [b, h, c, n] = frames.dims();
+        let prev = frames.clone().narrow(1, h - 2, 1).reshape([b, c, n]);
+        let last = frames.narrow(1, h - 1, 1).reshape([b, c, n]);
+        last * 2.0 - prev
+    }
 }
 
 /// Linear extrapolation `2 u(t) - u(t - 1)` is exact on `u_t = t`: the rollout of a two-frame
@@ -116,22 +135,18 @@ fn windowed_rollouts_start_from_true_frames_and_slide() {
             frame.iter_mut().for_each(|v| *v = 1.0 + t as f32);
         }
     }
-    let extrapolate = |w: burn::tensor::Tensor<3>, _: &[f64]| {
-        let prev = w.clone().narrow(1, 0, 1);
-        let last = w.narrow(1, 1, 1);
-        last * 2.0 - prev
-    };
+    let extrapolate = Extrapolate { history: 2 };
     let device = Device::flex();
-    let rolls = rollouts_windowed(&extrapolate, 2, &data, &device).unwrap();
+    let rolls = rollouts(&extrapolate, &data, &device).unwrap();
     assert_eq!(rolls.len(), 2);
     let expect: Vec<f32> = (2..frames).flat_map(|t| [1.0 + t as f32; N]).collect();
     assert_eq!(rolls[0], expect);
-    let e = evaluate_windowed(&extrapolate, 2, &data, &device).unwrap();
+    let e = evaluate(&extrapolate, &data, &device).unwrap();
     assert_eq!(e.one_step_nrmse, 0.0);
     assert_eq!(e.rollout_nrmse, 0.0);
     assert!(e.persistence_nrmse > 0.0);
     // A history as long as the trajectory leaves nothing to predict: refused by name.
-    let err = evaluate_windowed(&extrapolate, frames, &data, &device).unwrap_err();
+    let err = evaluate(&Extrapolate { history: frames }, &data, &device).unwrap_err();
     assert!(err.to_string().contains("ramp"), "{err}");
 }
 

@@ -149,9 +149,10 @@ fn few_shot_protocol_adapts_each_strategy_at_each_shot_count() {
     )
     .unwrap();
     let strategies = vec![
-        (physfm_adapt::Strategy::Head, 1e-3),
-        (physfm_adapt::Strategy::Scratch, 3e-3),
+        physfm_eval::Arm::new(physfm_adapt::Strategy::Head, 1e-3),
+        physfm_eval::Arm::new(physfm_adapt::Strategy::Scratch, 3e-3),
     ];
+    let meta = physfm_adapt::MetaConfig::default();
     let budget = TrainConfig {
         log_every: 5,
         ..TrainConfig::new(10, 4, 1e-3)
@@ -167,8 +168,9 @@ fn few_shot_protocol_adapts_each_strategy_at_each_shot_count() {
         data,
         &[1, 3],
         &budget,
+        &meta,
         &device,
-        &mut |p| seen.push((p.strategy.clone(), p.shots)),
+        &mut |p: &physfm_eval::FewShotPoint| seen.push((p.strategy.clone(), p.shots)),
     )
     .unwrap();
     let order = [("head", 1), ("head", 3), ("scratch", 1), ("scratch", 3)];
@@ -199,6 +201,7 @@ fn few_shot_protocol_adapts_each_strategy_at_each_shot_count() {
         data,
         &[4],
         &budget,
+        &meta,
         &device,
         &mut |_| {},
     )
@@ -211,8 +214,9 @@ fn few_shot_protocol_adapts_each_strategy_at_each_shot_count() {
 /// persistence model's steps, so its one-step and rollout errors on the test trajectories fall
 /// below the closed-form persistence errors, with no training.
 #[test]
-fn few_shot_icl_corrects_a_frozen_model_with_demonstrations() {
-    use physfm_eval::{FewShotData, few_shot_icl};
+fn in_context_adaptation_corrects_a_frozen_model_with_demonstrations() {
+    use physfm_adapt::{MetaConfig, Strategy};
+    use physfm_eval::{Arm, FewShotData, few_shot_protocol};
     let device = Device::flex().autodiff();
     let model = persistence(&device);
     let pool = collection(&[0.3, 0.35, 0.4]);
@@ -221,26 +225,43 @@ fn few_shot_icl_corrects_a_frozen_model_with_demonstrations() {
         pool: &pool,
         test: &test,
     };
-    let config = physfm_adapt::IclConfig {
-        neighbours: 20.0,
-        gate: false,
+    let meta = MetaConfig {
+        icl: physfm_adapt::IclConfig {
+            neighbours: 20.0,
+            gate: false,
+        },
+        ..MetaConfig::default()
     };
-    let points = few_shot_icl(&model, &config, data, &[1, 3], &device, &mut |_| {}).unwrap();
+    let arms = [Arm::new(Strategy::InContext, 1e-3)];
+    let budget = physfm_train::TrainConfig::new(1, 1, 1e-3);
+    let run = |shots: &[usize]| {
+        few_shot_protocol(
+            &model,
+            &arms,
+            data,
+            shots,
+            &budget,
+            &meta,
+            &device,
+            &mut |_| {},
+        )
+        .map_err(|e| e.to_string())
+    };
+    let points = run(&[1, 3]).unwrap().points;
     assert_eq!(points.len(), 2);
     let (one, roll) = (
         (one_step(0.32) + one_step(0.38)) / 2.0,
         (rollout(0.32) + rollout(0.38)) / 2.0,
     );
     for p in &points {
-        assert_eq!(p.strategy, "icl");
+        assert_eq!(p.strategy, "in-context");
+        assert_eq!(p.trainable_params, 0);
         assert!(p.one_step_nrmse < 0.8 * one, "{p:?} vs persistence {one}");
         assert!(p.rollout_nrmse < 0.8 * roll, "{p:?} vs persistence {roll}");
     }
     // Three demonstrations (0.068 here) correct better than one (0.133).
     assert!(points[1].one_step_nrmse < points[0].one_step_nrmse);
-    let e = few_shot_icl(&model, &config, data, &[0], &device, &mut |_| {})
-        .unwrap_err()
-        .to_string();
+    let e = run(&[0]).unwrap_err();
     assert!(e.contains("0 shots"), "{e}");
 }
 
@@ -321,42 +342,41 @@ fn transfer_protocol_runs_every_strategy_and_subsets_are_reproducible() {
     let budget = adaptation_budget(&TrainConfig::new(10, 4, 1e-3), 5, 1e-3, 0);
     assert_eq!((budget.steps, budget.checkpoint_every), (5, 0));
     let test = collection(&[0.12]);
-    for s in [
-        Strategy::Full,
-        Strategy::Heads,
-        Strategy::Lora { rank: 2 },
-        Strategy::Scratch,
-    ] {
-        let score = transfer_protocol(
-            Some(&model),
+    let meta = physfm_adapt::MetaConfig::default();
+    let prior = physfm_adapt::Prior::Model(model);
+    let run = |pre, s| {
+        transfer_protocol(
+            pre,
             &cfg,
             &w,
             &test,
             s,
             &budget,
+            &meta,
             ParamTransform::Log,
             &device,
         )
-        .unwrap();
+        .map_err(|e| e.to_string())
+    };
+    for s in [
+        Strategy::Full,
+        Strategy::Heads,
+        Strategy::Lora { rank: 2 },
+        Strategy::Leads,
+        Strategy::InContext,
+        Strategy::Scratch,
+    ] {
+        let score = run(Some(&prior), s).unwrap();
         assert!(
             score.rollout_rel_l2.is_finite() && score.one_step_rel_l2 > 0.0,
             "{s}"
         );
     }
-    // Full and heads need a pretrained model.
-    let e = transfer_protocol(
-        None,
-        &cfg,
-        &w,
-        &test,
-        Strategy::Full,
-        &budget,
-        ParamTransform::Log,
-        &device,
-    )
-    .unwrap_err()
-    .to_string();
+    // Full needs a pretrained model; CoDA adapts only what its meta-training made.
+    let e = run(None, Strategy::Full).unwrap_err();
     assert!(e.contains("needs a pretrained model"), "{e}");
+    let e = run(Some(&prior), Strategy::Coda).unwrap_err();
+    assert!(e.contains("meta_train"), "{e}");
 }
 
 /// Every float parameter of a module by path: its shape and effective values.
@@ -443,16 +463,17 @@ fn lora_transfer_changes_the_processor_by_low_rank_updates_alone() {
     let budget = adaptation_budget(&TrainConfig::new(10, 3, 1e-2), 6, 1e-2, 0);
     let before = epd_weights(&model);
     let (lora, report) = transfer_train(
-        Some(&model),
+        Some(&physfm_adapt::Prior::Model(model)),
         &cfg,
         &w,
         Strategy::Lora { rank: 1 },
         &budget,
+        &physfm_adapt::MetaConfig::default(),
         &Device::flex(),
     )
     .unwrap();
     assert!(report.final_loss.is_finite());
-    let after = epd_weights(&lora.valid());
+    let after = epd_weights(&lora.into_model().unwrap().valid());
     // The adapters are merged: the same parameters as the pretrained model, no more.
     assert_eq!(
         before.keys().collect::<Vec<_>>(),

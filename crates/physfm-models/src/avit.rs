@@ -512,6 +512,10 @@ impl AViT {
 }
 
 impl Dynamics for AViT {
+    fn history(&self) -> usize {
+        self.config.history
+    }
+
     /// The increment from the window's last frame, attending over the window's frames in
     /// time and over the grid's axes in space. Coefficients and the time step are not used
     /// (MPP infers the physics from the history).
@@ -570,10 +574,6 @@ impl Surrogate for AViT {
 
     fn kind(&self) -> &'static str {
         AVIT_KIND
-    }
-
-    fn history(&self) -> usize {
-        self.config.history
     }
 
     fn channels(&self, _dataset: usize) -> usize {

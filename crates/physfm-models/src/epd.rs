@@ -697,6 +697,10 @@ impl GridFn for EpdStep<'_> {
 }
 
 impl Dynamics for EncodeProcessDecode {
+    fn history(&self) -> usize {
+        1
+    }
+
     /// The next physical frame of dataset `cond.dataset` (the model works on physical fields).
     ///
     /// # Panics
@@ -730,10 +734,6 @@ impl Surrogate for EncodeProcessDecode {
 
     fn kind(&self) -> &'static str {
         EPD_KIND
-    }
-
-    fn history(&self) -> usize {
-        1
     }
 
     fn channels(&self, dataset: usize) -> usize {

@@ -195,6 +195,10 @@ impl Stepper1d {
 }
 
 impl Dynamics for Stepper1d {
+    fn history(&self) -> usize {
+        self.config.history
+    }
+
     /// The normalised increment (or state): the window's frames normalised per channel and
     /// the coefficients as constant channels, through the FNO on the grid `space`.
     ///
@@ -241,10 +245,6 @@ impl Surrogate for Stepper1d {
 
     fn kind(&self) -> &'static str {
         STEPPER_KIND
-    }
-
-    fn history(&self) -> usize {
-        self.config.history
     }
 
     fn channels(&self, _dataset: usize) -> usize {
@@ -416,6 +416,10 @@ pub struct FramedNet<'a, F> {
 }
 
 impl<F: Fn(Tensor<3>) -> Tensor<3>> Dynamics for FramedNet<'_, F> {
+    fn history(&self) -> usize {
+        self.frame.history
+    }
+
     /// # Panics
     /// If the window does not have the frame's history and channels, a context is given, or
     /// the coefficients are not one value per parameter and sample.

@@ -168,6 +168,9 @@ pub struct Parts {
 /// [`target`]: Dynamics::target
 /// [`decode`]: Dynamics::decode
 pub trait Dynamics {
+    /// Input frames per step: the window length of `frames`.
+    fn history(&self) -> usize;
+
     /// The output in the model's training space.
     ///
     /// # Shapes
@@ -225,12 +228,9 @@ impl Parts {
 /// Anything that advances PDE state by one step (see the [module docs](self)): a burn module
 /// with [`Dynamics`], that knows its history and channels, where its weights sit by role,
 /// and how to save itself.
-pub trait Surrogate: Module + Dynamics {
+pub trait Surrogate: Module + burn::module::ModuleDisplay + Dynamics {
     /// The `kind` written in the model's directory (`model.json`).
     fn kind(&self) -> &'static str;
-
-    /// Input frames per step.
-    fn history(&self) -> usize;
 
     /// Field channels of dataset `dataset`.
     fn channels(&self, dataset: usize) -> usize;
@@ -301,6 +301,9 @@ macro_rules! each {
 }
 
 impl Dynamics for AnySurrogate {
+    fn history(&self) -> usize {
+        each!(self, m => Dynamics::history(m))
+    }
     fn forward_raw(&self, frames: Tensor<4>, space: &[usize], cond: &Conditioning) -> Tensor<3> {
         each!(self, m => m.forward_raw(frames, space, cond))
     }
@@ -315,9 +318,6 @@ impl Dynamics for AnySurrogate {
 impl Surrogate for AnySurrogate {
     fn kind(&self) -> &'static str {
         each!(self, m => m.kind())
-    }
-    fn history(&self) -> usize {
-        each!(self, m => Surrogate::history(m))
     }
     fn channels(&self, dataset: usize) -> usize {
         each!(self, m => Surrogate::channels(m, dataset))

@@ -450,6 +450,11 @@ impl GridFn for UNetStep<'_> {
 }
 
 impl Dynamics for UNet {
+    /// `in_channels / out_channels`: the window's frames enter stacked on the channel axis.
+    fn history(&self) -> usize {
+        (self.config.in_channels / self.config.out_channels).max(1)
+    }
+
     /// The increment from the window's last frame: the frames stacked on the channel axis,
     /// conditioned on `[dt, coefficients..]` when the model has `cond_dims` (which must then
     /// be one plus the coefficients per sample).
@@ -524,11 +529,6 @@ impl Surrogate for UNet {
 
     fn kind(&self) -> &'static str {
         UNET_KIND
-    }
-
-    /// `in_channels / out_channels`: the window's frames enter stacked on the channel axis.
-    fn history(&self) -> usize {
-        (self.config.in_channels / self.config.out_channels).max(1)
     }
 
     fn channels(&self, _dataset: usize) -> usize {

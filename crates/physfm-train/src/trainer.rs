@@ -81,6 +81,11 @@ pub struct TrainReport {
 }
 
 impl TrainReport {
+    /// The report of a run of no step.
+    pub fn empty() -> Self {
+        Self::new()
+    }
+
     fn new() -> Self {
         Self {
             losses: Vec::new(),

@@ -208,7 +208,7 @@ pub fn train_surrogate<M: Surrogate>(
 /// ```
 /// use burn::tensor::Device;
 /// use physfm_data::{CollectionMeta, InMemoryCollection, FORMAT_VERSION, TrajectoryRecord};
-/// use physfm_models::{Surrogate, UNetConfig};
+/// use physfm_models::{Dynamics, UNetConfig};
 /// use physfm_train::{TrainConfig, TrainOptions, WindowDataset, train_windows};
 ///
 /// // A travelling wave u(x, t) = sin(2 pi (x - 0.1 t)) sampled at 16 points and 5 times.

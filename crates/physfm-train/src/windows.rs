@@ -39,6 +39,8 @@ pub struct WindowDataset {
     pub param_names: Vec<String>,
     /// The domain (length, periodicity) for derivative-based losses.
     pub geometry: LossGeometry,
+    /// Trajectories the windows were cut from.
+    pub trajectories: usize,
 }
 
 /// A batch of windows.
@@ -196,6 +198,7 @@ impl WindowDataset {
             spatial_shape: meta.spatial_shape.clone(),
             dts: Vec::with_capacity(windows.len()),
             geometry: LossGeometry::from_meta(meta),
+            trajectories: data.records.len(),
         };
         for at in windows {
             let w = data.window(&spec, at)?;

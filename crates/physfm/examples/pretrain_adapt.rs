@@ -45,8 +45,10 @@ fn main() -> Res<()> {
     let mut budget = TrainConfig::new(300, 8, 3e-3);
     budget.loss = LossKind::RelL2;
     let (dev, opts) = (Device::flex().autodiff(), TrainOptions::default());
+    dev.seed(7);
     let init = config.init(&dev);
     let (model, r) = train_surrogate(init, &data, None, &budget, &dev, &opts)?;
+    let prior = Prior::Model(model);
     println!(
         "pretrained: loss {:.3e} -> {:.3e}",
         r.initial_loss, r.final_loss
@@ -59,17 +61,14 @@ fn main() -> Res<()> {
         ..config
     };
     println!("| strategy | one-step rel. L2 | rollout rel. L2 | seconds |\n|---|---:|---:|---:|");
-    for s in [
-        Strategy::Scratch,
-        Strategy::Full,
-        Strategy::Heads,
-        Strategy::Lora { rank: 4 },
-    ] {
+    for s in ["scratch", "full", "heads", "lora-r4", "leads", "in-context"] {
+        let s: Strategy = s.parse()?;
         let b = TrainConfig {
             learning_rate: s.learning_rate(),
             ..budget.clone()
         };
-        let r = transfer_protocol(Some(&model), &target, &w, &test, s, &b, Identity, &dev)?;
+        let m = MetaConfig::default();
+        let r = transfer_protocol(Some(&prior), &target, &w, &test, s, &b, &m, Identity, &dev)?;
         println!(
             "| {s} | {:.4} | {:.4} | {:.1} |",
             r.one_step_rel_l2, r.rollout_rel_l2, r.seconds

@@ -45,7 +45,7 @@
 //! let config = TrainConfig { log_every: 5, ..TrainConfig::new(10, 4, 1e-3) };
 //! let (model, _) = train_windows(model, &pairs, None, &config, &device, &TrainOptions::default())?;
 //! // 3. Evaluation.
-//! let scores = evaluate_stepper(&model, &data, &device)?;
+//! let scores = evaluate(&model, &data, &device)?;
 //! assert_eq!(scores.rollout_by_step.len(), 4);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -62,13 +62,13 @@ pub use physfm_train as train;
 /// The names most programs use.
 pub mod prelude {
     pub use burn::tensor::{Device, Tensor};
-    pub use physfm_adapt::{Strategy, adapt};
+    pub use physfm_adapt::{Adapted, MetaConfig, Prior, Strategy, adapt, meta_train};
     pub use physfm_data::{
         Batch, ChannelStats, CollectionMeta, DatasetSpec, FORMAT_VERSION, FrameSpacing,
         InMemoryCollection, Loader, LoaderConfig, SplitRule, Splits, TrajectoryCollection,
         TrajectoryRecord, TrajectorySource, WindowSpec,
     };
-    pub use physfm_eval::{evaluate_stepper, nrmse, rollout_errors};
+    pub use physfm_eval::{evaluate, nrmse, rollout_errors};
     pub use physfm_models::{
         Conditioning, Dynamics, Fno, FnoConfig, Stepper1d, StepperConfig, Surrogate,
         load_surrogate, rollout,
