@@ -4,22 +4,23 @@
 //! alone, and score both on held-out trajectories by the mean squared error of the
 //! autoregressive rollout from the first frame.
 //!
-//! The network is an [`Fno`] of the data's dimension (a state without spatial axes, such as
-//! Lotka-Volterra's, runs as one point, where the FNO is a residual MLP); it steps from one
-//! saved frame to the next (CoDA integrates a neural ODE between them instead). Inputs are
-//! normalised per channel and the network predicts the normalised increment.
+//! The model is an FNO stepper ([`Stepper1d`]) of the data's dimension (a state without
+//! spatial axes, such as Lotka-Volterra's, runs as one point, where the FNO is a residual
+//! MLP); it steps from one saved frame to the next (CoDA integrates a neural ODE between
+//! them instead). Inputs are normalised per channel and the network predicts the normalised
+//! increment. Meta-training and adaptation are the library's ([`train_coda`],
+//! [`adapt_coda`]), as for any surrogate; the rollouts are [`physfm_models::rollout`].
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use physfm_data::InMemoryCollection;
-use physfm_models::{Fno, FnoConfig, Normalization, StepperFrame};
-use physfm_train::{
-    ChaCha8Rng, TrainConfig, TrainOptions, TrainReport, WindowDataset, frame_to_model,
-    frames_to_stored, unroll_loss,
+use physfm_models::{
+    Conditioning, Dynamics, FnoConfig, Normalization, Stepper1d, StepperConfig, rollout,
 };
+use physfm_train::{TrainConfig, TrainOptions, TrainReport, WindowDataset, frames_to_model};
 use serde::{Deserialize, Serialize};
 
-use crate::{Coda, CodaConfig, Result, adapt_coda_with, split_environments, train_coda_with};
+use crate::{Coda, CodaConfig, Environment, Result, adapt_coda, split_environments, train_coda};
 
 /// What the protocol trains: the network, CoDA's sizes, and the two budgets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,92 +170,65 @@ fn normalization(train: &InMemoryCollection) -> Result<Normalization> {
     Ok(norm)
 }
 
-/// Mean squared rollout error of `net` over the trajectories of `data`: each starts from its
-/// first frame and steps to its last; the error covers every later frame, point and channel.
-pub fn rollout_mse(
-    net: &Fno,
-    frame: StepperFrame<'_>,
-    data: &InMemoryCollection,
-    device: &Device,
-) -> f64 {
-    rollout(net, frame, data, device).0
+/// Mean squared rollout error of `model` over the trajectories of `data`: each starts from
+/// its first `history` frames and steps to its last; the error covers every later frame,
+/// point and channel.
+pub fn rollout_mse<M: Dynamics>(model: &M, data: &InMemoryCollection, device: &Device) -> f64 {
+    rollout_of(model, data, device).0
 }
 
-/// [`rollout_mse`], and the first trajectory's predicted frames `1..T` in the stored layout
-/// `[T - 1, *space, channel]`.
-fn rollout(
-    net: &Fno,
-    frame: StepperFrame<'_>,
+/// [`rollout_mse`], and the first trajectory's predicted frames in the stored layout
+/// `[T - history, *space, channel]`.
+fn rollout_of<M: Dynamics>(
+    model: &M,
     data: &InMemoryCollection,
     device: &Device,
 ) -> (f64, Vec<f32>) {
     let m = &data.meta;
-    let (n, c, t) = (
+    let (n, c, t, h) = (
         m.spatial_shape.iter().product::<usize>(),
         m.channel_names.len(),
         m.frames,
+        model.history(),
     );
-    let space = m.spatial_shape.clone();
     let fl = n * c;
     let b = data.records.len();
-    let mut first = Vec::with_capacity(b * fl);
+    let mut first = Vec::with_capacity(b * h * fl);
     for r in &data.records {
-        frame_to_model(&r.fields[..fl], n, c, &mut first);
+        frames_to_model(&r.fields[..h * fl], n, c, &mut first);
     }
-    let mut u = Tensor::<3>::from_data(TensorData::new(first, [b, c, n]), device);
-    let mut total = vec![0.0f64; b];
-    let mut example = Vec::with_capacity((t - 1) * fl);
-    for s in 1..t {
-        let out = net.forward_points(frame.net_input(u.clone(), &[]), &space);
-        u = frame.decode(u, out);
-        let pred: Vec<f32> = u
-            .clone()
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 state");
-        // `pred` is [b, c, n] (model layout); each record's frame `s` is [n, c] (stored).
-        let stored = frames_to_stored(&pred, b, c, n);
-        example.extend_from_slice(&stored[..fl]);
-        for (i, r) in data.records.iter().enumerate() {
-            let truth = &r.fields[s * fl..(s + 1) * fl];
-            total[i] += stored[i * fl..(i + 1) * fl]
+    let frames = Tensor::<4>::from_data(TensorData::new(first, [b, h, c, n]), device);
+    let dt: Vec<f64> = data
+        .records
+        .iter()
+        .map(|r| r.times[h] - r.times[h - 1])
+        .collect();
+    let cond = Conditioning::new(dt);
+    // [b, t - h, c, n] in model layout.
+    let pred: Vec<f32> = rollout(model, frames, &m.spatial_shape, &cond, t - h)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 states");
+    let stored = physfm_train::frames_to_stored(&pred, b * (t - h), c, n);
+    let per = (t - h) * fl;
+    let total: f64 = data
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let truth = &r.fields[h * fl..t * fl];
+            stored[i * per..(i + 1) * per]
                 .iter()
                 .zip(truth)
-                .map(|(&p, &q)| {
-                    let d = p as f64 - q as f64;
-                    d * d
-                })
-                .sum::<f64>();
-        }
-    }
-    let per: f64 = total
-        .iter()
-        .map(|&e| e / ((t - 1) * fl) as f64)
-        .sum::<f64>();
-    (per / b as f64, example)
+                .map(|(&p, &q)| (p as f64 - q as f64).powi(2))
+                .sum::<f64>()
+                / per as f64
+        })
+        .sum();
+    (total / b as f64, stored[..per].to_vec())
 }
 
-/// The loss of one batch of `windows` drawn with `rng`, under `cfg`'s objective and loss.
-fn batch_loss(
-    net: &Fno,
-    frame: StepperFrame<'_>,
-    windows: &WindowDataset,
-    cfg: &TrainConfig,
-    rng: &mut ChaCha8Rng,
-    device: &Device,
-) -> Tensor<1> {
-    unroll_loss(
-        &frame.with_net(|x| net.forward_points(x, &windows.spatial_shape)),
-        windows.sample(cfg.batch_size, rng, device),
-        &windows.spatial_shape,
-        0,
-        cfg.objective,
-        cfg.loss,
-        &windows.geometry,
-    )
-}
-
-fn context_of(coda: &Coda<Fno>, env: usize) -> Vec<f32> {
+fn context_of(coda: &Coda<Stepper1d>, env: usize) -> Vec<f32> {
     coda.contexts
         .val()
         .narrow(0, env, 1)
@@ -286,30 +260,21 @@ pub fn coda_protocol(
 ) -> Result<CodaOutcome> {
     check(&data, setup)?;
     let norm = normalization(data.train)?;
-    let frame = StepperFrame {
-        residual: true,
-        history: 1,
-        norm: &norm,
-    };
+    let model = Stepper1d::new(StepperConfig::new(setup.model.clone(), true), norm, device)
+        .map_err(physfm_train::TrainError::from)?;
     let horizon = setup.train.objective.horizon();
     let envs = split_environments(data.train);
     let windows: Vec<WindowDataset> = envs
         .iter()
         .map(|(_, c)| WindowDataset::from_collection(c, horizon, 1))
         .collect::<std::result::Result<_, _>>()?;
-    crate::leads::check_environments("train", &crate::Environment::regimes(&windows), 1)?;
-    let base = setup.model.init(device);
-    let train = &setup.train;
-    let (coda, train_report) = train_coda_with(
-        base,
-        envs.len(),
+    let (coda, train_report) = train_coda(
+        model,
         &setup.coda,
-        train,
+        &Environment::regimes(&windows),
+        &setup.train,
         device,
         options,
-        |net: &Fno, e: usize, rng: &mut ChaCha8Rng| {
-            batch_loss(net, frame, &windows[e], train, rng, device)
-        },
     )?;
 
     let plain = device.clone().inner();
@@ -327,8 +292,8 @@ pub fn coda_protocol(
         })?;
         in_domain.push(EnvironmentScore {
             trajectories: test.records.len(),
-            mse: rollout_mse(&eval.environment(e), frame, &test, &plain),
-            mse_zero_context: rollout_mse(&zero_context, frame, &test, &plain),
+            mse: rollout_mse(&eval.environment(e), &test, &plain),
+            mse_zero_context: rollout_mse(&zero_context, &test, &plain),
             context: context_of(&eval, e),
             params,
         });
@@ -351,19 +316,19 @@ pub fn coda_protocol(
             })?
             .1;
         let w = WindowDataset::from_collection(&shots, setup.adapt.objective.horizon(), 1)?;
-        let adapt = &setup.adapt;
-        let (adapted, report) = adapt_coda_with(
+        let (adapted, report) = adapt_coda(
             coda.clone(),
             &setup.coda,
-            adapt,
+            &w,
+            0,
+            &[],
+            &setup.adapt,
             device,
             &TrainOptions::default(),
-            &[],
-            |net: &Fno, rng: &mut ChaCha8Rng| batch_loss(net, frame, &w, adapt, rng, device),
         )?;
         adapt_seconds += report.seconds;
         let adapted = adapted.valid();
-        let (mse, predicted) = rollout(&adapted.network(), frame, test, &plain);
+        let (mse, predicted) = rollout_of(&adapted.network(), test, &plain);
         examples.push(RolloutExample {
             params: params.clone(),
             predicted,
@@ -371,7 +336,7 @@ pub fn coda_protocol(
         adaptation.push(EnvironmentScore {
             trajectories: test.records.len(),
             mse,
-            mse_zero_context: rollout_mse(&zero_context, frame, test, &plain),
+            mse_zero_context: rollout_mse(&zero_context, test, &plain),
             context: adapted
                 .context
                 .val()
