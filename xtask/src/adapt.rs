@@ -20,7 +20,7 @@ use crate::workspace::{workspace_root, write_atomic};
 /// Adapt a pretrained model to new dynamics from a few trajectories, and compare strategies.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Adapt {
-    /// Pretrained model directory (model.json + weights.bpk), e.g. runs/quickstart/model.
+    /// Pretrained model directory (config.json + model.safetensors), e.g. runs/quickstart/model.
     #[arg(long)]
     model: PathBuf,
     /// Target preset (datasets/<name>.toml) with an `adapt` pool and an `adapt_test` split.

@@ -28,7 +28,7 @@ struct NeuralopImport {
     /// The checkpoint (`.pt`/`.pth` state dict, or `.safetensors` with complex weights as
     /// `torch.view_as_real`).
     checkpoint: PathBuf,
-    /// The model directory to write (`model.json`, `weights.bpk`).
+    /// The model directory to write (`config.json`, `model.safetensors`).
     out: PathBuf,
     /// physfm's FNO configuration (TOML, see `FnoConfig`), instead of the one read from
     /// the checkpoint; required for safetensors.
@@ -49,7 +49,7 @@ impl Import {
 
 impl NeuralopImport {
     fn run(self) -> anyhow::Result<()> {
-        if self.out.join("model.json").exists() && !self.force {
+        if physfm_models::is_model_dir(&self.out) && !self.force {
             bail!(
                 "{} already holds a model; pass --force to replace it",
                 self.out.display()

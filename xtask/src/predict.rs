@@ -23,7 +23,7 @@ use physfm_train::{frames_to_model, frames_to_stored};
 /// Runs a saved model on a `.npy` array.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Predict {
-    /// Model directory (`model.json` + `weights.bpk`, as `cargo xtask quickstart` saves it).
+    /// Model directory (`config.json` + `model.safetensors`, as `cargo xtask quickstart` saves it).
     #[arg(long)]
     model: PathBuf,
     /// Input states `[batch, *space, channel]`, or `[batch, history, *space, channel]` for a

@@ -319,6 +319,7 @@ impl Pretrain {
             )?;
             let model = model.valid();
             model.save(&self.out.join("model"))?;
+            physfm_models::write_spec(&self.out.join("model"), text)?;
             (model, Some(report))
         };
         let mut evaluation = Vec::new();
@@ -753,7 +754,7 @@ impl Scaling {
                 spec.train.steps = self.pretrain_steps;
                 let spec_text = toml::to_string(&spec)?;
                 let dir = out.join(format!("f{f}_n{n}"));
-                let reuse = dir.join("model/model.json").exists()
+                let reuse = physfm_models::is_model_dir(&dir.join("model"))
                     && std::fs::read_to_string(dir.join("spec.toml"))
                         .ok()
                         .as_deref()
@@ -1053,7 +1054,7 @@ mod tests {
         let points = json["points"].as_array().unwrap();
         assert_eq!(points.len(), 4);
         assert_eq!(points[3]["pretraining_trajectories"], 6);
-        let weights = dir.path().join("scaling/f2_n3/model/weights.bpk");
+        let weights = dir.path().join("scaling/f2_n3/model/model.safetensors");
         let before = std::fs::metadata(&weights).unwrap().modified().unwrap();
         cmd.clone().run().unwrap();
         assert_eq!(

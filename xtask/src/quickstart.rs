@@ -141,6 +141,7 @@ impl Quickstart {
             train_cfg.steps, report.steps_per_second, report.initial_loss, report.final_loss
         );
         model.save(&out.join("model"))?;
+        physfm_models::write_spec(&out.join("model"), &text)?;
 
         let info = RunInfo {
             command,
@@ -311,8 +312,9 @@ learning_rate = 1e-3
             "config.toml",
             "run.json",
             "train_log.jsonl",
-            "model/model.json",
-            "model/weights.bpk",
+            "model/config.json",
+            "model/model.safetensors",
+            "model/spec.toml",
         ] {
             assert!(out.join(f).is_file(), "{f} missing");
         }

@@ -665,7 +665,7 @@ fn markdown(m: &RunMetrics, f: &Figures) -> String {
     );
     let _ = writeln!(
         s,
-        "## Files\n\n- `config.toml`: the spec this run used\n- `data/*.zarr`: the generated trajectories (Zarr v3)\n- `model/`: `model.json` (config, normalisation) and `weights.bpk`\n- `run.json`: the command, the training report and its timings\n- `train_log.jsonl`: the training log\n- `metrics.json`: every number of this report (remade by `cargo xtask report <run-dir>`)"
+        "## Files\n\n- `config.toml`: the spec this run used\n- `data/*.zarr`: the generated trajectories (Zarr v3)\n- `model/`: `config.json` (kind, configuration, normalisation), `model.safetensors` (weights) and `spec.toml` (the run's spec)\n- `run.json`: the command, the training report and its timings\n- `train_log.jsonl`: the training log\n- `metrics.json`: every number of this report (remade by `cargo xtask report <run-dir>`)"
     );
     s
 }

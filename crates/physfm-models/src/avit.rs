@@ -72,6 +72,14 @@ fn is_one(h: &usize) -> bool {
     *h == 1
 }
 
+setters!(AViTConfig {
+    with_embed_dim => embed_dim: usize = "192",
+    with_heads => heads: usize = "3",
+    with_blocks => blocks: usize = "12",
+    with_patch => patch: Vec<usize> = "`[4, 2, 2]`",
+    with_history => history: usize = "1",
+});
+
 impl AViTConfig {
     /// A configuration with the defaults for everything but channels and dimensions.
     pub fn new(in_channels: usize, out_channels: usize, dims: usize) -> Self {
@@ -494,7 +502,7 @@ impl AViT {
 /// The `kind` of an [`AViT`] model directory.
 pub const AVIT_KIND: &str = "physfm.avit";
 
-/// `model.json` of an AViT model directory.
+/// `config.json` of an AViT model directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AViTFile {

@@ -161,6 +161,13 @@ fn default_context() -> usize {
     8
 }
 
+setters!(EpdConfig {
+    with_cond_dim => cond_dim: usize = "32",
+    with_environments => environments: usize = "0",
+    with_context_dim => context_dim: usize = "8",
+    with_input_norm => input_norm: InputNorm = "`InputNorm::None`",
+});
+
 impl EpdConfig {
     /// A configuration with a default processor of `width` channels and `n_modes` modes.
     pub fn new(
@@ -596,7 +603,7 @@ mod tests {
     }
 }
 
-/// `model.json` of an Encode-Process-Decode model directory.
+/// `config.json` of an Encode-Process-Decode model directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EpdFile {
@@ -608,8 +615,8 @@ struct EpdFile {
 pub const EPD_KIND: &str = "physfm.epd";
 
 impl EncodeProcessDecode {
-    /// Saves the model as a model directory (`model.json` with its configuration,
-    /// `weights.bpk`), atomically.
+    /// Saves the model as a model directory (`config.json` with its configuration,
+    /// `model.safetensors`), atomically.
     pub fn save(&self, dir: &std::path::Path) -> Result<()> {
         let file = EpdFile {
             kind: EPD_KIND.into(),

@@ -148,6 +148,22 @@ fn default_norm() -> NormKind {
     NormKind::None
 }
 
+setters!(FnoConfig {
+    with_width => width: usize = "64",
+    with_n_layers => n_layers: usize = "4",
+    with_lifting_ratio => lifting_ratio: f64 = "2",
+    with_projection_ratio => projection_ratio: f64 = "2",
+    with_channel_mlp_expansion => channel_mlp_expansion: f64 = "0.5",
+    with_positional_embedding => positional_embedding: bool = "true",
+    with_fno_skip => fno_skip: SkipKind = "`SkipKind::Linear`",
+    with_channel_mlp_skip => channel_mlp_skip: SkipKind = "`SkipKind::SoftGating`",
+    with_norm => norm: NormKind = "`NormKind::None`",
+    with_domain_padding => domain_padding: f64 = "0",
+    with_factorization => factorization: Factorization = "`Factorization::Dense`",
+    with_rank => rank: f64 = "1",
+    with_fixed_rank_modes => fixed_rank_modes: bool = "false",
+});
+
 impl FnoConfig {
     /// A configuration with neuraloperator's defaults for everything but the sizes.
     pub fn new(in_channels: usize, out_channels: usize, n_modes: &[usize], width: usize) -> Self {
@@ -757,7 +773,7 @@ impl Fno {
     }
 }
 
-/// `model.json` of a bare FNO's model directory.
+/// `config.json` of a bare FNO's model directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FnoFile {
@@ -769,7 +785,7 @@ struct FnoFile {
 pub const FNO_KIND: &str = "physfm.fno";
 
 impl Fno {
-    /// Saves the model as a model directory (`model.json` with `config`, `weights.bpk`),
+    /// Saves the model as a model directory (`config.json` with `config`, `model.safetensors`),
     /// atomically; `config` must be the one the model was built from.
     ///
     /// ```

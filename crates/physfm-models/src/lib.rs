@@ -21,6 +21,26 @@
 //! assert_eq!(y.dims(), [2, 1, 100]);
 //! ```
 
+/// Builder-style setters `with_<field>(value)` on a configuration, each documented with the
+/// field's default, in the manner of burn's `Config`.
+macro_rules! setters {
+    ($ty:ident { $($set:ident => $field:ident: $t:ty = $default:literal),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!(
+                    "This configuration with `", stringify!($field), "` set to `value` (default: ",
+                    $default, ")."
+                )]
+                #[must_use]
+                pub fn $set(mut self, value: $t) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
 mod avit;
 mod channel;
 mod epd;
@@ -45,7 +65,9 @@ pub use epd::{
 pub use error::{ModelError, Result};
 pub use factorized::{Factorization, FactorizedSpectral, cp_rank, tucker_ranks};
 pub use fno::{FNO_KIND, Fno, FnoBlock, FnoConfig, Norm, NormKind, Skip, SkipKind, SpectralLayer};
-pub use modeldir::model_kind;
+pub use modeldir::{
+    CONFIG_FILE, SPEC_FILE, WEIGHTS_FILE, is_model_dir, model_kind, read_spec, write_spec,
+};
 pub use neuralop::{config_from_metadata, import_neuralop_fno};
 pub use presets::{ModelPreset, PRESETS, preset};
 pub use stepper::{FramedNet, Normalization, STEPPER_KIND, Stepper1d, StepperConfig, StepperFrame};

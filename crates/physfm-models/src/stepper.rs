@@ -46,7 +46,7 @@ pub struct StepperConfig {
     /// Predict the increment from the last input frame (`true`) or the next state (`false`).
     pub residual: bool,
     /// Input frames the model sees, oldest first, stacked on the channel axis. Default 1 (and
-    /// not written to `model.json` when 1, so older model directories read unchanged).
+    /// not written to `config.json` when 1, so older model directories read unchanged).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub history: usize,
 }
@@ -59,6 +59,10 @@ fn is_one(h: &usize) -> bool {
     *h == 1
 }
 
+setters!(StepperConfig {
+    with_history => history: usize = "1",
+});
+
 impl StepperConfig {
     /// A stepper of one input frame around `fno`.
     pub fn new(fno: FnoConfig, residual: bool) -> Self {
@@ -70,7 +74,7 @@ impl StepperConfig {
     }
 }
 
-/// The saved description of a model directory (`model.json`).
+/// The saved description of a model directory (`config.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ModelFile {
@@ -82,7 +86,10 @@ struct ModelFile {
 /// The `kind` of a [`Stepper1d`] model directory.
 pub const STEPPER_KIND: &str = "physfm.stepper1d.fno";
 
-/// One-step surrogate of a 1D PDE with scalar parameters.
+/// One-step FNO (or TFNO) surrogate of a PDE with scalar parameters: normalised fields,
+/// parameters as constant channels, residual prediction. Its own [`step`](Stepper1d::step)
+/// takes 1D windows; through [`Dynamics`] it steps grids of one to three axes (one mode count
+/// per axis in its FNO), as the CoDA protocol's 2D systems do.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
@@ -174,7 +181,7 @@ impl Stepper1d {
         self.decode(u, out)
     }
 
-    /// Saves `model.json` and `weights.bpk` into `dir` (created if needed), each written to a
+    /// Saves `config.json` and `model.safetensors` into `dir` (created if needed), each written to a
     /// temporary name and renamed, so a crash never leaves a half-written model.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let file = ModelFile {
@@ -444,11 +451,11 @@ impl<F: Fn(Tensor<3>) -> Tensor<3>> Dynamics for FramedNet<'_, F> {
 
 fn check(config: &StepperConfig, norm: &Normalization) -> Result<()> {
     config.fno.validate("model.fno")?;
-    if config.fno.n_modes.len() != 1 {
+    if !(1..=3).contains(&config.fno.n_modes.len()) {
         return Err(ModelError::Config {
             key: "model.fno.n_modes".into(),
             value: format!("{:?}", config.fno.n_modes),
-            reason: "the 1D stepper needs one mode count".into(),
+            reason: "the stepper needs one mode count per spatial axis, 1 to 3".into(),
         });
     }
     let c = norm.field_mean.len();
@@ -552,7 +559,7 @@ mod tests {
             a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         );
-        assert!(!dir.path().join("model.json.tmp").exists());
+        assert!(!dir.path().join("config.json.tmp").exists());
     }
 
     #[test]
@@ -645,7 +652,7 @@ mod tests {
         )
         .unwrap();
         one.save(dir.path()).unwrap();
-        let text = std::fs::read_to_string(dir.path().join("model.json")).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
         assert!(!text.contains("history"), "{text}");
         let two = Stepper1d::new(
             StepperConfig {

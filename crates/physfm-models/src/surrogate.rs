@@ -21,12 +21,13 @@
 //! use physfm_models::{Conditioning, Dynamics, Surrogate, UNetConfig, rollout};
 //! let device = Device::flex();
 //! // A 2D U-Net that sees two frames of one channel and is conditioned on dt and one coefficient.
-//! let mut cfg = UNetConfig::new(2, 1, 2);
-//! cfg.hidden = 8;
-//! cfg.channel_mults = vec![1, 2];
-//! cfg.norm_groups = 4;
-//! cfg.cond_dims = 2;
-//! let model = cfg.init(&device);
+//! // Every configuration has documented defaults and `with_*` setters, as burn's do.
+//! let model = UNetConfig::new(2, 1, 2)
+//!     .with_hidden(8)
+//!     .with_channel_mults(vec![1, 2])
+//!     .with_norm_groups(4)
+//!     .with_cond_dims(2)
+//!     .init(&device);
 //! assert_eq!(model.history(), 2);
 //! let frames = Tensor::<4>::zeros([3, 2, 1, 16 * 16], &device);
 //! let cond = Conditioning::new(vec![0.1; 3]).with_coefficients(vec![0.5, 1.0, 2.0]);
@@ -229,7 +230,7 @@ impl Parts {
 /// with [`Dynamics`], that knows its history and channels, where its weights sit by role,
 /// and how to save itself.
 pub trait Surrogate: Module + burn::module::ModuleDisplay + Dynamics {
-    /// The `kind` written in the model's directory (`model.json`).
+    /// The `kind` written in the model's directory (`config.json`).
     fn kind(&self) -> &'static str;
 
     /// Field channels of dataset `dataset`.
@@ -269,7 +270,8 @@ pub trait Surrogate: Module + burn::module::ModuleDisplay + Dynamics {
     /// Its weights by role.
     fn parts(&self) -> Parts;
 
-    /// Saves the model as a model directory (`model.json` and weights), atomically.
+    /// Saves the model as a model directory (`config.json` and `model.safetensors`; see
+    /// [`write_spec`](crate::write_spec) for the spec that made it), atomically.
     fn save(&self, dir: &Path) -> Result<()>;
 }
 
@@ -361,10 +363,10 @@ impl Surrogate for AnySurrogate {
 }
 
 /// Loads any model directory written by [`Surrogate::save`] (or by an earlier physfm, whose
-/// directories have the same `model.json` and `weights.bpk`), whatever its kind.
+/// directories, `model.json` beside `weights.bpk`, load too), whatever its kind.
 ///
 /// # Errors
-/// [`ModelError::Io`] naming `model.json` when it is missing or unreadable, or names a kind
+/// [`ModelError::Io`] naming `config.json` when it is missing or unreadable, or names a kind
 /// this version does not know (the message lists the known kinds); the model's own errors for
 /// a bad configuration or weights file.
 pub fn load_surrogate(dir: &Path, device: &Device) -> Result<AnySurrogate> {
@@ -376,7 +378,7 @@ pub fn load_surrogate(dir: &Path, device: &Device) -> Result<AnySurrogate> {
         crate::AVIT_KIND => AnySurrogate::AViT(AViT::load(dir, device)?),
         other => {
             return Err(ModelError::Io {
-                path: dir.join("model.json"),
+                path: dir.join(crate::CONFIG_FILE),
                 message: format!(
                     "unknown model kind `{other}`; this version loads {}, {}, {} and {}",
                     crate::STEPPER_KIND,

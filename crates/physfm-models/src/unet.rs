@@ -68,6 +68,14 @@ pub struct UNetConfig {
     pub cond_dims: usize,
 }
 
+setters!(UNetConfig {
+    with_hidden => hidden: usize = "64",
+    with_channel_mults => channel_mults: Vec<usize> = "`[1, 2, 2, 4]`",
+    with_blocks_per_level => blocks_per_level: usize = "2",
+    with_norm_groups => norm_groups: usize = "8",
+    with_cond_dims => cond_dims: usize = "0",
+});
+
 impl UNetConfig {
     /// A configuration with the defaults for everything but the channels and dimensions.
     pub fn new(in_channels: usize, out_channels: usize, dims: usize) -> Self {
@@ -420,7 +428,7 @@ impl UNet {
 /// The `kind` of a [`UNet`] model directory.
 pub const UNET_KIND: &str = "physfm.unet";
 
-/// `model.json` of a U-Net model directory.
+/// `config.json` of a U-Net model directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UNetFile {

@@ -224,9 +224,9 @@ fn unknown_kinds_and_missing_directories_are_named() {
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
     let e = load_surrogate(dir.path(), &device).unwrap_err().to_string();
-    assert!(e.contains("model.json"), "{e}");
+    assert!(e.contains("config.json"), "{e}");
     std::fs::write(
-        dir.path().join("model.json"),
+        dir.path().join("config.json"),
         r#"{"kind": "physfm.nonsense", "config": {}}"#,
     )
     .unwrap();
@@ -246,4 +246,68 @@ fn a_loaded_model_is_any_surrogate() {
         load_surrogate(dir.path(), &device).unwrap(),
         AnySurrogate::UNet(_)
     ));
+}
+
+/// The model directory is `config.json`, `model.safetensors` and (where a pipeline wrote it)
+/// `spec.toml`; a directory of the old layout (`model.json`, `weights.bpk`) loads to the same
+/// model, and saving it again converts it; weights that do not fit the description are
+/// refused by name.
+#[test]
+fn model_directories_are_config_json_and_safetensors_and_old_ones_load() {
+    use burn::module::Module;
+    let device = Device::flex();
+    let model = fno_stepper(&device, false);
+    let (frames, cond) = input(&model, 0, &[32], &device);
+    let expect = Dynamics::step(&model, frames.clone(), &[32], &cond);
+    let dir = tempfile::tempdir().unwrap();
+    Surrogate::save(&model, dir.path()).unwrap();
+    physfm_models::write_spec(dir.path(), "[train]\nsteps = 1\n").unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["config.json", "model.safetensors", "spec.toml"]);
+    assert_eq!(
+        physfm_models::read_spec(dir.path()).unwrap().as_deref(),
+        Some("[train]\nsteps = 1\n")
+    );
+    // The safetensors file names every parameter by its path.
+    let bytes = std::fs::read(dir.path().join("model.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = tensors.names().into_iter().map(String::from).collect();
+    names.sort();
+    let mut paths = parameter_paths(&model.net);
+    paths.sort();
+    assert_eq!(names, paths);
+
+    // The old layout: model.json (the same description) beside burn's binary record.
+    let old = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.path().join("config.json"),
+        old.path().join("model.json"),
+    )
+    .unwrap();
+    model
+        .net
+        .clone()
+        .save_file(old.path().join("weights.bpk"))
+        .unwrap();
+    let loaded = load_surrogate(old.path(), &device).unwrap();
+    let got = Dynamics::step(&loaded, frames, &[32], &cond);
+    assert_eq!(max_abs(got - expect), 0.0);
+    Surrogate::save(&loaded, old.path()).unwrap();
+    assert!(old.path().join("model.safetensors").exists());
+    assert!(!old.path().join("weights.bpk").exists() && !old.path().join("model.json").exists());
+
+    // Weights of another model under this description are refused, naming the file.
+    let other = tempfile::tempdir().unwrap();
+    Surrogate::save(&unet(&device), other.path()).unwrap();
+    std::fs::copy(
+        other.path().join("model.safetensors"),
+        dir.path().join("model.safetensors"),
+    )
+    .unwrap();
+    let e = load_surrogate(dir.path(), &device).unwrap_err().to_string();
+    assert!(e.contains("model.safetensors"), "{e}");
 }

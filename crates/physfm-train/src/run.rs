@@ -240,9 +240,11 @@ pub fn train_run(
     let (model, report) =
         train_windows(model, &data, valid.as_ref(), &spec.train, &device, &options)?;
     model.save(&out.join("model"))?;
+    physfm_models::write_spec(&out.join("model"), &text)?;
     if report.best.is_some() {
         let best = load_checkpoint_weights(model.clone(), &checkpoints, "best")?;
         best.save(&out.join("best_model"))?;
+        physfm_models::write_spec(&out.join("best_model"), &text)?;
     }
     write_atomic(
         &out.join("report.json"),

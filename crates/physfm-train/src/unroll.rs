@@ -228,10 +228,12 @@ pub fn train_surrogate<M: Surrogate>(
 /// };
 /// // A U-Net that sees two frames, trained on windows of two input frames and one target.
 /// let windows = WindowDataset::with_history(&data, 2, 1, 1)?;
-/// let mut cfg = UNetConfig::new(2, 1, 1);
-/// (cfg.hidden, cfg.channel_mults, cfg.norm_groups) = (8, vec![1, 2], 4);
 /// let device = Device::flex().autodiff();
-/// let model = cfg.init(&device);
+/// let model = UNetConfig::new(2, 1, 1)
+///     .with_hidden(8)
+///     .with_channel_mults(vec![1, 2])
+///     .with_norm_groups(4)
+///     .init(&device);
 /// assert_eq!(model.history(), 2);
 /// let config = TrainConfig { log_every: 5, ..TrainConfig::new(10, 2, 1e-3) };
 /// let (_model, report) =
