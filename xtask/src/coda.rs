@@ -15,7 +15,7 @@ use physfm_models::FnoConfig;
 use physfm_train::{TrainConfig, TrainOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::pretrain::{collection, data_root};
+use crate::pretrain::presets;
 use crate::workspace::write_atomic;
 
 /// Meta-train CoDA on a preset's training environments, adapt to its new environments from
@@ -73,8 +73,10 @@ struct Results<'a> {
 impl Coda {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let (spec, text): (CodaSpec, String) = crate::spec::read_spec(&self.spec)?;
-        let root = data_root(&self.data);
-        let load = |split: &str| collection(&root, &spec.preset, split, 1, 0);
+        let presets = presets(&self.data);
+        let load = |split: &str| -> anyhow::Result<_> {
+            Ok(presets.collection(&spec.preset, split, 1, 0)?)
+        };
         let (train, train_test, adapt, adapt_test) = (
             load("train")?,
             load("train_test")?,

@@ -8,81 +8,23 @@
 //! others are refused by name).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::tensor::Device;
 use physfm_adapt::{Environment, MetaConfig, Prior, Strategy, meta_train};
-use physfm_data::{InMemoryCollection, TrajectoryCollection};
+use physfm_data::InMemoryCollection;
 use physfm_eval::{
-    LinePlot, ParamTransform, Series, TransferScore, adaptation_budget, line_plot, random_subset,
-    rollout_errors, transfer_protocol,
+    LinePlot, ParamTransform, Presets, PretrainOptions, PretrainOutcome, PretrainSpec, Series,
+    TransferScore, adaptation_budget, line_plot, log_pairs, named_spec, pretrain, random_subset,
+    transfer_protocol,
 };
-use physfm_models::{DatasetSpec, EncodeProcessDecode, EpdConfig, InputNorm, ProcessorConfig};
-use physfm_train::{
-    PhysicsData, TrainConfig, TrainOptions, WindowDataset, dataset_spec, train_surrogate,
-};
-use serde::{Deserialize, Serialize};
+use physfm_models::EncodeProcessDecode;
+use physfm_train::{TrainConfig, TrainOptions, WindowDataset};
+use serde::Serialize;
 
-use crate::generate::{generate_split, load_preset};
 use crate::workspace::{workspace_root, write_atomic};
-
-fn default_split() -> String {
-    "train".into()
-}
-fn default_weight() -> f64 {
-    1.0
-}
-fn default_stride() -> usize {
-    1
-}
-
-/// One pretraining dataset of a spec.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DatasetEntry {
-    /// Preset name (datasets/<preset>.toml).
-    preset: String,
-    /// Split to train on.
-    #[serde(default = "default_split")]
-    split: String,
-    /// Relative sampling weight.
-    #[serde(default = "default_weight")]
-    weight: f64,
-}
-
-/// The shared part of the model (everything but the datasets, which come from the data).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ModelSpec {
-    latent_grid: Vec<usize>,
-    latent_channels: usize,
-    processor: ProcessorConfig,
-    #[serde(default = "default_cond")]
-    cond_dim: usize,
-    #[serde(default)]
-    input_norm: InputNorm,
-}
-
-fn default_cond() -> usize {
-    32
-}
-
-/// A pretraining run (`cargo xtask pretrain --spec FILE`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PretrainSpec {
-    /// Keep every `frame_stride`-th stored frame.
-    #[serde(default = "default_stride")]
-    frame_stride: usize,
-    /// At most this many trajectories per dataset (0: all).
-    #[serde(default)]
-    max_trajectories: usize,
-    datasets: Vec<DatasetEntry>,
-    model: ModelSpec,
-    train: TrainConfig,
-}
 
 /// Pretrain the Encode-Process-Decode model on several presets.
 #[derive(Debug, clap::Args)]
@@ -105,262 +47,68 @@ pub(crate) struct Pretrain {
     evaluate_only: bool,
 }
 
-pub(crate) fn data_root(data: &Option<PathBuf>) -> PathBuf {
-    data.clone()
-        .unwrap_or_else(|| workspace_root().join("data"))
-}
-
-/// A dataset ready for training and evaluation.
-struct Prepared {
-    spec: DatasetSpec,
-    train: InMemoryCollection,
-    test: InMemoryCollection,
-}
-
-/// The collection of `preset`'s `split` under `root` (generated if missing), subsampled in
-/// time, with at most `max` trajectories.
-pub(crate) fn collection(
-    root: &Path,
-    preset: &str,
-    split: &str,
-    stride: usize,
-    max: usize,
-) -> anyhow::Result<InMemoryCollection> {
-    let (p, _) = load_preset(preset)?;
-    let path = root.join(preset).join(format!("{split}.zarr"));
-    if !path.join("zarr.json").exists() {
-        generate_split(&p, split, &path, true)?;
+/// The workspace's presets, with their collections under `data` (default data/).
+pub(crate) fn presets(data: &Option<PathBuf>) -> Presets {
+    Presets {
+        presets: workspace_root().join("datasets"),
+        data: data
+            .clone()
+            .unwrap_or_else(|| workspace_root().join("data")),
     }
-    let c =
-        TrajectoryCollection::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let mut data = InMemoryCollection::load(&c)?;
-    if max > 0 && data.records.len() > max {
-        data.records.truncate(max);
-        data.meta.trajectories = max;
-    }
-    subsample(&mut data, stride);
-    for (i, r) in data.records.iter().enumerate() {
-        if let Some(v) = r.params.iter().find(|v| **v <= 0.0) {
-            bail!(
-                "{preset}/{split} trajectory {i}: parameter value {v} is not positive; \
-                 parameters enter the model as logarithms"
-            );
-        }
-    }
-    Ok(data)
-}
-
-impl PretrainSpec {
-    /// The training collection of dataset `d` under `root`, as the spec cuts it.
-    fn training_collection(
-        &self,
-        root: &Path,
-        d: &DatasetEntry,
-    ) -> anyhow::Result<InMemoryCollection> {
-        collection(
-            root,
-            &d.preset,
-            &d.split,
-            self.frame_stride,
-            self.max_trajectories,
-        )
-    }
-}
-
-/// Keeps every `stride`-th frame.
-fn subsample(data: &mut InMemoryCollection, stride: usize) {
-    if stride <= 1 {
-        return;
-    }
-    let per: usize =
-        data.meta.spatial_shape.iter().product::<usize>() * data.meta.channel_names.len();
-    let frames = data.meta.frames.div_ceil(stride);
-    for r in &mut data.records {
-        let keep: Vec<usize> = (0..data.meta.frames).step_by(stride).collect();
-        r.fields = keep
-            .iter()
-            .flat_map(|&f| r.fields[f * per..(f + 1) * per].to_vec())
-            .collect();
-        r.times = keep.iter().map(|&f| r.times[f]).collect();
-    }
-    data.meta.frames = frames;
-}
-
-/// The model's dataset for `data`, named after its preset.
-fn spec_of(name: &str, data: &InMemoryCollection) -> DatasetSpec {
-    DatasetSpec {
-        name: name.to_string(),
-        ..dataset_spec(&data.meta)
-    }
-}
-
-/// One-step windows with log parameters.
-fn windows(data: &InMemoryCollection) -> anyhow::Result<WindowDataset> {
-    let mut w = WindowDataset::pairs(data, 1)?;
-    for p in &mut w.params {
-        *p = ParamTransform::Log.apply(*p);
-    }
-    Ok(w)
-}
-
-fn epd_config(model: &ModelSpec, datasets: Vec<DatasetSpec>) -> EpdConfig {
-    EpdConfig {
-        datasets,
-        latent_grid: model.latent_grid.clone(),
-        latent_channels: model.latent_channels,
-        processor: model.processor.clone(),
-        cond_dim: model.cond_dim,
-        environments: 0,
-        context_dim: 8,
-        input_norm: model.input_norm,
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct PretrainReport {
-    spec: PretrainSpec,
-    parameters: usize,
-    seconds: f64,
-    steps_per_second: f64,
-    initial_loss: f64,
-    final_loss: f64,
-    /// Per dataset: (name, one-step relative L2, rollout relative L2) on its test_interp
-    /// split (see [`evaluate`]).
-    evaluation: Vec<(String, f64, f64)>,
 }
 
 impl Pretrain {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let (spec, text): (PretrainSpec, String) = crate::spec::read_spec(&self.spec)?;
-        self.run_spec(spec, &text)?;
+        self.run_spec(&spec, &text)?;
         Ok(())
     }
 
     /// Pretrains (or, with `evaluate_only`, loads) the model of `spec` (whose TOML is
-    /// `text`, copied into OUT) and evaluates it on every dataset.
-    fn run_spec(
-        &self,
-        spec: PretrainSpec,
-        text: &str,
-    ) -> anyhow::Result<(EpdConfig, EncodeProcessDecode, usize)> {
-        if spec.datasets.is_empty() {
-            bail!("{}: no [[datasets]]", self.spec.display());
-        }
-        let device = Device::flex();
-        let root = data_root(&self.data);
-        let prepared = spec
-            .datasets
-            .iter()
-            .map(|d| {
-                let train = spec.training_collection(&root, d)?;
-                let test = collection(&root, &d.preset, "test_interp", spec.frame_stride, 0)?;
-                Ok(Prepared {
-                    spec: spec_of(&d.preset, &train),
-                    train,
-                    test,
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let config = epd_config(
-            &spec.model,
-            prepared.iter().map(|p| p.spec.clone()).collect(),
-        );
-        config.validate()?;
-        let data = prepared
-            .iter()
-            .zip(&spec.datasets)
-            .map(|(p, d)| {
-                Ok(PhysicsData {
-                    windows: windows(&p.train)?,
-                    weight: d.weight,
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        for (p, d) in prepared.iter().zip(&data) {
+    /// `text`) into OUT, evaluates it on every dataset and prints what it did.
+    fn run_spec(&self, spec: &PretrainSpec, text: &str) -> anyhow::Result<PretrainOutcome> {
+        let options = PretrainOptions {
+            resume: self.resume,
+            evaluate_only: self.evaluate_only,
+            progress: true,
+        };
+        let out = pretrain(
+            spec,
+            text,
+            &presets(&self.data),
+            &self.out,
+            &Device::flex(),
+            &options,
+        )
+        .with_context(|| format!("pretraining {}", self.spec.display()))?;
+        for d in &out.datasets {
             println!(
                 "{}: {} trajectories, {} frames, {} one-step windows, {:?} grid, {} channel(s), {} parameter(s)",
-                p.spec.name,
-                p.train.records.len(),
-                p.train.meta.frames,
-                d.windows.len(),
-                p.train.meta.spatial_shape,
-                p.spec.channels,
-                p.spec.params
+                d.spec.name,
+                d.trajectories,
+                d.frames,
+                d.windows,
+                d.grid,
+                d.spec.channels,
+                d.spec.params
             );
         }
-        let (model, report) = if self.evaluate_only {
-            let model = EncodeProcessDecode::load(&self.out.join("model"), &device)?;
-            if model.config != config {
-                bail!(
-                    "{}: the saved model's configuration differs from the spec's",
-                    self.out.join("model").display()
-                );
-            }
-            (model, None)
-        } else {
-            std::fs::create_dir_all(&self.out)?;
-            write_atomic(&self.out.join("spec.toml"), text.as_bytes())?;
-            device.seed(spec.train.seed);
-            let model = config.init(&device.clone().autodiff());
-            let options = TrainOptions {
-                groups: config.datasets.iter().map(|d| d.name.clone()).collect(),
-                progress: true,
-                log_path: Some(self.out.join("train.jsonl")),
-                checkpoint_dir: Some(self.out.join("checkpoints")),
-                resume: self.resume,
-            };
-            let (model, report) = train_surrogate(
-                model,
-                &data,
-                None,
-                &spec.train,
-                &device.clone().autodiff(),
-                &options,
-            )?;
-            let model = model.valid();
-            model.save(&self.out.join("model"))?;
-            physfm_models::write_spec(&self.out.join("model"), text)?;
-            (model, Some(report))
-        };
-        let mut evaluation = Vec::new();
-        for (k, p) in prepared.iter().enumerate() {
-            let (one, roll) = rollout_errors(&model, k, &p.test, ParamTransform::Log, &device)?;
+        for e in &out.evaluation {
             println!(
-                "{}: test_interp one-step rel. L2 {one:.4}, rollout ({} steps) {roll:.4}",
-                p.spec.name,
-                p.test.meta.frames - 1
+                "{}: test_interp one-step rel. L2 {:.4}, rollout ({} steps) {:.4}",
+                e.dataset, e.one_step_rel_l2, e.steps, e.rollout_rel_l2
             );
-            evaluation.push((p.spec.name.clone(), one, roll));
         }
-        write_atomic(
-            &self.out.join("evaluation.json"),
-            serde_json::to_string_pretty(&evaluation)?.as_bytes(),
-        )?;
-        let trajectories = prepared.iter().map(|p| p.train.records.len()).sum();
-        let Some(report) = report else {
-            return Ok((config, model, trajectories));
-        };
-        let out = PretrainReport {
-            parameters: model.num_params(),
-            seconds: report.seconds,
-            steps_per_second: report.steps_per_second,
-            initial_loss: report.initial_loss,
-            final_loss: report.final_loss,
-            evaluation,
-            spec,
-        };
-        write_atomic(
-            &self.out.join("report.json"),
-            serde_json::to_string_pretty(&out)?.as_bytes(),
-        )?;
-        println!(
-            "pretrained {} parameters in {:.0} s ({:.1} steps/s); model in {}",
-            out.parameters,
-            out.seconds,
-            out.steps_per_second,
-            self.out.join("model").display()
-        );
-        Ok((config, model, trajectories))
+        if let Some(r) = &out.train {
+            println!(
+                "pretrained {} parameters in {:.0} s ({:.1} steps/s); model in {}",
+                out.model.num_params(),
+                r.seconds,
+                r.steps_per_second,
+                self.out.join("model").display()
+            );
+        }
+        Ok(out)
     }
 }
 
@@ -434,7 +182,7 @@ impl Transfer {
         let meta = MetaConfig::default();
         // Each strategy's prior: the pretrained model, or its meta-training over the
         // pretraining datasets.
-        let root = data_root(&self.data);
+        let presets = presets(&self.data);
         let mut priors = Vec::new();
         for &strategy in &self.strategy {
             let meta_trains = strategy.meta_trained() && self.meta_steps > 0;
@@ -445,7 +193,7 @@ impl Transfer {
             let windows = spec
                 .datasets
                 .iter()
-                .map(|d| windows(&spec.training_collection(&root, d)?))
+                .map(|d| Ok(log_pairs(&spec.training_collection(&presets, d)?)?))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let budget = adaptation_budget(&spec.train, self.meta_steps, self.learning_rate, 0);
             println!("meta-training `{strategy}` for {} steps", self.meta_steps);
@@ -467,8 +215,8 @@ impl Transfer {
                 self.target
             );
         }
-        let pool = collection(&root, &self.target, "train", spec.frame_stride, 0)?;
-        let test = collection(&root, &self.target, "test_interp", spec.frame_stride, 0)?;
+        let pool = presets.collection(&self.target, "train", spec.frame_stride, 0)?;
+        let test = presets.collection(&self.target, "test_interp", spec.frame_stride, 0)?;
         if let Some(&k) = self
             .shots
             .iter()
@@ -479,7 +227,7 @@ impl Transfer {
                 pool.records.len()
             );
         }
-        let target_cfg = epd_config(&spec.model, vec![spec_of(&self.target, &pool)]);
+        let target_cfg = spec.model.config(vec![named_spec(&self.target, &pool)]);
         let out = self
             .out
             .clone()
@@ -489,7 +237,7 @@ impl Transfer {
         for &k in &self.shots {
             for repeat in 0..self.repeats {
                 let shots = random_subset(&pool, k, repeat as u64)?;
-                let w = windows(&shots)?;
+                let w = log_pairs(&shots)?;
                 for (strategy, prior) in self.strategy.iter().zip(&priors) {
                     let TransferScore {
                         one_step_rel_l2: one,
@@ -708,9 +456,9 @@ impl Scaling {
             .clone()
             .unwrap_or_else(|| workspace_root().join("runs/scaling").join(&self.target));
         std::fs::create_dir_all(&out)?;
-        let root = data_root(&self.data);
-        let pool = collection(&root, &self.target, "train", base.frame_stride, 0)?;
-        let test = collection(&root, &self.target, "test_interp", base.frame_stride, 0)?;
+        let presets = presets(&self.data);
+        let pool = presets.collection(&self.target, "train", base.frame_stride, 0)?;
+        let test = presets.collection(&self.target, "test_interp", base.frame_stride, 0)?;
         if self.shots == 0 || self.shots > pool.records.len() {
             bail!(
                 "--shots {}: the train split has {} trajectories",
@@ -718,9 +466,9 @@ impl Scaling {
                 pool.records.len()
             );
         }
-        let target_cfg = epd_config(&base.model, vec![spec_of(&self.target, &pool)]);
+        let target_cfg = base.model.config(vec![named_spec(&self.target, &pool)]);
         let shots: Vec<WindowDataset> = (0..self.repeats)
-            .map(|r| windows(&random_subset(&pool, self.shots, r as u64)?))
+            .map(|r| Ok(log_pairs(&random_subset(&pool, self.shots, r as u64)?)?))
             .collect::<anyhow::Result<_>>()?;
         let budget = |seed| adaptation_budget(&base.train, self.steps, self.learning_rate, seed);
         // The transfers train on the CPU backend, as the pretraining runs do.
@@ -778,7 +526,8 @@ impl Scaling {
                     data: self.data.clone(),
                     evaluate_only: reuse,
                 };
-                let (_, pre, total) = run.run_spec(spec.clone(), &spec_text)?;
+                let outcome = run.run_spec(&spec, &spec_text)?;
+                let (pre, total) = (outcome.model.clone(), outcome.trajectories());
                 let (mut rolls, mut ones) = (Vec::new(), Vec::new());
                 for (r, w) in shots.iter().enumerate() {
                     let TransferScore {
@@ -904,8 +653,13 @@ mod tests {
     #[test]
     fn subsampling_keeps_every_kth_frame_and_subsets_are_reproducible() {
         let dir = tempfile::tempdir().unwrap();
-        let full = collection(dir.path(), "physfm_kdv1d", "test_interp", 1, 0).unwrap();
-        let sub = collection(dir.path(), "physfm_kdv1d", "test_interp", 5, 3).unwrap();
+        let presets = presets(&Some(dir.path().to_path_buf()));
+        let full = presets
+            .collection("physfm_kdv1d", "test_interp", 1, 0)
+            .unwrap();
+        let sub = presets
+            .collection("physfm_kdv1d", "test_interp", 5, 3)
+            .unwrap();
         assert_eq!((full.meta.frames, sub.meta.frames), (101, 21));
         assert_eq!(sub.records.len(), 3);
         let per = 256;

@@ -38,6 +38,15 @@ pub enum EvalError {
     /// A model could not be built or loaded.
     #[error(transparent)]
     Model(#[from] physfm_models::ModelError),
+    /// A preset or a PDE setting is not valid (boxed: the PDE errors are large).
+    #[error(transparent)]
+    Pde(Box<physfm_pde::PdeError>),
+}
+
+impl From<physfm_pde::PdeError> for EvalError {
+    fn from(e: physfm_pde::PdeError) -> Self {
+        Self::Pde(Box::new(e))
+    }
 }
 
 /// Result alias of this crate.

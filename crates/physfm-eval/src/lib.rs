@@ -22,6 +22,7 @@ mod error;
 mod evaluate;
 mod metrics;
 mod plots;
+mod pretrain;
 mod protocols;
 mod suite;
 mod transfer;
@@ -32,6 +33,11 @@ pub use evaluate::{
 };
 pub use metrics::{MetricShape, nrmse, nrmse_per_sample, nrmse_per_time_channel, rmse};
 pub use plots::{LinePlot, Series, SpaceTimeField, line_plot, snapshot_panels, space_time_panels};
+pub use pretrain::{
+    DatasetEntry, DatasetScore, DatasetSummary, ModelSpec, Presets, PretrainOptions,
+    PretrainOutcome, PretrainReport, PretrainSpec, keep_every_frame, log_pairs, named_spec,
+    pretrain,
+};
 pub use protocols::{
     Arm, FewShotData, FewShotPoint, FewShotProtocol, ParameterPoint, ParameterProtocol, Region,
     RegionSummary, ResolutionPoint, few_shot_protocol, parameter_protocol, resolution_protocol,
