@@ -128,7 +128,7 @@ impl RunArgs {
             valid: self.valid.clone(),
             out: self.out.clone(),
         };
-        let (_, report) = train_run(&spec, &paths, self.resume, progress)?;
+        let (_, report) = train_run(&spec, &paths, &Device::flex(), self.resume, progress)?;
         if let Some(step) = report.resumed_from {
             println!("resumed from step {step}");
         }
@@ -165,11 +165,13 @@ fn load_collection(path: &Path) -> Result<InMemoryCollection> {
 }
 
 /// Runs (or, with `resume`, continues) the training run `spec` on the collections of `paths`,
-/// and returns the final model and the report. A fresh run refuses a directory that already
-/// holds checkpoints; a resumed one refuses a spec that differs from the one it started with.
+/// on `device` (with autodiff; plain or autodiff, as given), and returns the final model and
+/// the report. A fresh run refuses a directory that already holds checkpoints; a resumed one
+/// refuses a spec that differs from the one it started with.
 pub fn train_run(
     spec: &RunSpec,
     paths: &RunPaths,
+    device: &Device,
     resume: bool,
     progress: bool,
 ) -> Result<(Stepper1d, TrainReport)> {
@@ -212,7 +214,7 @@ pub fn train_run(
         spec.model.param_log.clone()
     };
     let norm = data.normalization(param_log)?;
-    let device = Device::flex().autodiff();
+    let device = device.clone().inner().autodiff();
     device.seed(spec.seed);
     let mut fno = FnoConfig::new(
         history * data.channels + data.n_params,
