@@ -13,15 +13,14 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::tensor::Device;
-use physfm_adapt::{Environment, MetaConfig, Prior, Strategy, meta_train};
-use physfm_data::InMemoryCollection;
+use physfm_adapt::{MetaConfig, Prior, Strategy};
 use physfm_eval::{
     LinePlot, ParamTransform, Presets, PretrainOptions, PretrainOutcome, PretrainSpec, Series,
-    TransferScore, adaptation_budget, line_plot, log_pairs, named_spec, pretrain, random_subset,
-    transfer_protocol,
+    TransferScore, TransferStudy, adaptation_budget, line_plot, log_pairs, named_spec, pretrain,
+    random_subset, transfer_mean, transfer_protocol, transfer_study, transfer_table,
 };
 use physfm_models::EncodeProcessDecode;
-use physfm_train::{TrainConfig, TrainOptions, WindowDataset};
+use physfm_train::WindowDataset;
 use serde::Serialize;
 
 use crate::workspace::{workspace_root, write_atomic};
@@ -157,119 +156,42 @@ pub(crate) struct Transfer {
     data: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct TransferPoint {
-    strategy: String,
-    shots: usize,
-    repeat: usize,
-    one_step_rel_l2: f64,
-    rollout_rel_l2: f64,
-    seconds: f64,
-}
-
 impl Transfer {
-    fn budget(&self, base: &TrainConfig, seed: u64) -> TrainConfig {
-        adaptation_budget(base, self.steps, self.learning_rate, seed)
-    }
-
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let device = Device::flex();
-        let ad = device.clone().autodiff();
         let spec_text = std::fs::read_to_string(self.pretrained.join("spec.toml"))
             .with_context(|| format!("{} is not a pretrain run", self.pretrained.display()))?;
         let spec: PretrainSpec = toml::from_str(&spec_text)?;
-        let pre = EncodeProcessDecode::load(&self.pretrained.join("model"), &ad)?;
-        let meta = MetaConfig::default();
-        // Each strategy's prior: the pretrained model, or its meta-training over the
-        // pretraining datasets.
-        let presets = presets(&self.data);
-        let mut priors = Vec::new();
-        for &strategy in &self.strategy {
-            let meta_trains = strategy.meta_trained() && self.meta_steps > 0;
-            if !meta_trains {
-                priors.push(Prior::Model(pre.clone()));
-                continue;
-            }
-            let windows = spec
-                .datasets
-                .iter()
-                .map(|d| Ok(log_pairs(&spec.training_collection(&presets, d)?)?))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let budget = adaptation_budget(&spec.train, self.meta_steps, self.learning_rate, 0);
-            println!("meta-training `{strategy}` for {} steps", self.meta_steps);
-            let (prior, report) = meta_train(
-                pre.clone(),
-                strategy,
-                &Environment::physics(&windows),
-                &budget,
-                &meta,
-                &ad,
-                &TrainOptions::default(),
-            )?;
-            println!("  done in {:.0} s", report.seconds);
-            priors.push(prior);
-        }
-        if spec.datasets.iter().any(|d| d.preset == self.target) {
-            bail!(
-                "{} was a pretraining dataset; transfer is to a held-out family",
-                self.target
-            );
-        }
-        let pool = presets.collection(&self.target, "train", spec.frame_stride, 0)?;
-        let test = presets.collection(&self.target, "test_interp", spec.frame_stride, 0)?;
-        if let Some(&k) = self
-            .shots
-            .iter()
-            .find(|&&k| k == 0 || k > pool.records.len())
-        {
-            bail!(
-                "--shots {k}: the train split has {} trajectories",
-                pool.records.len()
-            );
-        }
-        let target_cfg = spec.model.config(vec![named_spec(&self.target, &pool)]);
+        let pre = EncodeProcessDecode::load(&self.pretrained.join("model"), &device)?;
+        let study = TransferStudy {
+            target: self.target.clone(),
+            shots: self.shots.clone(),
+            strategies: self.strategy.clone(),
+            steps: self.steps,
+            learning_rate: self.learning_rate,
+            repeats: self.repeats,
+            meta_steps: self.meta_steps,
+            meta: MetaConfig::default(),
+        };
         let out = self
             .out
             .clone()
             .unwrap_or_else(|| workspace_root().join("runs/transfer").join(&self.target));
         std::fs::create_dir_all(&out)?;
-        let mut points = Vec::new();
-        for &k in &self.shots {
-            for repeat in 0..self.repeats {
-                let shots = random_subset(&pool, k, repeat as u64)?;
-                let w = log_pairs(&shots)?;
-                for (strategy, prior) in self.strategy.iter().zip(&priors) {
-                    let TransferScore {
-                        one_step_rel_l2: one,
-                        rollout_rel_l2: roll,
-                        seconds,
-                    } = transfer_protocol(
-                        Some(prior),
-                        &target_cfg,
-                        &w,
-                        &test,
-                        *strategy,
-                        &self.budget(&spec.train, repeat as u64),
-                        &meta,
-                        ParamTransform::Log,
-                        &device,
-                    )?;
-                    let strategy = strategy.to_string();
-                    println!(
-                        "K = {k:2} (subset {repeat}) {strategy:8}: one-step rel. L2 {one:.4}, rollout {roll:.4} ({seconds:.0} s)"
-                    );
-                    points.push(TransferPoint {
-                        strategy,
-                        shots: k,
-                        repeat,
-                        one_step_rel_l2: one,
-                        rollout_rel_l2: roll,
-                        seconds,
-                    });
-                }
-            }
-        }
-        let md = table(&self, &points, &test);
+        let (points, test) = transfer_study(
+            &study,
+            &pre,
+            &spec,
+            &presets(&self.data),
+            &device,
+            &mut |p| {
+                println!(
+                    "K = {:2} (subset {}) {:8}: one-step rel. L2 {:.4}, rollout {:.4} ({:.0} s)",
+                    p.shots, p.repeat, p.strategy, p.one_step_rel_l2, p.rollout_rel_l2, p.seconds
+                )
+            },
+        )?;
+        let md = transfer_table(&study, &points, test);
         write_atomic(&out.join("transfer.md"), md.as_bytes())?;
         write_atomic(
             &out.join("transfer.json"),
@@ -278,6 +200,7 @@ impl Transfer {
                 "target": self.target,
                 "steps": self.steps,
                 "learning_rate": self.learning_rate,
+                "meta_steps": self.meta_steps,
                 "points": points,
             }))?
             .as_bytes(),
@@ -291,10 +214,9 @@ impl Transfer {
                     .shots
                     .iter()
                     .map(|&k| {
-                        (
-                            k as f64,
-                            mean(&points, &s.to_string(), k, |p| p.rollout_rel_l2).0,
-                        )
+                        let (m, _, _) =
+                            transfer_mean(&points, &s.to_string(), k, |p| p.rollout_rel_l2);
+                        (k as f64, m)
                     })
                     .collect(),
                 markers: false,
@@ -317,68 +239,6 @@ impl Transfer {
         println!("{md}\nwrote {}", out.display());
         Ok(())
     }
-}
-
-/// Mean, min and max over the repeats of strategy `s` at K = `k`.
-fn mean(
-    points: &[TransferPoint],
-    s: &str,
-    k: usize,
-    f: impl Fn(&TransferPoint) -> f64,
-) -> (f64, f64, f64) {
-    let v: Vec<f64> = points
-        .iter()
-        .filter(|p| p.strategy == s && p.shots == k)
-        .map(f)
-        .collect();
-    let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
-    let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    (m, lo, hi)
-}
-
-fn table(cmd: &Transfer, points: &[TransferPoint], test: &InMemoryCollection) -> String {
-    let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "# Transfer to {} ({} test trajectories, {} frames; {} steps, lr {}, {} subset(s) per K)\n",
-        cmd.target,
-        test.records.len(),
-        test.meta.frames,
-        cmd.steps,
-        cmd.learning_rate,
-        cmd.repeats
-    );
-    for (what, f) in [
-        (
-            "Rollout relative L2 error",
-            (|p: &TransferPoint| p.rollout_rel_l2) as fn(&TransferPoint) -> f64,
-        ),
-        ("One-step relative L2 error", |p: &TransferPoint| {
-            p.one_step_rel_l2
-        }),
-    ] {
-        let _ = writeln!(md, "## {what} (mean [min, max] over subsets)\n");
-        let _ = write!(md, "| K |");
-        for s in &cmd.strategy {
-            let _ = write!(md, " {s} |");
-        }
-        let _ = writeln!(md, "\n|---|{}", "---|".repeat(cmd.strategy.len()));
-        for &k in &cmd.shots {
-            let _ = write!(md, "| {k} |");
-            for s in &cmd.strategy {
-                let (m, lo, hi) = mean(points, &s.to_string(), k, f);
-                if cmd.repeats > 1 {
-                    let _ = write!(md, " {m:.4} [{lo:.4}, {hi:.4}] |");
-                } else {
-                    let _ = write!(md, " {m:.4} |");
-                }
-            }
-            let _ = writeln!(md);
-        }
-        let _ = writeln!(md);
-    }
-    md
 }
 
 /// Downstream error against the amount of pretraining data (Subramanian et al. 2023): the

@@ -26,6 +26,7 @@ mod pretrain;
 mod protocols;
 mod suite;
 mod transfer;
+mod transfer_study;
 
 pub use error::{EvalError, Result};
 pub use evaluate::{
@@ -50,4 +51,7 @@ pub use suite::{
 pub use transfer::{
     ParamTransform, TransferScore, adaptation_budget, random_subset, rollout_errors,
     transfer_protocol, transfer_train,
+};
+pub use transfer_study::{
+    TransferPoint, TransferStudy, transfer_mean, transfer_study, transfer_table,
 };
