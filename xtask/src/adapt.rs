@@ -277,7 +277,7 @@ impl Adapt {
         show(&result.zero_shot);
 
         let command = format!(
-            "cargo xtask adapt --model {} --target {} --shots {} --strategy {} --steps {} --batch-size {} --seed {} --objective {}{}",
+            "cargo xtask adapt --model {} --target {} --shots {} --strategy {} --steps {} --batch-size {} --seed {} --objective {}{}{}",
             self.model.display(),
             preset.name,
             shots
@@ -296,6 +296,10 @@ impl Adapt {
             },
             self.learning_rate
                 .map(|lr| format!(" --learning-rate {lr}"))
+                .unwrap_or_default(),
+            self.meta_data
+                .as_ref()
+                .map(|p| format!(" --meta-data {}", p.display()))
                 .unwrap_or_default()
         );
         let json = serde_json::json!({
