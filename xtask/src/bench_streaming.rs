@@ -165,6 +165,7 @@ impl StreamingBench {
                 .collect(),
             workers: self.workers,
             prefetch: self.prefetch,
+            log_params: false,
         };
         physfm_spectral::cpu::retain_freed_memory();
         reset_peak_memory()?;

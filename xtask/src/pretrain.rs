@@ -44,6 +44,10 @@ pub(crate) struct Pretrain {
     /// test_interp split and rewrite OUT/evaluation.json.
     #[arg(long, conflicts_with = "resume")]
     evaluate_only: bool,
+    /// Stream the training windows from the stores through the loader (memory bounded by
+    /// its prefetch) instead of reading the training collections into memory.
+    #[arg(long)]
+    stream: bool,
 }
 
 /// The workspace's presets, with their collections under `data` (default data/).
@@ -69,6 +73,7 @@ impl Pretrain {
         let options = PretrainOptions {
             resume: self.resume,
             evaluate_only: self.evaluate_only,
+            stream: self.stream,
             progress: true,
         };
         let out = pretrain(
@@ -326,7 +331,9 @@ impl Scaling {
                 pool.records.len()
             );
         }
-        let target_cfg = base.model.config(vec![named_spec(&self.target, &pool)]);
+        let target_cfg = base
+            .model
+            .config(vec![named_spec(&self.target, &pool.meta)]);
         let shots: Vec<WindowDataset> = (0..self.repeats)
             .map(|r| Ok(log_pairs(&random_subset(&pool, self.shots, r as u64)?)?))
             .collect::<anyhow::Result<_>>()?;
@@ -385,6 +392,7 @@ impl Scaling {
                     resume: false,
                     data: self.data.clone(),
                     evaluate_only: reuse,
+                    stream: false,
                 };
                 let outcome = run.run_spec(&spec, &spec_text)?;
                 let (pre, total) = (outcome.model.clone(), outcome.trajectories());
@@ -563,7 +571,22 @@ mod tests {
             resume: false,
             data: Some(dir.path().join("data")),
             evaluate_only,
+            stream: false,
         };
+        // Streamed through the loader: the same data, another draw of batches.
+        let streamed = dir.path().join("streamed");
+        Pretrain {
+            out: streamed.clone(),
+            stream: true,
+            ..pretrain(false)
+        }
+        .run()
+        .unwrap();
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(streamed.join("report.json")).unwrap())
+                .unwrap();
+        assert!(report["final_loss"].as_f64().unwrap().is_finite());
+        assert!(streamed.join("model/model.safetensors").exists());
         pretrain(false).run().unwrap();
         let first = std::fs::read_to_string(run.join("evaluation.json")).unwrap();
         std::fs::remove_file(run.join("evaluation.json")).unwrap();

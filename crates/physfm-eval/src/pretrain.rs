@@ -7,17 +7,21 @@
 //! functions over the workspace's presets.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::module::Module;
 use burn::tensor::Device;
-use physfm_data::{InMemoryCollection, TrajectoryCollection, generate_split, write_atomic};
+use physfm_data::{
+    CollectionMeta, DatasetSpec as LoaderDataset, FrameSpacing, InMemoryCollection,
+    TrajectoryCollection, WindowSpec, generate_split, write_atomic,
+};
 use physfm_models::{
     DatasetSpec, EncodeProcessDecode, EpdConfig, InputNorm, ProcessorConfig, write_spec,
 };
 use physfm_pde::Preset;
 use physfm_train::{
-    PhysicsData, TrainConfig, TrainOptions, TrainReport, WindowDataset, dataset_spec,
-    train_surrogate,
+    PhysicsData, Stream, TrainConfig, TrainOptions, TrainReport, WindowDataset, dataset_spec,
+    train_streaming, train_surrogate,
 };
 use serde::{Deserialize, Serialize};
 
@@ -174,6 +178,15 @@ impl Presets {
         Ok(Preset::from_toml(&text, &path.display().to_string())?)
     }
 
+    /// The store of `preset`'s `split`, `<data>/<preset>/<split>.zarr`, generated if missing.
+    pub fn store(&self, preset: &str, split: &str) -> Result<PathBuf> {
+        let path = self.data.join(preset).join(format!("{split}.zarr"));
+        if !path.join("zarr.json").exists() {
+            generate_split(&self.load(preset)?, split, &path, true)?;
+        }
+        Ok(path)
+    }
+
     /// The collection of `preset`'s `split` (generated if missing), every `stride`-th frame,
     /// at most `max` trajectories (0: all).
     ///
@@ -187,12 +200,7 @@ impl Presets {
         stride: usize,
         max: usize,
     ) -> Result<InMemoryCollection> {
-        let p = self.load(preset)?;
-        let path = self.data.join(preset).join(format!("{split}.zarr"));
-        if !path.join("zarr.json").exists() {
-            generate_split(&p, split, &path, true)?;
-        }
-        let c = TrajectoryCollection::open(&path)?;
+        let c = TrajectoryCollection::open(&self.store(preset, split)?)?;
         let mut data = InMemoryCollection::load(&c)?;
         if max > 0 && data.records.len() > max {
             data.records.truncate(max);
@@ -200,14 +208,21 @@ impl Presets {
         }
         keep_every_frame(&mut data, stride);
         for (i, r) in data.records.iter().enumerate() {
-            if let Some(v) = r.params.iter().find(|v| **v <= 0.0) {
-                return Err(EvalError::Invalid(format!(
-                    "{preset}/{split} trajectory {i}: parameter value {v} is not positive; \
-                     parameters enter the model as logarithms"
-                )));
-            }
+            positive(&r.params, preset, split, i)?;
         }
         Ok(data)
+    }
+}
+
+/// Refuses a non-positive parameter of trajectory `i` by name: parameters enter the model as
+/// logarithms.
+fn positive(params: &[f64], preset: &str, split: &str, i: usize) -> Result<()> {
+    match params.iter().find(|v| **v <= 0.0) {
+        Some(v) => Err(EvalError::Invalid(format!(
+            "{preset}/{split} trajectory {i}: parameter value {v} is not positive; \
+             parameters enter the model as logarithms"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -229,11 +244,11 @@ pub fn keep_every_frame(data: &mut InMemoryCollection, stride: usize) {
     data.meta.frames = keep.len();
 }
 
-/// The model's dataset for `data`, named after its preset.
-pub fn named_spec(name: &str, data: &InMemoryCollection) -> DatasetSpec {
+/// The model's dataset for a collection of `meta`, named after its preset.
+pub fn named_spec(name: &str, meta: &CollectionMeta) -> DatasetSpec {
     DatasetSpec {
         name: name.to_string(),
-        ..dataset_spec(&data.meta)
+        ..dataset_spec(meta)
     }
 }
 
@@ -256,6 +271,11 @@ pub struct PretrainOptions {
     pub evaluate_only: bool,
     /// Show a progress bar.
     pub progress: bool,
+    /// Stream the training windows from the stores through physfm-data's loader (memory
+    /// bounded by its prefetch, whatever the corpus) instead of reading the training
+    /// collections into memory. The evaluation's `test_interp` collections are read into
+    /// memory either way.
+    pub stream: bool,
 }
 
 /// One pretraining dataset as read.
@@ -354,38 +374,35 @@ pub fn pretrain(
         return Err(EvalError::Invalid("the spec has no [[datasets]]".into()));
     }
     let device = device.clone().inner();
-    let mut train_sets = Vec::with_capacity(spec.datasets.len());
+    let k = spec.frame_stride.max(1);
+    let mut sources: Vec<Arc<TrajectoryCollection>> = Vec::with_capacity(spec.datasets.len());
+    let mut specs = Vec::with_capacity(spec.datasets.len());
+    let mut datasets = Vec::with_capacity(spec.datasets.len());
     let mut tests = Vec::with_capacity(spec.datasets.len());
     for d in &spec.datasets {
-        let train = spec.training_collection(presets, d)?;
-        tests.push(presets.collection(&d.preset, "test_interp", spec.frame_stride, 0)?);
-        train_sets.push((named_spec(&d.preset, &train), train));
-    }
-    let config = spec
-        .model
-        .config(train_sets.iter().map(|(s, _)| s.clone()).collect());
-    config.validate()?;
-    let data = train_sets
-        .iter()
-        .zip(&spec.datasets)
-        .map(|((_, t), d)| {
-            Ok(PhysicsData {
-                windows: log_pairs(t)?,
-                weight: d.weight,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let datasets = train_sets
-        .iter()
-        .zip(&data)
-        .map(|((s, t), d)| DatasetSummary {
+        let source = Arc::new(TrajectoryCollection::open(
+            &presets.store(&d.preset, &d.split)?,
+        )?);
+        let meta = source.meta();
+        let trajectories = match spec.max_trajectories {
+            0 => source.len(),
+            m => source.len().min(m),
+        };
+        let frames = meta.frames.div_ceil(k);
+        let s = named_spec(&d.preset, meta);
+        datasets.push(DatasetSummary {
             spec: s.clone(),
-            trajectories: t.records.len(),
-            frames: t.meta.frames,
-            windows: d.windows.len(),
-            grid: t.meta.spatial_shape.clone(),
-        })
-        .collect();
+            trajectories,
+            frames,
+            windows: trajectories * frames.saturating_sub(1),
+            grid: meta.spatial_shape.clone(),
+        });
+        specs.push(s);
+        sources.push(source);
+        tests.push(presets.collection(&d.preset, "test_interp", spec.frame_stride, 0)?);
+    }
+    let config = spec.model.config(specs);
+    config.validate()?;
     let model_dir = out.join("model");
     let (model, train) = if options.evaluate_only {
         let model = EncodeProcessDecode::load(&model_dir, &device)?;
@@ -410,8 +427,44 @@ pub fn pretrain(
             checkpoint_dir: Some(out.join("checkpoints")),
             resume: options.resume,
         };
-        let (model, report) =
-            train_surrogate(model, &data, None, &spec.train, &ad, &train_options)?;
+        let (model, report) = if options.stream {
+            let mut loaders = Vec::with_capacity(sources.len());
+            for ((d, source), summary) in spec.datasets.iter().zip(&sources).zip(&datasets) {
+                let indices: Vec<usize> = (0..summary.trajectories).collect();
+                for &i in &indices {
+                    positive(&source.read_params(i)?, &d.preset, &d.split, i)?;
+                }
+                loaders.push(LoaderDataset {
+                    source: source.clone(),
+                    indices,
+                    window: WindowSpec {
+                        history: 1,
+                        horizon: 1,
+                        stride: k,
+                    },
+                    spacing: FrameSpacing::Regular { every: k },
+                    weight: d.weight,
+                    normalise: None,
+                });
+            }
+            let stream = Stream {
+                log_params: true,
+                ..Stream::new(loaders)
+            };
+            train_streaming(model, &stream, &spec.train, &ad, &train_options)?
+        } else {
+            let data = spec
+                .datasets
+                .iter()
+                .map(|d| {
+                    Ok(PhysicsData {
+                        windows: log_pairs(&spec.training_collection(presets, d)?)?,
+                        weight: d.weight,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            train_surrogate(model, &data, None, &spec.train, &ad, &train_options)?
+        };
         let model = model.valid();
         model.save(&model_dir)?;
         write_spec(&model_dir, spec_text)?;

@@ -117,7 +117,9 @@ pub fn transfer_study(
         )?;
         priors.push(prior);
     }
-    let target_cfg = spec.model.config(vec![named_spec(&study.target, &pool)]);
+    let target_cfg = spec
+        .model
+        .config(vec![named_spec(&study.target, &pool.meta)]);
     let mut points = Vec::new();
     for &k in &study.shots {
         for repeat in 0..study.repeats {

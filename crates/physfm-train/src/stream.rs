@@ -23,15 +23,20 @@ pub struct Stream {
     pub workers: usize,
     /// Batches each worker may hold ready: the memory bound.
     pub prefetch: usize,
+    /// Feed the model the natural logarithm of each PDE parameter (as a model pretrained on
+    /// positive parameters spanning decades takes them) instead of the stored value.
+    pub log_params: bool,
 }
 
 impl Stream {
-    /// A stream of `datasets` read by one worker with two batches ready.
+    /// A stream of `datasets` read by one worker with two batches ready, parameters as
+    /// stored.
     pub fn new(datasets: Vec<DatasetSpec>) -> Self {
         Self {
             datasets,
             workers: 1,
             prefetch: 2,
+            log_params: false,
         }
     }
 }
@@ -109,9 +114,13 @@ pub fn train_streaming<M: Surrogate>(
         })??;
         let k = batch.dataset;
         let space = batch.spatial_shape.clone();
+        let mut windows = window_batch(&batch, device);
+        if stream.log_params {
+            windows.params.iter_mut().for_each(|p| *p = p.ln());
+        }
         let l = unroll_loss(
             m,
-            window_batch(&batch, device),
+            windows,
             &space,
             k,
             config.objective,
