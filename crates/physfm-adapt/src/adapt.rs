@@ -10,43 +10,10 @@ use physfm_train::{TrainConfig, TrainOptions, TrainReport, WindowDataset, train_
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Coda, CodaConfig, Demonstrations, IclConfig, InContext, Leads, LeadsConfig, LeadsEnvironment,
-    ParamCount, ReptileConfig, Result, Strategy, adapt_coda, adapt_leads, count_params, reptile,
-    train_coda, train_leads,
+    Coda, CodaConfig, Demonstrations, Environment, IclConfig, InContext, Leads, LeadsConfig,
+    LeadsEnvironment, ParamCount, ReptileConfig, Result, Strategy, adapt_coda, adapt_leads,
+    count_params, reptile, train_coda, train_leads,
 };
-
-/// One training environment of meta-training: its windows, and the model's dataset they
-/// belong to. Environments of one physics (parameter regimes, as in CoDA's and LEADS's
-/// papers) share a dataset; the physics of a multi-physics pretraining are each their own.
-#[derive(Debug, Clone, Copy)]
-pub struct Environment<'a> {
-    /// Its windows.
-    pub windows: &'a WindowDataset,
-    /// The model's dataset index.
-    pub dataset: usize,
-}
-
-impl<'a> Environment<'a> {
-    /// Parameter regimes of one physics: every window set is an environment of dataset 0.
-    pub fn regimes(windows: &'a [WindowDataset]) -> Vec<Self> {
-        windows
-            .iter()
-            .map(|windows| Self {
-                windows,
-                dataset: 0,
-            })
-            .collect()
-    }
-
-    /// The physics of a multi-physics model: window set `k` is dataset `k`.
-    pub fn physics(windows: &'a [WindowDataset]) -> Vec<Self> {
-        windows
-            .iter()
-            .enumerate()
-            .map(|(dataset, windows)| Self { windows, dataset })
-            .collect()
-    }
-}
 
 /// Settings of the strategies that meta-train and of in-context adaptation; every field
 /// has a default.

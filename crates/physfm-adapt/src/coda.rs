@@ -16,12 +16,12 @@ use burn::module::{Module, ModuleDisplay, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Tensor};
 use physfm_models::{Surrogate, parameter_paths, under};
 use physfm_train::{
-    ChaCha8Rng, GroupLoss, Objective, TrainConfig, TrainOptions, TrainReport, WindowDataset, fit,
-    unroll_loss,
+    ChaCha8Rng, GroupLoss, TrainConfig, TrainOptions, TrainReport, WindowDataset, fit,
 };
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::environment::environment_loss;
 use crate::{Environment, Result};
 
 /// CoDA's sizes and regularisation.
@@ -228,27 +228,6 @@ pub(crate) fn check(config: &CodaConfig) -> Result<()> {
     Ok(())
 }
 
-/// The loss of `model` on a batch of `env`'s windows under `train`'s objective and loss.
-pub(crate) fn environment_loss<M: physfm_models::Dynamics>(
-    model: &M,
-    env: &Environment<'_>,
-    train: &TrainConfig,
-    objective: Objective,
-    rng: &mut ChaCha8Rng,
-    device: &Device,
-) -> Tensor<1> {
-    let w = env.windows;
-    unroll_loss(
-        model,
-        w.sample(train.batch_size, rng, device),
-        &w.spatial_shape,
-        env.dataset,
-        objective,
-        train.loss,
-        &w.geometry,
-    )
-}
-
 /// Meta-trains CoDA on the training environments, starting `theta_c` from `model`
 /// (pretrained or fresh): each step draws an environment uniformly, then a batch of its
 /// windows; the loss is `train`'s objective on that environment's network plus the
@@ -261,7 +240,7 @@ pub fn train_coda<M: Surrogate>(
     device: &Device,
     options: &TrainOptions,
 ) -> Result<(Coda<M>, TrainReport)> {
-    crate::leads::check_environments("environments", environments, model.history())?;
+    crate::environment::check_environments("environments", environments, model.history())?;
     train_coda_with(
         model,
         environments.len(),

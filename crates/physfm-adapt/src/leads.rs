@@ -12,7 +12,6 @@ use std::cell::RefCell;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use physfm_data::{CollectionMeta, InMemoryCollection};
 use physfm_models::{Conditioning, Dynamics, Surrogate};
 use physfm_train::{
     ChaCha8Rng, GroupLoss, TrainConfig, TrainOptions, TrainReport, WindowDataset, fit,
@@ -20,7 +19,7 @@ use physfm_train::{
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::coda::environment_loss;
+use crate::environment::{check_environments, environment_loss};
 use crate::{Environment, Result};
 
 /// The shared model and one residual model per environment.
@@ -154,52 +153,6 @@ impl<M: Module + Dynamics> Dynamics for LeadsEnvironment<M> {
     fn decode(&self, frames: &Tensor<4>, raw: Tensor<3>) -> Tensor<3> {
         self.leads.shared.decode(frames, raw)
     }
-}
-
-/// The collection split into environments: one per distinct parameter vector, in order of
-/// first appearance, with that vector.
-pub fn split_environments(data: &InMemoryCollection) -> Vec<(Vec<f64>, InMemoryCollection)> {
-    let mut envs: Vec<(Vec<f64>, InMemoryCollection)> = Vec::new();
-    for r in &data.records {
-        match envs.iter_mut().find(|(p, _)| *p == r.params) {
-            Some((_, c)) => {
-                c.records.push(r.clone());
-                c.meta.trajectories += 1;
-            }
-            None => envs.push((
-                r.params.clone(),
-                InMemoryCollection {
-                    meta: CollectionMeta {
-                        trajectories: 1,
-                        ..data.meta.clone()
-                    },
-                    coordinates: data.coordinates.clone(),
-                    records: vec![r.clone()],
-                },
-            )),
-        }
-    }
-    envs
-}
-
-/// Refuses an empty environment list, an environment without windows, and windows of another
-/// history than the model's `history` input frames.
-pub(crate) fn check_environments(
-    key: &str,
-    environments: &[Environment<'_>],
-    history: usize,
-) -> Result<()> {
-    if environments.is_empty() || environments.iter().any(|e| e.windows.is_empty()) {
-        return Err(crate::error::config_error(
-            key,
-            format!("{} environments", environments.len()),
-            "every environment needs windows",
-        ));
-    }
-    for env in environments {
-        env.windows.check_history(history)?;
-    }
-    Ok(())
 }
 
 fn check(config: &LeadsConfig) -> Result<()> {

@@ -62,6 +62,7 @@
 mod adapt;
 mod coda;
 mod coda_protocol;
+mod environment;
 mod error;
 mod icl;
 mod leads;
@@ -69,8 +70,7 @@ mod reptile;
 mod strategy;
 
 pub use adapt::{
-    AdaptReport, Adapted, Environment, MetaConfig, MetaReport, Prior, ReptileSettings, adapt,
-    meta_train,
+    AdaptReport, Adapted, MetaConfig, MetaReport, Prior, ReptileSettings, adapt, meta_train,
 };
 pub use coda::{
     Coda, CodaAdapted, CodaConfig, adapt_coda, adapt_coda_with, train_coda, train_coda_with,
@@ -78,10 +78,9 @@ pub use coda::{
 pub use coda_protocol::{
     CodaData, CodaOutcome, CodaSetup, EnvironmentScore, RolloutExample, coda_protocol, rollout_mse,
 };
+pub use environment::{Environment, split_environments};
 pub use error::{AdaptError, Result};
 pub use icl::{Demonstrations, IclConfig, InContext};
-pub use leads::{
-    Leads, LeadsConfig, LeadsEnvironment, LeadsView, adapt_leads, split_environments, train_leads,
-};
+pub use leads::{Leads, LeadsConfig, LeadsEnvironment, LeadsView, adapt_leads, train_leads};
 pub use reptile::{ReptileConfig, ReptileReport, ReptileRun, reptile, reptile_with};
 pub use strategy::{ParamCount, STRATEGIES, Strategy, attach_lora, count_params};

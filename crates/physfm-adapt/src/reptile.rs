@@ -156,7 +156,7 @@ pub fn reptile_with<M: Surrogate>(
             reason,
         ))
     };
-    crate::leads::check_environments("reptile.environments", environments, model.history())?;
+    crate::environment::check_environments("reptile.environments", environments, model.history())?;
     if !(0.0..=1.0).contains(&config.meta_lr) {
         return bad("meta_lr", config.meta_lr.to_string(), "must lie in [0, 1]");
     }
