@@ -231,16 +231,22 @@ impl Adapt {
             )
         };
         let meta = MetaConfig::default();
-        let mut arms = Vec::with_capacity(strategies.len());
-        for &(s, lr) in &strategies {
-            let mut arm = Arm::new(s, lr);
-            if let (true, Some(path)) = (s.meta_trained(), &self.meta_data) {
-                let envs: Vec<_> = split_environments(&load(path)?)
+        // The meta-training environments, read once if some strategy meta-trains.
+        let envs: Vec<_> = match &self.meta_data {
+            Some(path) if strategies.iter().any(|(s, _)| s.meta_trained()) => {
+                split_environments(&load(path)?)
                     .iter()
                     .map(|(_, c)| {
                         physfm_train::WindowDataset::with_history(c, model.history(), 1, 1)
                     })
-                    .collect::<Result<_, _>>()?;
+                    .collect::<Result<_, _>>()?
+            }
+            _ => Vec::new(),
+        };
+        let mut arms = Vec::with_capacity(strategies.len());
+        for &(s, lr) in &strategies {
+            let mut arm = Arm::new(s, lr);
+            if let (true, Some(path)) = (s.meta_trained(), &self.meta_data) {
                 println!(
                     "  meta-training `{s}` over {} environments of {}",
                     envs.len(),

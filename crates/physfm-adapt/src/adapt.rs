@@ -394,35 +394,18 @@ pub fn adapt<M: Surrogate>(
             ),
         ))
     };
-    let report = |prepared: (usize, usize), train: TrainReport| AdaptReport {
+    let report = |prepared: ParamCount, train: TrainReport| AdaptReport {
         strategy: strategy.to_string(),
         trains: strategy.trains(),
-        trainable_params: prepared.0,
-        total_params: prepared.1,
+        trainable_params: prepared.trainable,
+        total_params: prepared.total,
         train,
-    };
-    let counts = |m: &dyn Fn() -> ParamCount| {
-        let c = m();
-        (c.trainable, c.total)
     };
     match (strategy, prior) {
         (Strategy::Coda, Prior::Coda { coda, config: cc }) => {
-            let before = coda.clone();
             let (adapted, train) = adapt_coda(coda, &cc, data, 0, fresh, budget, device, options)?;
-            // Counted on the prepared model: the context and the fresh weights train.
-            let n = counts(&|| {
-                let prepared = crate::CodaAdapted {
-                    coda: before.clone(),
-                    context: burn::module::Param::from_tensor(Tensor::zeros(
-                        [1, cc.context_dim],
-                        device,
-                    )),
-                };
-                let trained: Vec<String> = std::iter::once("context".to_string())
-                    .chain(fresh.iter().map(|f| format!("coda.base.{f}")))
-                    .collect();
-                count_params(&crate::strategy::freeze_outside(prepared, &trained))
-            });
+            // Training keeps what trains (the context and the fresh weights) trainable.
+            let n = count_params(&adapted);
             let network = adapted.network();
             Ok((Adapted::Model(plain(network)), report(n, train)))
         }
@@ -441,7 +424,7 @@ pub fn adapt<M: Surrogate>(
             let (adapted, train) = adapt_leads(
                 leads, &residual, &cfg, data, 0, fresh, budget, device, options,
             )?;
-            let n = counts(&|| count_params(&adapted));
+            let n = count_params(&adapted);
             Ok((Adapted::Leads(adapted), report(n, train)))
         }
         (Strategy::Reptile, Prior::Reptile(m)) => {
@@ -453,7 +436,7 @@ pub fn adapt<M: Surrogate>(
             let model = prior.into_model();
             let start = Instant::now();
             let (model, n, mut train) = if fresh.is_empty() {
-                let n = counts(&|| count_params(&model.clone().freeze()));
+                let n = count_params(&model.clone().freeze());
                 (model, n, TrainReport::empty())
             } else {
                 let (m, (t, r)) = plain_adapt(
@@ -511,7 +494,7 @@ fn plain<M: Module>(m: M) -> M {
 }
 
 /// A finished model, its trainable and total parameter counts, and its training.
-type Trained<M> = (M, ((usize, usize), TrainReport));
+type Trained<M> = (M, (ParamCount, TrainReport));
 
 /// Prepares `model` with `strategy`, trains it on `data` and finishes it.
 fn plain_adapt<M: Surrogate>(
@@ -524,7 +507,7 @@ fn plain_adapt<M: Surrogate>(
     options: &TrainOptions,
 ) -> Result<Trained<M>> {
     let prepared = strategy.prepare(model, fresh, device);
-    let ParamCount { trainable, total } = count_params(&prepared);
+    let counts = count_params(&prepared);
     let (trained, train) = train_windows(prepared, data, None, budget, device, options)?;
-    Ok((strategy.finish(trained), ((trainable, total), train)))
+    Ok((strategy.finish(trained), (counts, train)))
 }

@@ -249,7 +249,7 @@ pub fn train_coda<M: Surrogate>(
         device,
         options,
         |net: &M, e: usize, rng: &mut ChaCha8Rng| {
-            environment_loss(net, &environments[e], train, train.objective, rng, device)
+            environment_loss(net, &environments[e], train, rng, device)
         },
     )
 }
@@ -320,9 +320,7 @@ pub fn adapt_coda<M: Surrogate>(
         device,
         options,
         &fresh,
-        |net: &M, rng: &mut ChaCha8Rng| {
-            environment_loss(net, &env, train, train.objective, rng, device)
-        },
+        |net: &M, rng: &mut ChaCha8Rng| environment_loss(net, &env, train, rng, device),
     )
 }
 

@@ -4,7 +4,7 @@
 
 use burn::tensor::{Device, Tensor};
 use physfm_data::{CollectionMeta, InMemoryCollection};
-use physfm_train::{ChaCha8Rng, Objective, TrainConfig, WindowDataset, unroll_loss};
+use physfm_train::{ChaCha8Rng, TrainConfig, WindowDataset, unroll_loss};
 
 use crate::Result;
 
@@ -92,7 +92,6 @@ pub(crate) fn environment_loss<M: physfm_models::Dynamics>(
     model: &M,
     env: &Environment<'_>,
     train: &TrainConfig,
-    objective: Objective,
     rng: &mut ChaCha8Rng,
     device: &Device,
 ) -> Tensor<1> {
@@ -102,7 +101,7 @@ pub(crate) fn environment_loss<M: physfm_models::Dynamics>(
         w.sample(train.batch_size, rng, device),
         &w.spatial_shape,
         env.dataset,
-        objective,
+        train.objective,
         train.loss,
         &w.geometry,
     )

@@ -100,7 +100,7 @@ impl<M: Module + Dynamics> Leads<M> {
         device: &Device,
     ) -> Tensor<1> {
         let view = self.environment(env);
-        let task = environment_loss(&view, data, train, train.objective, rng, device);
+        let task = environment_loss(&view, data, train, rng, device);
         match view.first.into_inner() {
             Some(g) if penalty > 0.0 => task + g.square().mean() * penalty,
             _ => task,

@@ -94,17 +94,22 @@ pub fn transfer_study(
     let ad = device.clone().inner().autodiff();
     // Each strategy's prior: the pretrained model, or its meta-training over the
     // pretraining datasets.
+    // The pretraining windows, read once if some strategy meta-trains.
+    let meta_trains = |s: Strategy| s.meta_trained() && study.meta_steps > 0;
+    let windows = if study.strategies.iter().any(|&s| meta_trains(s)) {
+        spec.datasets
+            .iter()
+            .map(|d| log_pairs(&spec.training_collection(presets, d)?))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
     let mut priors = Vec::with_capacity(study.strategies.len());
     for &strategy in &study.strategies {
-        if !(strategy.meta_trained() && study.meta_steps > 0) {
+        if !meta_trains(strategy) {
             priors.push(Prior::Model(pretrained.clone()));
             continue;
         }
-        let windows = spec
-            .datasets
-            .iter()
-            .map(|d| log_pairs(&spec.training_collection(presets, d)?))
-            .collect::<Result<Vec<_>>>()?;
         let budget = adaptation_budget(&spec.train, study.meta_steps, study.learning_rate, 0);
         let (prior, _) = meta_train(
             pretrained.clone(),
