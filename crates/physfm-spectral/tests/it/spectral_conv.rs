@@ -8,7 +8,7 @@ use physfm_spectral::{SpectralConv1dConfig, SpectralConv2dConfig};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 
-mod common;
+use crate::common;
 use common::rel_err;
 
 fn run_any(x: &[f64], w: &[f64], g: &[f64], s: &Shapes, dtype: DType) -> [Vec<f64>; 3] {

@@ -6,7 +6,7 @@
 use physfm_eval::{METRIC_NAMES, MetricOptions, metric_suite};
 use serde_json::Value;
 
-const FIXTURE: &str = include_str!("fixtures/metric_reference.json");
+const FIXTURE: &str = include_str!("../fixtures/metric_reference.json");
 
 /// `count` uniforms in [0, 1) with 24 random bits, as the Python script draws them.
 fn splitmix64(seed: u64, count: usize) -> Vec<f64> {

@@ -3,7 +3,7 @@
 //! rounding: the output and every gradient, in 1D, 2D and 3D, with and without the final
 //! activation and the spectral bias, for one sample (products split over the pool) and several.
 
-mod common;
+use crate::common;
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use common::{gap, values};

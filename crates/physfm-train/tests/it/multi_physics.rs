@@ -2,7 +2,7 @@
 //! dataset at 24 points train one Encode-Process-Decode model; both datasets' losses fall
 //! and are logged by name; a dataset that does not fit the model is refused by name.
 
-mod common;
+use crate::common;
 
 use burn::tensor::Device;
 use physfm_data::{CollectionMeta, FORMAT_VERSION, InMemoryCollection, TrajectoryRecord};

@@ -8,7 +8,7 @@ use burn::tensor::{DType, Device, DeviceKind};
 use physfm_spectral::reference::{self, Shapes};
 use rand::{RngExt, SeedableRng};
 
-mod common;
+use crate::common;
 use common::rel_err;
 
 #[test]

@@ -2,8 +2,8 @@
 //! validation keeps the best checkpoint, and the NaN guard stops a run and keeps the last
 //! good checkpoint.
 
+use crate::common;
 use burn::tensor::Device;
-mod common;
 
 use physfm_data::InMemoryCollection;
 use physfm_models::{FnoConfig, Stepper1d, StepperConfig};

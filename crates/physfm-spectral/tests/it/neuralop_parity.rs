@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use physfm_spectral::spectral_conv;
 use serde::Deserialize;
 
-mod common;
+use crate::common;
 use common::rel_err;
 
 #[derive(Deserialize)]
@@ -48,7 +48,7 @@ fn run<const D: usize, const W: usize>(c: &Case) -> Vec<f32> {
 
 #[test]
 fn matches_neuraloperator_spectral_conv_in_1d_2d_and_3d() {
-    let text = include_str!("fixtures/neuralop_spectral_conv.json");
+    let text = include_str!("../fixtures/neuralop_spectral_conv.json");
     let fixture: Fixture = serde_json::from_str(text).unwrap();
     assert!(fixture.cases.len() >= 5);
     for c in &fixture.cases {

@@ -3,7 +3,7 @@
 //! (products split over the pool) and several, with a row of points that takes several
 //! column tiles and one that takes one, and with the input untracked (no input gradient).
 
-mod common;
+use crate::common;
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use common::{gap, values};
