@@ -17,7 +17,7 @@ pub(crate) struct Generate {
     /// Output directory (default `data/<preset name>`); one `<split>.zarr` per split.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Trajectories per environment, replacing each split's count.
+    /// Trajectories per environment, replacing each split's count (in a mixture: each part's).
     #[arg(long)]
     trajectories: Option<usize>,
     /// Stored points per spatial axis (the solver grid keeps its ratio to it).
@@ -105,7 +105,7 @@ impl Generate {
                 bail!("--trajectories must be at least 1");
             }
             for s in preset.splits.values_mut() {
-                s.trajectories = n;
+                s.set_trajectories(n);
             }
         }
         if let Some(r) = self.resolution {

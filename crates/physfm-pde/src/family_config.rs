@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Advection1d, Burgers1d, Darcy2d, DiffusionReaction1d, DiffusionReaction2d, GrayScott2d, Kdv1d,
-    KuramotoSivashinsky1d, LotkaVolterra, NavierStokes2d, PdeFamily, ShallowWater2d, Wave2d,
+    KuramotoSivashinsky1d, LotkaVolterra, NavierStokes2d, PdeFamily, ShallowWater2d, Terms1d,
+    Wave2d,
 };
 
 /// Every family, tagged by `kind` in TOML:
@@ -25,6 +26,7 @@ pub enum FamilyConfig {
     DiffusionReaction1d(DiffusionReaction1d),
     KuramotoSivashinsky1d(KuramotoSivashinsky1d),
     Kdv1d(Kdv1d),
+    Terms1d(Terms1d),
     NavierStokes2d(NavierStokes2d),
     GrayScott2d(GrayScott2d),
     DiffusionReaction2d(DiffusionReaction2d),
@@ -35,12 +37,13 @@ pub enum FamilyConfig {
 }
 
 /// The `kind` names of every family.
-pub const FAMILY_NAMES: [&str; 12] = [
+pub const FAMILY_NAMES: [&str; 13] = [
     "advection1d",
     "burgers1d",
     "diffusion_reaction1d",
     "kuramoto_sivashinsky1d",
     "kdv1d",
+    "terms1d",
     "navier_stokes2d",
     "gray_scott2d",
     "diffusion_reaction2d",
@@ -59,6 +62,7 @@ impl FamilyConfig {
             Self::DiffusionReaction1d(f) => f,
             Self::KuramotoSivashinsky1d(f) => f,
             Self::Kdv1d(f) => f,
+            Self::Terms1d(f) => f,
             Self::NavierStokes2d(f) => f,
             Self::GrayScott2d(f) => f,
             Self::DiffusionReaction2d(f) => f,
@@ -79,6 +83,7 @@ impl FamilyConfig {
                 Self::KuramotoSivashinsky1d(KuramotoSivashinsky1d::default())
             }
             "kdv1d" => Self::Kdv1d(Kdv1d::default()),
+            "terms1d" => Self::Terms1d(Terms1d::default()),
             "navier_stokes2d" => Self::NavierStokes2d(NavierStokes2d::default()),
             "gray_scott2d" => Self::GrayScott2d(GrayScott2d::default()),
             "diffusion_reaction2d" => Self::DiffusionReaction2d(DiffusionReaction2d::default()),
@@ -108,6 +113,7 @@ impl FamilyConfig {
                 scale(&mut f.resolution, &mut f.stored_resolution, stored)
             }
             Self::Kdv1d(f) => scale(&mut f.resolution, &mut f.stored_resolution, stored),
+            Self::Terms1d(f) => scale(&mut f.resolution, &mut f.stored_resolution, stored),
             Self::NavierStokes2d(f) => scale(&mut f.resolution, &mut f.stored_resolution, stored),
             Self::GrayScott2d(f) => {
                 // Keep the physical domain (and so the dynamics); refine the spacing.

@@ -44,7 +44,7 @@ pub use families::navier_stokes::NavierStokes2d;
 pub use families::reaction2d::{DiffusionReaction2d, GrayScott2d};
 pub use families::shallow_water::ShallowWater2d;
 pub use families::spectral1d::{
-    Advection1d, Burgers1d, DiffusionReaction1d, Kdv1d, KuramotoSivashinsky1d, kdv_soliton,
+    Advection1d, Burgers1d, DiffusionReaction1d, Kdv1d, KuramotoSivashinsky1d, Terms1d, kdv_soliton,
 };
 pub use families::wave::Wave2d;
 pub use family::{Axis, Boundary, ParamDomain, ParamSpec, PdeFamily, TimeSampling, Trajectory};

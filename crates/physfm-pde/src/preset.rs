@@ -27,15 +27,50 @@ pub enum ParamSampling {
     Range(ParamRange),
 }
 
-/// One split: how many trajectories per environment, and the parameter sampling.
+/// One split: how many trajectories per environment, and the parameter sampling; or a
+/// mixture of `parts`, each its own trajectories and sampling (one corpus of several regimes
+/// of a family, e.g. its KdV and heat-equation corners, stored as one collection).
+///
+/// ```
+/// use physfm_pde::Preset;
+/// let p: Preset = toml::from_str(r#"
+///     name = "corners"
+///     description = "two corners of terms1d"
+///     seed = 1
+///     [family]
+///     kind = "terms1d"
+///     [time]
+///     t_end = 0.1
+///     frames = 2
+///     [splits.train]
+///     params.c = 0.0
+///     [[splits.train.parts]]
+///     trajectories = 2
+///     params = { alpha = 0.0, gamma = 0.0 }
+///     [[splits.train.parts]]
+///     trajectories = 3
+///     params = { beta = 0.0, gamma = { min = 0.01, max = 0.1, scale = "log" } }
+/// "#)?;
+/// let plan = p.plan("train")?;
+/// assert_eq!(plan.len(), 5);
+/// assert_eq!((plan[0].params[0], plan[4].params[1]), (0.0, 0.0));
+/// assert_eq!((plan[1].environment, plan[2].environment), (0, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Split {
-    /// Trajectories per environment (per combination of listed values).
+    /// Trajectories per environment (per combination of listed values); 0, the default,
+    /// with `parts`.
+    #[serde(default)]
     pub trajectories: usize,
-    /// Sampling per parameter name; parameters not named keep the family default.
+    /// Sampling per parameter name; parameters not named keep the family default (in a
+    /// mixture: the sampling every part starts from).
     #[serde(default)]
     pub params: BTreeMap<String, ParamSampling>,
+    /// The parts of a mixture, in storage order; their environments follow each other.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Split>,
 }
 
 /// A dataset preset.
@@ -99,6 +134,18 @@ fn hash_str(s: &str) -> u64 {
     })
 }
 
+impl Split {
+    /// Sets the trajectories per environment: of every part of a mixture (so each regime
+    /// keeps its share), else of the split.
+    pub fn set_trajectories(&mut self, n: usize) {
+        if self.parts.is_empty() {
+            self.trajectories = n;
+        } else {
+            self.parts.iter_mut().for_each(|p| p.trajectories = n);
+        }
+    }
+}
+
 impl Preset {
     /// Reads and validates a preset file; errors name the file and the key.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
@@ -149,9 +196,52 @@ impl Preset {
                 ),
             )
         })?;
-        if split.trajectories == 0 {
+        let split_seed = splitmix64(self.seed ^ splitmix64(hash_str(name)));
+        if split.parts.is_empty() {
+            return self.plan_part(&format!("splits.{name}"), split, split_seed, 0, 0);
+        }
+        if split.trajectories != 0 {
             return Err(invalid(
                 &format!("splits.{name}.trajectories"),
+                split.trajectories,
+                "a mixture sets the trajectories of each of its parts",
+            ));
+        }
+        let mut out: Vec<PlannedTrajectory> = Vec::new();
+        for (i, part) in split.parts.iter().enumerate() {
+            let key = format!("splits.{name}.parts[{i}]");
+            if !part.parts.is_empty() {
+                return Err(invalid(
+                    &format!("{key}.parts"),
+                    "[..]",
+                    "parts do not nest",
+                ));
+            }
+            let mut merged = part.clone();
+            for (k, v) in &split.params {
+                merged.params.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            let environments = out.last().map_or(0, |t| t.environment + 1);
+            let planned = self.plan_part(&key, &merged, split_seed, out.len(), environments)?;
+            out.extend(planned);
+        }
+        Ok(out)
+    }
+
+    /// The trajectories of one split or part (named `key` in errors): seeds from
+    /// `split_seed` and the storage index (from `first`), environments from `first_env`.
+    fn plan_part(
+        &self,
+        key: &str,
+        split: &Split,
+        split_seed: u64,
+        first: usize,
+        first_env: usize,
+    ) -> Result<Vec<PlannedTrajectory>> {
+        let name = key;
+        if split.trajectories == 0 {
+            return Err(invalid(
+                &format!("{name}.trajectories"),
                 0,
                 "must be at least 1",
             ));
@@ -161,7 +251,7 @@ impl Preset {
         for key in split.params.keys() {
             if !spec.iter().any(|p| &p.name == key) {
                 return Err(invalid(
-                    &format!("splits.{name}.params.{key}"),
+                    &format!("{name}.params.{key}"),
                     key,
                     &format!(
                         "unknown parameter of {} (parameters: {})",
@@ -182,7 +272,7 @@ impl Preset {
         }
         let mut resolved = Vec::with_capacity(spec.len());
         for p in &spec {
-            let key = format!("splits.{name}.params.{}", p.name);
+            let key = format!("{name}.params.{}", p.name);
             let r = match split.params.get(&p.name) {
                 None => Resolved::Fixed(p.default),
                 Some(ParamSampling::Fixed(v)) => Resolved::Fixed(*v),
@@ -229,11 +319,10 @@ impl Preset {
             })
             .collect();
         let environments: usize = env_sizes.iter().product();
-        let split_seed = splitmix64(self.seed ^ splitmix64(hash_str(name)));
         let mut out = Vec::with_capacity(environments * split.trajectories);
         for env in 0..environments {
             for k in 0..split.trajectories {
-                let index = env * split.trajectories + k;
+                let index = first + env * split.trajectories + k;
                 let seed = splitmix64(split_seed.wrapping_add(index as u64));
                 let mut rng = ChaCha8Rng::seed_from_u64(splitmix64(seed));
                 let mut rem = env;
@@ -255,7 +344,7 @@ impl Preset {
                 out.push(PlannedTrajectory {
                     params,
                     seed,
-                    environment: env,
+                    environment: first_env + env,
                 });
             }
         }
@@ -302,6 +391,38 @@ mod tests {
         let seeds: std::collections::BTreeSet<u64> = plan.iter().map(|t| t.seed).collect();
         assert_eq!(seeds.len(), 12);
         assert_eq!(plan, p.plan("train").unwrap());
+    }
+
+    #[test]
+    fn mixture_parts_follow_each_other_and_errors_name_the_part() {
+        let p = preset("[splits.train]\nparams.alpha = 0.5\n[[splits.train.parts]]\ntrajectories = 2\nparams.beta = { values = [0.5, 1.0] }\n[[splits.train.parts]]\ntrajectories = 3\nparams.alpha = 0.7").unwrap();
+        let plan = p.plan("train").unwrap();
+        assert_eq!(plan.len(), 7);
+        let envs: Vec<usize> = plan.iter().map(|t| t.environment).collect();
+        assert_eq!(envs, [0, 0, 1, 1, 2, 2, 2]);
+        assert!(plan[..4].iter().all(|t| t.params[0] == 0.5));
+        assert!(plan[4..].iter().all(|t| t.params[0] == 0.7));
+        let seeds: std::collections::BTreeSet<u64> = plan.iter().map(|t| t.seed).collect();
+        assert_eq!(seeds.len(), 7);
+        let mut q = p.clone();
+        q.splits.get_mut("train").unwrap().set_trajectories(4);
+        assert_eq!(q.plan("train").unwrap().len(), 12);
+        let e = preset("[splits.train]\n[[splits.train.parts]]\ntrajectories = 1\n[[splits.train.parts]]\ntrajectories = 1\nparams.nu = 1.0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("splits.train.parts[1].params.nu"), "{e}");
+        let e =
+            preset("[splits.train]\ntrajectories = 2\n[[splits.train.parts]]\ntrajectories = 1")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("splits.train.trajectories") && e.contains("each of its parts"),
+            "{e}"
+        );
+        let e = preset("[splits.train]\n[[splits.train.parts]]\ntrajectories = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("splits.train.parts[0].trajectories"), "{e}");
     }
 
     #[test]

@@ -193,6 +193,81 @@ fn kdv_soliton_travels_at_its_speed_with_spectral_accuracy() {
     assert_order(&errs, 3.7, "KdV ETDRK4");
 }
 
+// ------------------------------------------------------------------------------ terms1d
+
+#[test]
+fn terms1d_corners_are_burgers_kdv_and_exact_advection_diffusion() {
+    // Burgers: alpha = 1, beta = nu / pi gives burgers1d's trajectory from the same state.
+    let burgers = Burgers1d {
+        resolution: 256,
+        stored_resolution: 64,
+        ..Burgers1d::default()
+    };
+    let terms = Terms1d {
+        resolution: 256,
+        stored_resolution: 64,
+        length: 1.0,
+        ..Terms1d::default()
+    };
+    let nu = 0.05;
+    let u0 = burgers.initial_state(&[nu], 3).unwrap();
+    let times = [0.0, 0.1, 0.3];
+    let b = burgers.solve_from(&[nu], &u0, &times).unwrap();
+    let t = terms
+        .solve_from(&[1.0, nu / PI, 0.0, 0.0], &u0, &times)
+        .unwrap();
+    assert!(
+        max_err(&b.values, &t.values) < 1e-9,
+        "{}",
+        max_err(&b.values, &t.values)
+    );
+    // KdV: alpha = 6, gamma = delta, from kdv1d's two solitons.
+    let kdv = Kdv1d::default();
+    let terms = Terms1d {
+        resolution: kdv.resolution,
+        stored_resolution: kdv.stored_resolution,
+        length: kdv.length,
+        ..Terms1d::default()
+    };
+    let u0 = kdv.initial_state(&[1.0], 4).unwrap();
+    let k = kdv.solve_from(&[1.0], &u0, &[0.0, 2.0]).unwrap();
+    let t = terms
+        .solve_from(&[6.0, 0.0, 1.0, 0.0], &u0, &[0.0, 2.0])
+        .unwrap();
+    assert!(
+        max_err(&k.values, &t.values) < 1e-9,
+        "{}",
+        max_err(&k.values, &t.values)
+    );
+    // Advection-diffusion (and dispersion) of one mode is exact:
+    // sin(m x) -> exp(-beta m^2 t) sin(m (x - (c - gamma m^2) t)).
+    let f = Terms1d {
+        resolution: 64,
+        stored_resolution: 64,
+        ..Terms1d::default()
+    };
+    let x = f.solver_axes()[0].coords.clone();
+    let (m, beta, gamma, c, time) = (3.0, 0.05, 0.01, 1.5, 0.7);
+    let u0: Vec<f64> = x.iter().map(|x| (m * x).sin()).collect();
+    let got = f.solve_from(&[0.0, beta, gamma, c], &u0, &[time]).unwrap();
+    let speed = c - gamma * m * m;
+    let exact: Vec<f64> = x
+        .iter()
+        .map(|x| (-beta * m * m * time).exp() * (m * (x - speed * time)).sin())
+        .collect();
+    assert!(
+        max_err(got.frame(0), &exact) < 1e-12,
+        "{}",
+        max_err(got.frame(0), &exact)
+    );
+    // Negative diffusion is refused by name.
+    let e = f
+        .solve_from(&[1.0, -0.1, 0.0, 0.0], &u0, &[time])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("terms1d.beta"), "{e}");
+}
+
 // ------------------------------------------------------------------------------ Navier-Stokes
 
 #[test]
