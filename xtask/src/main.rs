@@ -19,6 +19,7 @@ mod report;
 mod report_runs;
 mod report_sweeps;
 mod spec;
+mod study;
 mod test;
 mod train;
 mod venv;
@@ -58,6 +59,10 @@ enum Command {
     /// Downstream transfer error against the amount of pretraining data (families and
     /// trajectories per family).
     Scaling(pretrain::Scaling),
+    /// End-to-end studies (`study foundation`: pretraining on many physics against scratch
+    /// on a held-out one, with learning-rate sweeps, seeds, gains and a report).
+    #[command(subcommand)]
+    Study(study::Study),
     /// Train a 1D stepper from a spec on collections, with checkpoints (`--resume` continues).
     Train(train::Train),
     /// Evaluate a run's model, run the protocols and write its report (or compare two runs).
@@ -97,5 +102,6 @@ fn main() -> anyhow::Result<()> {
         Command::Train(cmd) => cmd.run(),
         Command::Adapt(cmd) => cmd.run(),
         Command::Coda(cmd) => cmd.run(),
+        Command::Study(cmd) => cmd.run(),
     }
 }

@@ -15,9 +15,9 @@ use burn::module::Module;
 use burn::tensor::Device;
 use physfm_adapt::{MetaConfig, Prior, Strategy};
 use physfm_eval::{
-    LinePlot, ParamTransform, Presets, PretrainOptions, PretrainOutcome, PretrainSpec, Series,
-    TransferScore, TransferStudy, adaptation_budget, line_plot, log_pairs, named_spec, pretrain,
-    random_subset, transfer_mean, transfer_protocol, transfer_study, transfer_table,
+    LinePlot, Presets, PretrainOptions, PretrainOutcome, PretrainSpec, Series, TransferScore,
+    TransferStudy, adaptation_budget, line_plot, named_spec, pretrain, random_subset,
+    transfer_mean, transfer_protocol, transfer_study, transfer_table,
 };
 use physfm_models::EncodeProcessDecode;
 use physfm_train::WindowDataset;
@@ -153,6 +153,11 @@ pub(crate) struct Transfer {
     /// pretraining datasets (0: `leads` adapts the plain pretrained model).
     #[arg(long, default_value_t = 500)]
     meta_steps: usize,
+    /// Start the target from this pretrained dataset's head (the target is another regime
+    /// of that dataset's family, with the same channels and parameters), and also score the
+    /// pretrained model as it is (`zero-shot`); default: new heads.
+    #[arg(long)]
+    head: Option<String>,
     /// Output directory (default runs/transfer/<target>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -177,6 +182,7 @@ impl Transfer {
             repeats: self.repeats,
             meta_steps: self.meta_steps,
             meta: MetaConfig::default(),
+            head: self.head.clone(),
         };
         let out = self
             .out
@@ -335,7 +341,7 @@ impl Scaling {
             .model
             .config(vec![named_spec(&self.target, &pool.meta)]);
         let shots: Vec<WindowDataset> = (0..self.repeats)
-            .map(|r| Ok(log_pairs(&random_subset(&pool, self.shots, r as u64)?)?))
+            .map(|r| Ok(base.pairs(&random_subset(&pool, self.shots, r as u64)?)?))
             .collect::<anyhow::Result<_>>()?;
         let budget = |seed| adaptation_budget(&base.train, self.steps, self.learning_rate, seed);
         // The transfers train on the CPU backend, as the pretraining runs do.
@@ -350,7 +356,7 @@ impl Scaling {
                 Strategy::Scratch,
                 &budget(r as u64),
                 &MetaConfig::default(),
-                ParamTransform::Log,
+                base.params,
                 &device,
             )?
             .rollout_rel_l2;
@@ -410,7 +416,7 @@ impl Scaling {
                         Strategy::Full,
                         &budget(r as u64),
                         &MetaConfig::default(),
-                        ParamTransform::Log,
+                        base.params,
                         &device,
                     )?;
                     println!(
@@ -630,6 +636,7 @@ mod tests {
             learning_rate: 1e-3,
             repeats: 1,
             meta_steps: 2,
+            head: None,
             out: Some(dir.path().join("transfer")),
             data: Some(dir.path().join("data")),
         };

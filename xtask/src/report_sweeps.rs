@@ -245,6 +245,7 @@ fn ratio_plot(
             log_x: true,
             log_y: false,
             shade: None,
+            bands: Vec::new(),
         },
         900,
         560,

@@ -20,6 +20,7 @@
 
 mod error;
 mod evaluate;
+mod foundation;
 mod metrics;
 mod plots;
 mod pretrain;
@@ -32,12 +33,15 @@ pub use error::{EvalError, Result};
 pub use evaluate::{
     Predictions, StepperEvaluation, TrajectoryScore, evaluate, predictions, rollouts,
 };
+pub use foundation::{
+    Chosen, Corpus, FoundationResults, FoundationSpec, SplitError, StudyArm, Unit, efficiency_gain,
+    foundation_study,
+};
 pub use metrics::{MetricShape, nrmse, nrmse_per_sample, nrmse_per_time_channel, rmse};
 pub use plots::{LinePlot, Series, SpaceTimeField, line_plot, snapshot_panels, space_time_panels};
 pub use pretrain::{
     DatasetEntry, DatasetScore, DatasetSummary, ModelSpec, Presets, PretrainOptions,
-    PretrainOutcome, PretrainReport, PretrainSpec, keep_every_frame, log_pairs, named_spec,
-    pretrain,
+    PretrainOutcome, PretrainReport, PretrainSpec, keep_every_frame, named_spec, pretrain,
 };
 pub use protocols::{
     Arm, FewShotData, FewShotPoint, FewShotProtocol, ParameterPoint, ParameterProtocol, Region,

@@ -56,6 +56,9 @@ pub struct LinePlot {
     pub log_x: bool,
     /// Logarithmic y axis.
     pub log_y: bool,
+    /// Per series (by index; missing or empty: none), a band `(x, low, high)` shaded in the
+    /// series' colour (e.g. the spread over seeds).
+    pub bands: Vec<Vec<(f64, f64, f64)>>,
     /// A shaded x interval and its legend label (e.g. the training range).
     pub shade: Option<(f64, f64, String)>,
 }
@@ -71,6 +74,7 @@ impl LinePlot {
             log_x: true,
             log_y: true,
             shade: None,
+            bands: Vec::new(),
         }
     }
 
@@ -122,13 +126,18 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     }
 }
 
-const PALETTE: [RGBColor; 6] = [
+/// matplotlib's `tab10` order (the first six as before): ten curves before a colour repeats.
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 /// Draws `plot` to a PNG of `width x height` pixels.
@@ -145,7 +154,8 @@ pub fn line_plot(path: &Path, plot: &LinePlot, width: u32, height: u32) -> Resul
     let ys = plot
         .series
         .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1));
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .chain(plot.bands.iter().flatten().flat_map(|b| [b.1, b.2]));
     let (x0, x1) = padded_range(xs, plot.log_x);
     let (y0, y1) = padded_range(ys, plot.log_y);
     macro_rules! draw {
@@ -175,6 +185,26 @@ pub fn line_plot(path: &Path, plot: &LinePlot, width: u32, height: u32) -> Resul
                             RGBColor(200, 200, 200).filled(),
                         )
                     });
+            }
+            for (i, band) in plot.bands.iter().enumerate() {
+                let color = PALETTE[i % PALETTE.len()];
+                let ok = |y: f64| y.is_finite() && (!plot.log_y || y > 0.0);
+                let band: Vec<&(f64, f64, f64)> =
+                    band.iter().filter(|b| ok(b.1) && ok(b.2)).collect();
+                if band.len() < 2 {
+                    continue;
+                }
+                let outline: Vec<(f64, f64)> = band
+                    .iter()
+                    .map(|b| (b.0, b.1))
+                    .chain(band.iter().rev().map(|b| (b.0, b.2)))
+                    .collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(
+                        outline,
+                        color.mix(0.2).filled(),
+                    )))
+                    .map_err(|x| e(x.to_string()))?;
             }
             for (i, s) in plot.series.iter().enumerate() {
                 let color = PALETTE[i % PALETTE.len()];
@@ -470,6 +500,7 @@ mod tests {
             log_x: true,
             log_y: true,
             shade: Some((0.02, 0.2, "train".into())),
+            bands: Vec::new(),
         };
         line_plot(&p, &plot, 800, 500).unwrap();
         assert_eq!(png_size(&p), (800, 500));

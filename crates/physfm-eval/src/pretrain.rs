@@ -122,6 +122,10 @@ pub struct PretrainSpec {
     /// At most this many trajectories per dataset (0, the default: all).
     #[serde(default)]
     pub max_trajectories: usize,
+    /// How the PDE parameters enter the model: `"log"` (the default; positive parameters
+    /// spanning decades) or `"identity"` (coefficients that are 0 where a term is absent).
+    #[serde(default)]
+    pub params: ParamTransform,
     /// The datasets, each a model head.
     pub datasets: Vec<DatasetEntry>,
     /// The shared model.
@@ -143,6 +147,29 @@ impl PretrainSpec {
             self.frame_stride,
             self.max_trajectories,
         )
+    }
+
+    /// The one-step windows of `data` with parameters as this spec's model takes them.
+    ///
+    /// # Errors
+    /// As [`ParamTransform::pairs`].
+    pub fn pairs(&self, data: &InMemoryCollection) -> Result<WindowDataset> {
+        self.params.pairs(data)
+    }
+
+    /// The one-step training windows of dataset `d` ([`PretrainSpec::training_collection`],
+    /// then [`PretrainSpec::pairs`]); errors name the preset and split.
+    ///
+    /// # Errors
+    /// The data errors; [`EvalError::Invalid`] as [`ParamTransform::pairs`].
+    pub fn training_pairs(&self, presets: &Presets, d: &DatasetEntry) -> Result<WindowDataset> {
+        self.pairs(&self.training_collection(presets, d)?)
+            .map_err(|e| match e {
+                EvalError::Invalid(m) => {
+                    EvalError::Invalid(format!("{}/{}: {m}", d.preset, d.split))
+                }
+                e => e,
+            })
     }
 }
 
@@ -207,22 +234,7 @@ impl Presets {
             data.meta.trajectories = max;
         }
         keep_every_frame(&mut data, stride);
-        for (i, r) in data.records.iter().enumerate() {
-            positive(&r.params, preset, split, i)?;
-        }
         Ok(data)
-    }
-}
-
-/// Refuses a non-positive parameter of trajectory `i` by name: parameters enter the model as
-/// logarithms.
-fn positive(params: &[f64], preset: &str, split: &str, i: usize) -> Result<()> {
-    match params.iter().find(|v| **v <= 0.0) {
-        Some(v) => Err(EvalError::Invalid(format!(
-            "{preset}/{split} trajectory {i}: parameter value {v} is not positive; \
-             parameters enter the model as logarithms"
-        ))),
-        None => Ok(()),
     }
 }
 
@@ -250,15 +262,6 @@ pub fn named_spec(name: &str, meta: &CollectionMeta) -> DatasetSpec {
         name: name.to_string(),
         ..dataset_spec(meta)
     }
-}
-
-/// One-step windows with log parameters, as the pretrained model takes them.
-pub fn log_pairs(data: &InMemoryCollection) -> Result<WindowDataset> {
-    let mut w = WindowDataset::pairs(data, 1)?;
-    for p in &mut w.params {
-        *p = ParamTransform::Log.apply(*p);
-    }
-    Ok(w)
 }
 
 /// How [`pretrain`] runs.
@@ -431,8 +434,17 @@ pub fn pretrain(
             let mut loaders = Vec::with_capacity(sources.len());
             for ((d, source), summary) in spec.datasets.iter().zip(&sources).zip(&datasets) {
                 let indices: Vec<usize> = (0..summary.trajectories).collect();
-                for &i in &indices {
-                    positive(&source.read_params(i)?, &d.preset, &d.split, i)?;
+                if spec.params == ParamTransform::Log {
+                    for &i in &indices {
+                        if let Some(v) = source.read_params(i)?.into_iter().find(|v| *v <= 0.0) {
+                            return Err(EvalError::Invalid(format!(
+                                "{}/{} trajectory {i}: parameter value {v} is not positive; \
+                                 parameters enter the model as logarithms (`params = \
+                                 \"identity\"` feeds them as they are)",
+                                d.preset, d.split
+                            )));
+                        }
+                    }
                 }
                 loaders.push(LoaderDataset {
                     source: source.clone(),
@@ -448,7 +460,7 @@ pub fn pretrain(
                 });
             }
             let stream = Stream {
-                log_params: true,
+                log_params: spec.params == ParamTransform::Log,
                 ..Stream::new(loaders)
             };
             train_streaming(model, &stream, &spec.train, &ad, &train_options)?
@@ -458,7 +470,7 @@ pub fn pretrain(
                 .iter()
                 .map(|d| {
                     Ok(PhysicsData {
-                        windows: log_pairs(&spec.training_collection(presets, d)?)?,
+                        windows: spec.training_pairs(presets, d)?,
                         weight: d.weight,
                     })
                 })
@@ -472,7 +484,7 @@ pub fn pretrain(
     };
     let mut evaluation = Vec::with_capacity(tests.len());
     for (k, test) in tests.iter().enumerate() {
-        let (one, roll) = rollout_errors(&model, k, test, ParamTransform::Log, &device)?;
+        let (one, roll) = rollout_errors(&model, k, test, spec.params, &device)?;
         evaluation.push(DatasetScore {
             dataset: config.datasets[k].name.clone(),
             one_step_rel_l2: one,

@@ -13,16 +13,18 @@ use physfm_pde::{GOLDEN, splitmix64};
 use physfm_train::{TrainConfig, TrainOptions, TrainReport, WindowDataset};
 
 use crate::evaluate::{Predictions, predictions};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{EvalError, Result};
 
-/// How PDE parameters enter a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How PDE parameters enter a model (`params = "log"` or `"identity"` in a spec).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ParamTransform {
-    /// As they are.
+    /// As they are (coefficients that may be 0: a term that is absent).
     Identity,
     /// Their natural logarithm (positive parameters spanning decades).
+    #[default]
     Log,
 }
 
@@ -33,6 +35,49 @@ impl ParamTransform {
             Self::Identity => v,
             Self::Log => v.ln(),
         }
+    }
+
+    /// The one-step windows of `data` with their parameters mapped, as a model that takes
+    /// them this way is fed.
+    ///
+    /// # Errors
+    /// [`EvalError::Invalid`] naming the trajectory whose parameter is not positive, for
+    /// [`ParamTransform::Log`]; the windowing errors.
+    pub fn pairs(self, data: &InMemoryCollection) -> Result<WindowDataset> {
+        self.check(data)?;
+        let mut w = WindowDataset::pairs(data, 1)?;
+        for p in &mut w.params {
+            *p = self.apply(*p);
+        }
+        Ok(w)
+    }
+
+    /// Refuses, for [`ParamTransform::Log`], a collection with a parameter that is not
+    /// positive, naming the trajectory.
+    ///
+    /// # Errors
+    /// [`EvalError::Invalid`].
+    pub fn check(self, data: &InMemoryCollection) -> Result<()> {
+        if self == Self::Identity {
+            return Ok(());
+        }
+        for (i, r) in data.records.iter().enumerate() {
+            if let Some((name, v)) = data
+                .meta
+                .param_names
+                .iter()
+                .zip(&r.params)
+                .find(|(_, v)| **v <= 0.0)
+            {
+                return Err(EvalError::Invalid(format!(
+                    "{} trajectory {i}: parameter {name} = {v} is not positive; parameters \
+                     enter the model as logarithms (`params = \"identity\"` feeds them as \
+                     they are)",
+                    data.meta.name
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -140,7 +185,8 @@ pub fn adaptation_budget(base: &TrainConfig, steps: usize, lr: f64, seed: u64) -
 
 /// Adapts to the single dataset of `target_cfg` on `windows`: the pretrained prior `pre`
 /// (a plain model, or one meta-trained with the strategy: see [`meta_train`]) gets the new
-/// physics' heads, fresh, which train under every strategy; how much else trains is the
+/// physics' heads (fresh, or the pretrained head of the same name: see
+/// [`EncodeProcessDecode::transfer`]), which train under every strategy; how much else trains is the
 /// strategy's (see [`Strategy`]). Without `pre` only [`Strategy::Scratch`] runs, on a new
 /// model of `target_cfg`. Parameters of `windows` must already be mapped as the model takes
 /// them. Fresh weights (the new heads, LoRA's `a` factors, residuals, the whole scratch

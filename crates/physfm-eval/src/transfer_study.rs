@@ -11,8 +11,8 @@ use physfm_train::TrainOptions;
 use serde::Serialize;
 
 use crate::{
-    EvalError, ParamTransform, Presets, PretrainSpec, Result, TransferScore, adaptation_budget,
-    log_pairs, named_spec, random_subset, transfer_protocol,
+    EvalError, Presets, PretrainSpec, Result, TransferScore, adaptation_budget, named_spec,
+    random_subset, rollout_errors, transfer_protocol,
 };
 
 /// What a transfer study runs.
@@ -37,6 +37,11 @@ pub struct TransferStudy {
     pub meta_steps: usize,
     /// Settings of the meta-trained strategies and in-context adaptation.
     pub meta: MetaConfig,
+    /// The pretrained head the target starts from, when the target is another regime of a
+    /// pretraining dataset's family (same channels and parameters); `None`: new heads. With
+    /// a head, the study also scores the pretrained model as it is (strategy `zero-shot`,
+    /// K = 0).
+    pub head: Option<String>,
 }
 
 /// One adaptation of a transfer study.
@@ -99,7 +104,7 @@ pub fn transfer_study(
     let windows = if study.strategies.iter().any(|&s| meta_trains(s)) {
         spec.datasets
             .iter()
-            .map(|d| log_pairs(&spec.training_collection(presets, d)?))
+            .map(|d| spec.training_pairs(presets, d))
             .collect::<Result<Vec<_>>>()?
     } else {
         Vec::new()
@@ -122,13 +127,42 @@ pub fn transfer_study(
         )?;
         priors.push(prior);
     }
-    let target_cfg = spec
-        .model
-        .config(vec![named_spec(&study.target, &pool.meta)]);
+    let names: Vec<&str> = pretrained
+        .config
+        .datasets
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    if let Some(h) = &study.head
+        && !names.contains(&h.as_str())
+    {
+        return Err(EvalError::Invalid(format!(
+            "no pretrained head named {h} (heads: {})",
+            names.join(", ")
+        )));
+    }
+    let head = study.head.as_deref().unwrap_or(&study.target);
+    let target_cfg = spec.model.config(vec![named_spec(head, &pool.meta)]);
     let mut points = Vec::new();
+    if study.head.is_some() {
+        let t = std::time::Instant::now();
+        let moved = pretrained.transfer(&target_cfg, &device.clone().inner())?;
+        let (one_step_rel_l2, rollout_rel_l2) =
+            rollout_errors(&moved, 0, &test, spec.params, &device.clone().inner())?;
+        let p = TransferPoint {
+            strategy: "zero-shot".into(),
+            shots: 0,
+            repeat: 0,
+            one_step_rel_l2,
+            rollout_rel_l2,
+            seconds: t.elapsed().as_secs_f64(),
+        };
+        on_point(&p);
+        points.push(p);
+    }
     for &k in &study.shots {
         for repeat in 0..study.repeats {
-            let w = log_pairs(&random_subset(&pool, k, repeat as u64)?)?;
+            let w = spec.pairs(&random_subset(&pool, k, repeat as u64)?)?;
             let budget =
                 adaptation_budget(&spec.train, study.steps, study.learning_rate, repeat as u64);
             for (strategy, prior) in study.strategies.iter().zip(&priors) {
@@ -144,7 +178,7 @@ pub fn transfer_study(
                     *strategy,
                     &budget,
                     &study.meta,
-                    ParamTransform::Log,
+                    spec.params,
                     device,
                 )?;
                 let p = TransferPoint {
@@ -194,6 +228,15 @@ pub fn transfer_table(
         "# Transfer to {} ({test_trajectories} test trajectories, {test_frames} frames; {} steps, lr {}, {} subset(s) per K)\n",
         study.target, study.steps, study.learning_rate, study.repeats
     );
+    if let Some(z) = points.iter().find(|p| p.strategy == "zero-shot") {
+        let _ = writeln!(
+            md,
+            "Zero-shot (the pretrained model with head {}, no target data): rollout {:.4}, one-step {:.4}.\n",
+            study.head.as_deref().unwrap_or("?"),
+            z.rollout_rel_l2,
+            z.one_step_rel_l2
+        );
+    }
     for (what, f) in [
         (
             "Rollout relative L2 error",

@@ -635,9 +635,11 @@ impl EncodeProcessDecode {
     /// A model for the datasets of `target` that shares this model's processor, time
     /// embedding and FiLM layers (the pretrained dynamics) with new, freshly initialised
     /// encoders, decoders and parameter embeddings: the starting point of transfer to new
-    /// physics. `config` must have the same latent grid, channels, processor and
-    /// conditioning size as this model's, and no environments. The shared parts are
-    /// trainable on `device` whatever device and mode this model is in.
+    /// physics. A target dataset with the name of a pretrained one (another regime of a
+    /// pretraining family) keeps that dataset's head instead; it must have the same
+    /// channels, parameters and periodicity. `config` must have the same latent grid,
+    /// channels, processor and conditioning size as this model's, and no environments. The
+    /// shared parts are trainable on `device` whatever device and mode this model is in.
     ///
     /// ```
     /// use burn::module::Module;
@@ -652,6 +654,15 @@ impl EncodeProcessDecode {
     /// let moved = model.transfer(&target, &device)?;
     /// assert_eq!(moved.heads.len(), 1);
     /// assert_eq!(moved.processor.num_params(), model.processor.num_params());
+    /// // A dataset named as a pretrained one keeps its head.
+    /// target.datasets = vec![spec("b", 2)];
+    /// let same = model.transfer(&target, &device)?;
+    /// let weights = |m: &physfm_models::EncodeProcessDecode, i: usize| {
+    ///     m.heads[i].decoder.second.weight.val().into_data().to_vec::<f32>().unwrap()
+    /// };
+    /// assert_eq!(weights(&same, 0), weights(&model, 1));
+    /// target.datasets = vec![spec("b", 1)];
+    /// assert!(model.transfer(&target, &device).is_err());
     /// # Ok::<(), physfm_models::ModelError>(())
     /// ```
     pub fn transfer(&self, target: &EpdConfig, device: &Device) -> Result<Self> {
@@ -677,6 +688,24 @@ impl EncodeProcessDecode {
             });
         }
         let mut model = target.init(device);
+        // A target dataset named as a pretrained one (the same physics, e.g. another regime
+        // of a pretraining family) starts from that dataset's head.
+        for (i, d) in target.datasets.iter().enumerate() {
+            if let Some(j) = own.datasets.iter().position(|p| p.name == d.name) {
+                if own.datasets[j] != *d {
+                    return Err(ModelError::Config {
+                        key: format!("datasets[{i}]"),
+                        value: d.name.clone(),
+                        reason: format!(
+                            "the pretrained head of this name has {:?}; a target that reuses \
+                             it needs the same channels, parameters and periodicity",
+                            own.datasets[j]
+                        ),
+                    });
+                }
+                model.heads[i] = self.heads[j].clone().train().fork(device);
+            }
+        }
         // `train` restores gradient tracking on a module from `valid()` or loaded on a plain
         // device, and `fork` gives the copies their own autodiff graph on `device`: without
         // both, the shared weights would enter training as constants.

@@ -5,4 +5,5 @@
 mod history;
 mod metric_reference;
 mod protocols;
+mod shared_terms;
 mod training_losses;

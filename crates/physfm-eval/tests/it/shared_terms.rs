@@ -1,0 +1,260 @@
+//! Pretraining on a mixture of regimes of one family (the terms1d corners, coefficients 0
+//! where a term is absent) and transfer to another regime of it through the pretrained head:
+//! parameters fed as they are, the zero-shot score is the pretrained model's own error, and
+//! wrong settings are refused by name.
+
+use burn::tensor::Device;
+use physfm_adapt::{MetaConfig, Strategy};
+use physfm_eval::{
+    FoundationSpec, ParamTransform, Presets, PretrainOptions, PretrainSpec, TransferStudy,
+    foundation_study, named_spec, pretrain, rollout_errors, transfer_study,
+};
+
+const CORPUS: &str = r#"
+name = "tiny_corpus"
+description = "two corners of terms1d"
+seed = 5
+[family]
+kind = "terms1d"
+resolution = 64
+stored_resolution = 32
+[time]
+t_end = 0.4
+frames = 5
+[splits.train]
+params.c = 0.0
+[[splits.train.parts]]
+trajectories = 3
+params = { alpha = { min = 0.5, max = 2.0, scale = "linear" }, beta = 0.0, gamma = 0.05 }
+[[splits.train.parts]]
+trajectories = 3
+params = { alpha = 0.0, beta = { min = 0.05, max = 0.2, scale = "log" }, gamma = 0.0 }
+[splits.test_interp]
+params = { alpha = 1.0, beta = 0.0, gamma = 0.05, c = 0.0 }
+[[splits.test_interp.parts]]
+trajectories = 2
+"#;
+
+const TARGET: &str = r#"
+name = "tiny_burgers"
+description = "the Burgers corner of terms1d"
+seed = 6
+[family]
+kind = "terms1d"
+resolution = 64
+stored_resolution = 32
+[time]
+t_end = 0.4
+frames = 5
+[splits.train]
+trajectories = 4
+params = { alpha = { min = 0.5, max = 2.0, scale = "linear" }, beta = { min = 0.05, max = 0.2, scale = "log" }, gamma = 0.0, c = 0.0 }
+[splits.val]
+trajectories = 2
+params = { alpha = 1.5, beta = 0.1, gamma = 0.0, c = 0.0 }
+[splits.test_interp]
+trajectories = 2
+params = { alpha = 1.0, beta = 0.1, gamma = 0.0, c = 0.0 }
+"#;
+
+fn spec(params: &str) -> String {
+    format!(
+        "params = \"{params}\"\n[[datasets]]\npreset = \"tiny_corpus\"\n\
+         [model]\nlatent_grid = [16]\nlatent_channels = 4\n\
+         [model.processor]\nin_channels = 4\nout_channels = 4\nn_modes = [4]\nwidth = 8\nn_layers = 1\n\
+         [train]\nsteps = 3\nbatch_size = 4\nlearning_rate = 1e-3\nloss = \"rel-l2\"\nlog_every = 1\ncheckpoint_every = 0\n"
+    )
+}
+
+#[test]
+fn a_regime_mixture_pretrains_with_zero_coefficients_and_transfers_through_its_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let presets = Presets {
+        presets: dir.path().join("presets"),
+        data: dir.path().join("data"),
+    };
+    std::fs::create_dir_all(&presets.presets).unwrap();
+    std::fs::write(presets.presets.join("tiny_corpus.toml"), CORPUS).unwrap();
+    std::fs::write(presets.presets.join("tiny_burgers.toml"), TARGET).unwrap();
+    let device = Device::flex();
+    let options = PretrainOptions::default();
+    // Logarithms of absent terms' zero coefficients are refused, naming the way out.
+    let text = spec("log");
+    let log: PretrainSpec = toml::from_str(&text).unwrap();
+    let e = pretrain(
+        &log,
+        &text,
+        &presets,
+        &dir.path().join("log"),
+        &device,
+        &options,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("tiny_corpus") && e.contains("not positive") && e.contains("identity"),
+        "{e}"
+    );
+    let text = spec("identity");
+    let spec: PretrainSpec = toml::from_str(&text).unwrap();
+    assert_eq!(spec.params, ParamTransform::Identity);
+    let out = pretrain(
+        &spec,
+        &text,
+        &presets,
+        &dir.path().join("run"),
+        &device,
+        &options,
+    )
+    .unwrap();
+    // One head for the whole mixture, four coefficients, six trajectories.
+    assert_eq!(out.config.datasets.len(), 1);
+    assert_eq!(out.config.datasets[0].params, 4);
+    assert_eq!(out.trajectories(), 6);
+    let mut study = TransferStudy {
+        target: "tiny_burgers".into(),
+        shots: vec![2],
+        strategies: vec![Strategy::Full, Strategy::Scratch],
+        steps: 2,
+        learning_rate: 1e-3,
+        repeats: 1,
+        meta_steps: 0,
+        meta: MetaConfig::default(),
+        head: Some("tiny_corpus".into()),
+    };
+    let (points, _) =
+        transfer_study(&study, &out.model, &spec, &presets, &device, &mut |_| ()).unwrap();
+    let names: Vec<&str> = points.iter().map(|p| p.strategy.as_str()).collect();
+    assert_eq!(names, ["zero-shot", "full", "scratch"]);
+    // Zero-shot is the pretrained model itself, through its own head, on the target.
+    let test = presets
+        .collection("tiny_burgers", "test_interp", 1, 0)
+        .unwrap();
+    let (one, roll) =
+        rollout_errors(&out.model, 0, &test, ParamTransform::Identity, &device).unwrap();
+    assert_eq!(
+        (points[0].one_step_rel_l2, points[0].rollout_rel_l2),
+        (one, roll)
+    );
+    assert!(points.iter().all(|p| p.rollout_rel_l2.is_finite()));
+    // A head the model does not have is named, with the ones it has.
+    study.head = Some("nope".into());
+    let e = transfer_study(&study, &out.model, &spec, &presets, &device, &mut |_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nope") && e.contains("tiny_corpus"), "{e}");
+    // A target whose layout differs from the named head's is refused.
+    let pool = presets.collection("tiny_burgers", "train", 1, 0).unwrap();
+    let mut other = named_spec("tiny_corpus", &pool.meta);
+    other.params = 3;
+    let cfg = spec.model.config(vec![other]);
+    let e = out.model.transfer(&cfg, &device).unwrap_err().to_string();
+    assert!(
+        e.contains("tiny_corpus") && e.contains("same channels"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let presets = dir.path().join("presets");
+    std::fs::create_dir_all(&presets).unwrap();
+    std::fs::write(presets.join("tiny_corpus.toml"), CORPUS).unwrap();
+    std::fs::write(presets.join("tiny_burgers.toml"), TARGET).unwrap();
+    std::fs::write(dir.path().join("corpus.toml"), spec("identity")).unwrap();
+    let study: FoundationSpec = toml::from_str(
+        "target = \"tiny_burgers\"\nshots = [2]\nscratch_shots = [4]\nseeds = 1\n\
+         learning_rates = [1e-3, 3e-3]\nsteps = 2\ncorpus_trajectories = 2\npretrain_steps = 2\n\
+         arms = [\"scratch\", \"c:zero-shot\", \"c:full\"]\n\
+         [[corpora]]\nname = \"c\"\nspec = \"corpus.toml\"\nhead = \"tiny_corpus\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("study");
+    let device = Device::flex();
+    let mut fresh = 0;
+    let results = foundation_study(
+        &study,
+        dir.path(),
+        &presets,
+        &out,
+        &device,
+        false,
+        &mut |_, reused| fresh += usize::from(!reused),
+    )
+    .unwrap();
+    // Scratch at K = 2 and 4, two rates each; zero-shot once; full at K = 2, two rates.
+    assert_eq!((results.units.len(), fresh), (7, 7));
+    // The corpus was generated with 2 trajectories per part.
+    let corpus =
+        physfm_data::TrajectoryCollection::open(&out.join("data/tiny_corpus/train.zarr")).unwrap();
+    assert_eq!(corpus.len(), 4);
+    // Each chosen run has the lowest `val` rollout error among its arm's rates.
+    for c in &results.chosen {
+        let val = |lr: f64| {
+            results
+                .units
+                .iter()
+                .find(|u| u.arm == c.arm && u.shots == c.shots && u.learning_rate == lr)
+                .unwrap()
+                .errors["val"]
+                .rollout_rel_l2
+        };
+        let best = results
+            .units
+            .iter()
+            .filter(|u| u.arm == c.arm && u.shots == c.shots)
+            .map(|u| u.errors["val"].rollout_rel_l2)
+            .fold(f64::INFINITY, f64::min);
+        assert_eq!(val(c.learning_rate.unwrap()), best, "{}", c.arm);
+    }
+    // The gains are ratios of the chosen runs' test errors.
+    let test = |arm: &str, k: usize| {
+        results
+            .chosen
+            .iter()
+            .find(|c| c.arm == arm && c.shots == k)
+            .unwrap()
+            .errors["test_interp"]
+            .rollout_rel_l2
+    };
+    let ag = results.accuracy_gain["c:full"][&2].0;
+    assert!(
+        (ag - test("scratch", 2) / test("c:full", 2)).abs() < 1e-12,
+        "{ag}"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("Accuracy gain") && md.contains("c:zero-shot") && md.contains("| 4 |"),
+        "{md}"
+    );
+    assert!(out.join("error_vs_k.png").exists() && out.join("results.json").exists());
+    // Run again: every unit and the pretraining are reused, the results are the same.
+    let mut fresh = 0;
+    let again = foundation_study(
+        &study,
+        dir.path(),
+        &presets,
+        &out,
+        &device,
+        false,
+        &mut |_, reused| fresh += usize::from(!reused),
+    )
+    .unwrap();
+    assert_eq!(fresh, 0);
+    assert_eq!(again, results);
+    // Another spec in the same folder is refused, not mixed with these units.
+    let other = FoundationSpec { steps: 3, ..study };
+    let e = foundation_study(
+        &other,
+        dir.path(),
+        &presets,
+        &out,
+        &device,
+        false,
+        &mut |_, _| (),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("another spec"), "{e}");
+}
