@@ -21,9 +21,12 @@ use physfm_models::{EncodeProcessDecode, EpdConfig};
 use physfm_train::{TrainOptions, WindowDataset};
 use serde::{Deserialize, Serialize};
 
+use physfm_models::Dynamics;
+
 use crate::{
-    EvalError, LinePlot, Presets, PretrainOptions, PretrainSpec, Result, Series, adaptation_budget,
-    line_plot, named_spec, pretrain, random_subset, rollout_errors, transfer_train,
+    EvalError, LinePlot, ParamTransform, Presets, PretrainOptions, PretrainSpec, Result, Series,
+    SpaceTimeField, adaptation_budget, line_plot, named_spec, pretrain, random_subset,
+    rollout_errors, space_time_panels, transfer_train,
 };
 
 /// One pretraining corpus of a study.
@@ -473,7 +476,7 @@ pub fn foundation_study(
         b.set_prefix("foundation");
         b
     });
-    let mut priors: BTreeMap<(usize, String), Prior<EncodeProcessDecode>> = BTreeMap::new();
+    let mut priors = Priors::new();
     let mut units = Vec::with_capacity(plan.len());
     for &(a, k, seed, lr) in &plan {
         let arm = &arms[a];
@@ -521,19 +524,34 @@ pub fn foundation_study(
     let md = report(&results, &arms);
     write_atomic(&out.join("report.md"), md.as_bytes()).map_err(io(&out.join("report.md")))?;
     plots(&results, &arms, out)?;
+    trajectory_plot(
+        &results,
+        &arms,
+        (&corpora, &presets, &target),
+        &mut priors,
+        out,
+        device,
+    )?;
     Ok(results)
 }
 
-/// Adapts one arm to K trajectories with one seed and learning rate, and scores it.
-fn run_unit(
+/// What every unit reads: the pretrained corpora, the presets and the target.
+type Context<'a> = (&'a [Pretrained], &'a Presets, &'a Target);
+
+/// The priors made so far, by corpus and strategy (meta-training runs once).
+type Priors = BTreeMap<(usize, String), Prior<EncodeProcessDecode>>;
+
+/// One arm adapted to K trajectories with one seed and learning rate (zero-shot: the
+/// pretrained model through the corpus's head), on `device` without autodiff; and the
+/// parameter transform its inputs take.
+fn adapt_arm(
     spec: &FoundationSpec,
     arm: &StudyArm,
-    (corpora, presets, target): (&[Pretrained], &Presets, &Target),
+    (corpora, presets, target): Context<'_>,
     (k, seed, lr): (usize, usize, f64),
-    priors: &mut BTreeMap<(usize, String), Prior<EncodeProcessDecode>>,
+    priors: &mut Priors,
     device: &Device,
-) -> Result<Unit> {
-    let t = std::time::Instant::now();
+) -> Result<(Box<dyn Dynamics>, ParamTransform)> {
     let corpus = arm.corpus.unwrap_or(0);
     let pre = &corpora[corpus];
     let head = arm
@@ -545,72 +563,76 @@ fn run_unit(
         .model
         .config(vec![named_spec(&head, &target.pool.meta)]);
     let device = device.clone().inner();
-    let score = |model: &dyn physfm_models::Dynamics| -> Result<BTreeMap<String, SplitError>> {
-        let mut errors = BTreeMap::new();
-        for (name, data) in &target.splits {
-            let (one, roll) = rollout_errors(model, 0, data, pre.spec.params, &device)?;
-            errors.insert(
-                name.clone(),
-                SplitError {
-                    one_step_rel_l2: one,
-                    rollout_rel_l2: roll,
-                },
-            );
-        }
-        Ok(errors)
+    let Some(strategy) = arm.strategy else {
+        let model = pre.model.transfer(&target_cfg, &device)?;
+        return Ok((Box::new(model), pre.spec.params));
     };
-    let errors = match arm.strategy {
-        None => score(&pre.model.transfer(&target_cfg, &device)?)?,
-        Some(strategy) => {
-            let key = (corpus, strategy.to_string());
-            if !priors.contains_key(&key) {
-                let prior =
-                    if strategy.meta_trained() && spec.meta_steps > 0 && arm.corpus.is_some() {
-                        let windows = pre
-                            .spec
-                            .datasets
-                            .iter()
-                            .map(|d| pre.spec.training_pairs(presets, d))
-                            .collect::<Result<Vec<WindowDataset>>>();
-                        let windows = windows?;
-                        let budget = adaptation_budget(
-                            &pre.spec.train,
-                            spec.meta_steps,
-                            spec.learning_rates[0],
-                            0,
-                        );
-                        meta_train(
-                            pre.model.clone(),
-                            strategy,
-                            &Environment::physics(&windows),
-                            &budget,
-                            &spec.meta,
-                            &device.clone().autodiff(),
-                            &TrainOptions::default(),
-                        )?
-                        .0
-                    } else {
-                        Prior::Model(pre.model.clone())
-                    };
-                priors.insert(key.clone(), prior);
-            }
-            let prior = priors.get(&key).expect("inserted above");
+    let key = (corpus, strategy.to_string());
+    if !priors.contains_key(&key) {
+        let prior = if strategy.meta_trained() && spec.meta_steps > 0 && arm.corpus.is_some() {
             let windows = pre
                 .spec
-                .pairs(&random_subset(&target.pool, k, seed as u64)?)?;
-            let budget = adaptation_budget(&pre.spec.train, spec.steps, lr, seed as u64);
-            let (model, _) = transfer_train(
-                Some(prior),
-                &target_cfg,
-                &windows,
+                .datasets
+                .iter()
+                .map(|d| pre.spec.training_pairs(presets, d))
+                .collect::<Result<Vec<WindowDataset>>>()?;
+            let budget =
+                adaptation_budget(&pre.spec.train, spec.meta_steps, spec.learning_rates[0], 0);
+            meta_train(
+                pre.model.clone(),
                 strategy,
+                &Environment::physics(&windows),
                 &budget,
                 &spec.meta,
-                &device,
-            )?;
-            score(&model.valid())?
-        }
-    };
+                &device.clone().autodiff(),
+                &TrainOptions::default(),
+            )?
+            .0
+        } else {
+            Prior::Model(pre.model.clone())
+        };
+        priors.insert(key.clone(), prior);
+    }
+    let prior = priors.get(&key).expect("inserted above");
+    let windows = pre
+        .spec
+        .pairs(&random_subset(&target.pool, k, seed as u64)?)?;
+    let budget = adaptation_budget(&pre.spec.train, spec.steps, lr, seed as u64);
+    let (model, _) = transfer_train(
+        Some(prior),
+        &target_cfg,
+        &windows,
+        strategy,
+        &budget,
+        &spec.meta,
+        &device,
+    )?;
+    Ok((Box::new(model.valid()), pre.spec.params))
+}
+
+/// Adapts one arm to K trajectories with one seed and learning rate, and scores it.
+fn run_unit(
+    spec: &FoundationSpec,
+    arm: &StudyArm,
+    context: Context<'_>,
+    (k, seed, lr): (usize, usize, f64),
+    priors: &mut Priors,
+    device: &Device,
+) -> Result<Unit> {
+    let t = std::time::Instant::now();
+    let (model, params) = adapt_arm(spec, arm, context, (k, seed, lr), priors, device)?;
+    let device = device.clone().inner();
+    let mut errors = BTreeMap::new();
+    for (name, data) in &context.2.splits {
+        let (one, roll) = rollout_errors(model.as_ref(), 0, data, params, &device)?;
+        errors.insert(
+            name.clone(),
+            SplitError {
+                one_step_rel_l2: one,
+                rollout_rel_l2: roll,
+            },
+        );
+    }
     let val = errors.get("val").map_or(f64::NAN, |e| e.rollout_rel_l2);
     Ok(Unit {
         arm: arm.name.clone(),
@@ -621,6 +643,95 @@ fn run_unit(
         errors,
         seconds: t.elapsed().as_secs_f64(),
     })
+}
+
+/// `trajectory.png`: the first `test_interp` trajectory, true and rolled out by scratch and
+/// by the arm with the lowest mean test rollout error, both at the K of the efficiency gain
+/// (the largest K up to 8) with seed 0 and their chosen learning rates (re-adapted: the
+/// units keep no models).
+fn trajectory_plot(
+    r: &FoundationResults,
+    arms: &[StudyArm],
+    context: Context<'_>,
+    priors: &mut Priors,
+    out: &Path,
+    device: &Device,
+) -> Result<()> {
+    let s = &r.spec;
+    let k = s
+        .shots
+        .iter()
+        .copied()
+        .filter(|&k| k <= 8)
+        .max()
+        .unwrap_or(s.shots[0]);
+    let lr_of = |arm: &StudyArm| {
+        let kk = if arm.strategy.is_none() { 0 } else { k };
+        r.chosen
+            .iter()
+            .find(|c| c.arm == arm.name && c.shots == kk && c.seed == 0)
+            .and_then(|c| c.learning_rate)
+    };
+    let Some(scratch) = arms.iter().find(|a| a.is_scratch()) else {
+        return Ok(());
+    };
+    let best = arms
+        .iter()
+        .filter(|a| !a.is_scratch() && lr_of(a).is_some())
+        .map(|a| (a, cell(r, a, k, "test_interp", true).0))
+        .filter(|(_, e)| e.is_finite())
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let (Some((best, _)), Some(lr_scratch)) = (best, lr_of(scratch)) else {
+        return Ok(());
+    };
+    let Some((_, test)) = context.2.splits.iter().find(|(n, _)| n == "test_interp") else {
+        return Ok(());
+    };
+    let plain = device.clone().inner();
+    let mut rollouts = Vec::new();
+    for (arm, lr) in [(scratch, lr_scratch), (best, lr_of(best).unwrap_or(0.0))] {
+        let kk = if arm.strategy.is_none() { 0 } else { k };
+        let (model, params) = adapt_arm(s, arm, context, (kk, 0, lr), priors, device)?;
+        let p = crate::predictions(model.as_ref(), 0, test, params, &plain)?;
+        rollouts.push(p.rollout.into_iter().next().unwrap_or_default());
+    }
+    let record = &test.records[0];
+    let n: usize = test.meta.spatial_shape.iter().product();
+    let c = test.meta.channel_names.len();
+    if test.meta.spatial_shape.len() != 1 || c != 1 {
+        return Ok(());
+    }
+    let truth = &record.fields[n..];
+    let times = &record.times[1..];
+    let length = test.meta.domain_lengths.first().copied().unwrap_or(1.0);
+    let x: Vec<f64> = (0..n).map(|i| i as f64 * length / n as f64).collect();
+    let scratch_title = format!("scratch, K = {k}");
+    let best_title = if best.strategy.is_none() {
+        best.name.clone()
+    } else {
+        format!("{}, K = {k}", best.name)
+    };
+    let panels = [
+        SpaceTimeField {
+            title: "truth",
+            values: truth,
+        },
+        SpaceTimeField {
+            title: &scratch_title,
+            values: &rollouts[0],
+        },
+        SpaceTimeField {
+            title: &best_title,
+            values: &rollouts[1],
+        },
+    ];
+    space_time_panels(
+        &out.join("trajectory.png"),
+        &panels,
+        &x,
+        times,
+        &format!("{}: a test trajectory and two rollouts (seed 0)", s.target),
+    )
 }
 
 /// The chosen run per arm, K and seed, and the gains.

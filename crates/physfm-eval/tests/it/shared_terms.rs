@@ -228,7 +228,9 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
         md.contains("Accuracy gain") && md.contains("c:zero-shot") && md.contains("| 4 |"),
         "{md}"
     );
-    assert!(out.join("error_vs_k.png").exists() && out.join("results.json").exists());
+    for f in ["error_vs_k.png", "gain_vs_k.png", "trajectory.png", "results.json"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
     // Run again: every unit and the pretraining are reused, the results are the same.
     let mut fresh = 0;
     let again = foundation_study(
