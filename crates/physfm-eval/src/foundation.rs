@@ -194,6 +194,22 @@ impl FoundationSpec {
         Ok(out)
     }
 
+    /// What every unit depends on (its arm, K, seed and rate aside): two specs that agree
+    /// here can share units, whatever their lists of arms, K, seeds and rates.
+    pub fn unit_settings(&self) -> impl PartialEq + use<> {
+        (
+            self.target.clone(),
+            self.corpora.clone(),
+            self.steps,
+            self.corpus_trajectories,
+            self.pretrain_steps,
+            self.meta_steps,
+            self.meta.clone(),
+            // Meta-training runs at the first rate of the sweep.
+            (self.meta_steps > 0).then(|| self.learning_rates.first().copied()),
+        )
+    }
+
     /// The quick variant: one seed, K in {2, 8}, no extra scratch K, 32 trajectories per
     /// family, 1000 pretraining steps and 200 adaptation steps.
     pub fn quick(&self) -> Self {
@@ -354,14 +370,17 @@ pub fn foundation_study(
         data: out.join("data"),
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
-    // Units are reused by arm, K, seed and rate: only within the same study.
+    // Units are reused by arm, K, seed and rate: only where everything a unit depends on
+    // is the same. More arms, K, seeds or rates extend a study.
     let spec_path = out.join("spec.json");
     if let Ok(text) = std::fs::read_to_string(&spec_path) {
-        let same = serde_json::from_str::<FoundationSpec>(&text).is_ok_and(|s| s == *spec);
+        let same = serde_json::from_str::<FoundationSpec>(&text)
+            .is_ok_and(|s| s.unit_settings() == spec.unit_settings());
         if !same {
             return Err(EvalError::Invalid(format!(
-                "{} holds a study of another spec ({}); resume it with that spec, or use \
-                 another output folder",
+                "{} holds a study of another spec ({}): its units were made with another \
+                 target, corpora, step budget or meta-training; resume it with that spec, or \
+                 use another output folder",
                 out.display(),
                 spec_path.display()
             )));
@@ -735,7 +754,12 @@ fn trajectory_plot(
 }
 
 /// The chosen run per arm, K and seed, and the gains.
-fn summarise(spec: &FoundationSpec, arms: &[StudyArm], units: Vec<Unit>) -> FoundationResults {
+fn summarise(spec: &FoundationSpec, arms: &[StudyArm], mut units: Vec<Unit>) -> FoundationResults {
+    // The threshold is the spec's, also for units made under another one.
+    for u in &mut units {
+        let val = u.errors.get("val").map_or(f64::NAN, |e| e.rollout_rel_l2);
+        u.diverged = !val.is_finite() || val > spec.diverged_above;
+    }
     let mut chosen = Vec::new();
     let mut keys: Vec<(String, usize, usize)> = Vec::new();
     for u in &units {

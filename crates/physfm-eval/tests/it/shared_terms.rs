@@ -228,7 +228,12 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
         md.contains("Accuracy gain") && md.contains("c:zero-shot") && md.contains("| 4 |"),
         "{md}"
     );
-    for f in ["error_vs_k.png", "gain_vs_k.png", "trajectory.png", "results.json"] {
+    for f in [
+        "error_vs_k.png",
+        "gain_vs_k.png",
+        "trajectory.png",
+        "results.json",
+    ] {
         assert!(out.join(f).exists(), "{f}");
     }
     // Run again: every unit and the pretraining are reused, the results are the same.
@@ -245,7 +250,22 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
     .unwrap();
     assert_eq!(fresh, 0);
     assert_eq!(again, results);
-    // Another spec in the same folder is refused, not mixed with these units.
+    // More arms and rates extend the study: only the new units run.
+    let mut more = study.clone();
+    more.learning_rates.push(1e-2);
+    let mut fresh = 0;
+    let extended = foundation_study(
+        &more,
+        dir.path(),
+        &presets,
+        &out,
+        &device,
+        false,
+        &mut |_, reused| fresh += usize::from(!reused),
+    )
+    .unwrap();
+    assert_eq!((extended.units.len(), fresh), (10, 3));
+    // A spec whose units would differ (another step budget) is refused, not mixed in.
     let other = FoundationSpec { steps: 3, ..study };
     let e = foundation_study(
         &other,
