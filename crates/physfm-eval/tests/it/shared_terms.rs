@@ -172,17 +172,22 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
     .unwrap();
     let out = dir.path().join("study");
     let device = Device::flex();
-    let mut fresh = 0;
-    let results = foundation_study(
-        &study,
-        dir.path(),
-        &presets,
-        &out,
-        &device,
-        false,
-        &mut |_, reused| fresh += usize::from(!reused),
-    )
-    .unwrap();
+    // Runs a study into `out`: its results and how many units it made (not reused); the
+    // error as text.
+    let run = |spec: &FoundationSpec| {
+        let mut fresh = 0;
+        let r = foundation_study(
+            spec,
+            dir.path(),
+            &presets,
+            &out,
+            &device,
+            false,
+            &mut |_, reused| fresh += usize::from(!reused),
+        );
+        r.map(|r| (r, fresh)).map_err(|e| e.to_string())
+    };
+    let (results, fresh) = run(&study).unwrap();
     // Scratch at K = 2 and 4, two rates each; zero-shot once; full at K = 2, two rates.
     assert_eq!((results.units.len(), fresh), (7, 7));
     // The corpus was generated with 2 trajectories per part.
@@ -237,46 +242,16 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
         assert!(out.join(f).exists(), "{f}");
     }
     // Run again: every unit and the pretraining are reused, the results are the same.
-    let mut fresh = 0;
-    let again = foundation_study(
-        &study,
-        dir.path(),
-        &presets,
-        &out,
-        &device,
-        false,
-        &mut |_, reused| fresh += usize::from(!reused),
-    )
-    .unwrap();
+    let (again, fresh) = run(&study).unwrap();
     assert_eq!(fresh, 0);
     assert_eq!(again, results);
     // More arms and rates extend the study: only the new units run.
     let mut more = study.clone();
     more.learning_rates.push(1e-2);
-    let mut fresh = 0;
-    let extended = foundation_study(
-        &more,
-        dir.path(),
-        &presets,
-        &out,
-        &device,
-        false,
-        &mut |_, reused| fresh += usize::from(!reused),
-    )
-    .unwrap();
+    let (extended, fresh) = run(&more).unwrap();
     assert_eq!((extended.units.len(), fresh), (10, 3));
     // A spec whose units would differ (another step budget) is refused, not mixed in.
     let other = FoundationSpec { steps: 3, ..study };
-    let e = foundation_study(
-        &other,
-        dir.path(),
-        &presets,
-        &out,
-        &device,
-        false,
-        &mut |_, _| (),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = run(&other).unwrap_err();
     assert!(e.contains("another spec"), "{e}");
 }
