@@ -16,8 +16,8 @@ use burn::tensor::Device;
 use physfm_adapt::{MetaConfig, Prior, Strategy};
 use physfm_eval::{
     LinePlot, Presets, PretrainOptions, PretrainOutcome, PretrainSpec, Series, TransferScore,
-    TransferStudy, adaptation_budget, line_plot, named_spec, pretrain, random_subset,
-    transfer_mean, transfer_protocol, transfer_study, transfer_table,
+    TransferStudy, adaptation_budget, line_plot, pretrain, random_subset, transfer_mean,
+    transfer_protocol, transfer_study, transfer_table,
 };
 use physfm_models::EncodeProcessDecode;
 use physfm_train::WindowDataset;
@@ -339,7 +339,7 @@ impl Scaling {
         }
         let target_cfg = base
             .model
-            .config(vec![named_spec(&self.target, &pool.meta)]);
+            .config(vec![base.dataset_spec(&self.target, &pool.meta)]);
         let shots: Vec<WindowDataset> = (0..self.repeats)
             .map(|r| Ok(base.pairs(&random_subset(&pool, self.shots, r as u64)?)?))
             .collect::<anyhow::Result<_>>()?;

@@ -122,8 +122,7 @@ pub fn predictions<M: Dynamics + ?Sized>(
     let fl = n * c;
     let wl = history * fl;
     let steps = t - history;
-    let mapped =
-        |r: &TrajectoryRecord| -> Vec<f64> { r.params.iter().map(|&v| params.apply(v)).collect() };
+    let mapped = |r: &TrajectoryRecord| -> Vec<f64> { params.map(&r.params) };
     // Rollouts: one window per trajectory, all trajectories stepped together.
     let mut windows = Vec::with_capacity(b * wl);
     let mut coeffs = Vec::new();

@@ -25,8 +25,8 @@ use physfm_models::Dynamics;
 
 use crate::{
     EvalError, LinePlot, ParamTransform, Presets, PretrainOptions, PretrainSpec, Result, Series,
-    SpaceTimeField, adaptation_budget, line_plot, named_spec, pretrain, random_subset,
-    rollout_errors, space_time_panels, transfer_train,
+    SpaceTimeField, adaptation_budget, line_plot, pretrain, random_subset, rollout_errors,
+    space_time_panels, transfer_train,
 };
 
 /// One pretraining corpus of a study.
@@ -194,12 +194,12 @@ impl FoundationSpec {
         Ok(out)
     }
 
-    /// What every unit depends on (its arm, K, seed and rate aside): two specs that agree
-    /// here can share units, whatever their lists of arms, K, seeds and rates.
+    /// What every unit depends on besides its arm, K, seed, rate and corpus: two specs that
+    /// agree here, and whose corpora agree as far as both go, can share units, whatever
+    /// their lists of arms, K, seeds and rates.
     pub fn unit_settings(&self) -> impl PartialEq + use<> {
         (
             self.target.clone(),
-            self.corpora.clone(),
             self.steps,
             self.corpus_trajectories,
             self.pretrain_steps,
@@ -374,13 +374,16 @@ pub fn foundation_study(
     // is the same. More arms, K, seeds or rates extend a study.
     let spec_path = out.join("spec.json");
     if let Ok(text) = std::fs::read_to_string(&spec_path) {
-        let same = serde_json::from_str::<FoundationSpec>(&text)
-            .is_ok_and(|s| s.unit_settings() == spec.unit_settings());
+        let same = serde_json::from_str::<FoundationSpec>(&text).is_ok_and(|s| {
+            s.unit_settings() == spec.unit_settings()
+                && s.corpora.iter().zip(&spec.corpora).all(|(a, b)| a == b)
+                && s.corpora.len() <= spec.corpora.len()
+        });
         if !same {
             return Err(EvalError::Invalid(format!(
                 "{} holds a study of another spec ({}): its units were made with another \
-                 target, corpora, step budget or meta-training; resume it with that spec, or \
-                 use another output folder",
+                 target, corpora, step budget or meta-training (corpora may only be added at \
+                 the end); resume it with that spec, or use another output folder",
                 out.display(),
                 spec_path.display()
             )));
@@ -580,7 +583,7 @@ fn adapt_arm(
     let target_cfg: EpdConfig = pre
         .spec
         .model
-        .config(vec![named_spec(&head, &target.pool.meta)]);
+        .config(vec![pre.spec.dataset_spec(&head, &target.pool.meta)]);
     let device = device.clone().inner();
     let Some(strategy) = arm.strategy else {
         let model = pre.model.transfer(&target_cfg, &device)?;

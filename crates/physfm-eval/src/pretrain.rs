@@ -157,6 +157,14 @@ impl PretrainSpec {
         self.params.pairs(data)
     }
 
+    /// The model's description of a dataset `name` of a collection like `meta`: its
+    /// parameter inputs as [`PretrainSpec::params`] feeds them.
+    pub fn dataset_spec(&self, name: &str, meta: &CollectionMeta) -> DatasetSpec {
+        let mut s = named_spec(name, meta);
+        s.params = self.params.inputs(s.params);
+        s
+    }
+
     /// The one-step training windows of dataset `d` ([`PretrainSpec::training_collection`],
     /// then [`PretrainSpec::pairs`]); errors name the preset and split.
     ///
@@ -392,7 +400,7 @@ pub fn pretrain(
             m => source.len().min(m),
         };
         let frames = meta.frames.div_ceil(k);
-        let s = named_spec(&d.preset, meta);
+        let s = spec.dataset_spec(&d.preset, meta);
         datasets.push(DatasetSummary {
             spec: s.clone(),
             trajectories,
@@ -431,6 +439,13 @@ pub fn pretrain(
             resume: options.resume,
         };
         let (model, report) = if options.stream {
+            if spec.params == ParamTransform::None {
+                return Err(EvalError::Invalid(
+                    "`params = \"none\"` trains in memory: the streamed path feeds every \
+                     parameter"
+                        .into(),
+                ));
+            }
             let mut loaders = Vec::with_capacity(sources.len());
             for ((d, source), summary) in spec.datasets.iter().zip(&sources).zip(&datasets) {
                 let indices: Vec<usize> = (0..summary.trajectories).collect();

@@ -26,15 +26,32 @@ pub enum ParamTransform {
     /// Their natural logarithm (positive parameters spanning decades).
     #[default]
     Log,
+    /// Not at all: the model is not told the coefficients (an ablation of the
+    /// conditioning; its datasets have no parameter inputs).
+    None,
 }
 
 impl ParamTransform {
-    /// Maps one value.
+    /// Maps one value ([`ParamTransform::None`] keeps it; [`ParamTransform::map`] drops
+    /// the values).
     pub fn apply(self, v: f64) -> f64 {
         match self {
-            Self::Identity => v,
+            Self::Identity | Self::None => v,
             Self::Log => v.ln(),
         }
+    }
+
+    /// The values a model taking parameters this way is fed: each mapped, or none.
+    pub fn map(self, params: &[f64]) -> Vec<f64> {
+        match self {
+            Self::None => Vec::new(),
+            _ => params.iter().map(|&v| self.apply(v)).collect(),
+        }
+    }
+
+    /// How many parameter inputs a model of a collection with `n` parameters has.
+    pub fn inputs(self, n: usize) -> usize {
+        if self == Self::None { 0 } else { n }
     }
 
     /// The one-step windows of `data` with their parameters mapped, as a model that takes
@@ -46,6 +63,11 @@ impl ParamTransform {
     pub fn pairs(self, data: &InMemoryCollection) -> Result<WindowDataset> {
         self.check(data)?;
         let mut w = WindowDataset::pairs(data, 1)?;
+        if self == Self::None {
+            w.params.clear();
+            w.n_params = 0;
+            w.param_names.clear();
+        }
         for p in &mut w.params {
             *p = self.apply(*p);
         }
@@ -58,7 +80,7 @@ impl ParamTransform {
     /// # Errors
     /// [`EvalError::Invalid`].
     pub fn check(self, data: &InMemoryCollection) -> Result<()> {
-        if self == Self::Identity {
+        if self != Self::Log {
             return Ok(());
         }
         for (i, r) in data.records.iter().enumerate() {

@@ -11,8 +11,8 @@ use physfm_train::TrainOptions;
 use serde::Serialize;
 
 use crate::{
-    EvalError, Presets, PretrainSpec, Result, TransferScore, adaptation_budget, named_spec,
-    random_subset, rollout_errors, transfer_protocol,
+    EvalError, Presets, PretrainSpec, Result, TransferScore, adaptation_budget, random_subset,
+    rollout_errors, transfer_protocol,
 };
 
 /// What a transfer study runs.
@@ -142,7 +142,7 @@ pub fn transfer_study(
         )));
     }
     let head = study.head.as_deref().unwrap_or(&study.target);
-    let target_cfg = spec.model.config(vec![named_spec(head, &pool.meta)]);
+    let target_cfg = spec.model.config(vec![spec.dataset_spec(head, &pool.meta)]);
     let mut points = Vec::new();
     if study.head.is_some() {
         let t = std::time::Instant::now();

@@ -57,7 +57,7 @@ trajectories = 2
 params = { alpha = 1.0, beta = 0.1, gamma = 0.0, c = 0.0 }
 "#;
 
-fn spec(params: &str) -> String {
+fn spec_text(params: &str) -> String {
     format!(
         "params = \"{params}\"\n[[datasets]]\npreset = \"tiny_corpus\"\n\
          [model]\nlatent_grid = [16]\nlatent_channels = 4\n\
@@ -79,7 +79,7 @@ fn a_regime_mixture_pretrains_with_zero_coefficients_and_transfers_through_its_h
     let device = Device::flex();
     let options = PretrainOptions::default();
     // Logarithms of absent terms' zero coefficients are refused, naming the way out.
-    let text = spec("log");
+    let text = spec_text("log");
     let log: PretrainSpec = toml::from_str(&text).unwrap();
     let e = pretrain(
         &log,
@@ -95,7 +95,7 @@ fn a_regime_mixture_pretrains_with_zero_coefficients_and_transfers_through_its_h
         e.contains("tiny_corpus") && e.contains("not positive") && e.contains("identity"),
         "{e}"
     );
-    let text = spec("identity");
+    let text = spec_text("identity");
     let spec: PretrainSpec = toml::from_str(&text).unwrap();
     assert_eq!(spec.params, ParamTransform::Identity);
     let out = pretrain(
@@ -137,6 +137,38 @@ fn a_regime_mixture_pretrains_with_zero_coefficients_and_transfers_through_its_h
         (one, roll)
     );
     assert!(points.iter().all(|p| p.rollout_rel_l2.is_finite()));
+    // Without coefficient channels: no parameter inputs, in pretraining and on the target.
+    let text = spec_text("none");
+    let none: PretrainSpec = toml::from_str(&text).unwrap();
+    let blind = pretrain(
+        &none,
+        &text,
+        &presets,
+        &dir.path().join("none"),
+        &device,
+        &options,
+    )
+    .unwrap();
+    assert_eq!(blind.config.datasets[0].params, 0);
+    let (points, _) =
+        transfer_study(&study, &blind.model, &none, &presets, &device, &mut |_| ()).unwrap();
+    assert_eq!(points.len(), 3);
+    assert!(points.iter().all(|p| p.rollout_rel_l2.is_finite()));
+    let streamed = PretrainOptions {
+        stream: true,
+        ..options
+    };
+    let e = pretrain(
+        &none,
+        &text,
+        &presets,
+        &dir.path().join("s"),
+        &device,
+        &streamed,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("in memory"), "{e}");
     // A head the model does not have is named, with the ones it has.
     study.head = Some("nope".into());
     let e = transfer_study(&study, &out.model, &spec, &presets, &device, &mut |_| ())
@@ -162,7 +194,7 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
     std::fs::create_dir_all(&presets).unwrap();
     std::fs::write(presets.join("tiny_corpus.toml"), CORPUS).unwrap();
     std::fs::write(presets.join("tiny_burgers.toml"), TARGET).unwrap();
-    std::fs::write(dir.path().join("corpus.toml"), spec("identity")).unwrap();
+    std::fs::write(dir.path().join("corpus.toml"), spec_text("identity")).unwrap();
     let study: FoundationSpec = toml::from_str(
         "target = \"tiny_burgers\"\nshots = [2]\nscratch_shots = [4]\nseeds = 1\n\
          learning_rates = [1e-3, 3e-3]\nsteps = 2\ncorpus_trajectories = 2\npretrain_steps = 2\n\
