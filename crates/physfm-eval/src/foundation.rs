@@ -24,9 +24,9 @@ use serde::{Deserialize, Serialize};
 use physfm_models::Dynamics;
 
 use crate::{
-    EvalError, LinePlot, ParamTransform, Presets, PretrainOptions, PretrainSpec, Result, Series,
-    SpaceTimeField, adaptation_budget, line_plot, pretrain, random_subset, rollout_errors,
-    space_time_panels, transfer_train,
+    EvalError, LinePlot, ParamTransform, Presets, PretrainOptions, PretrainSpec, Result,
+    RolloutScores, Series, SpaceTimeField, adaptation_budget, line_plot, pretrain, random_subset,
+    rollout_scores, space_time_panels, transfer_train,
 };
 
 /// One pretraining corpus of a study.
@@ -225,15 +225,6 @@ impl FoundationSpec {
     }
 }
 
-/// The errors of one adapted model on one split.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SplitError {
-    /// One-step relative L2 (mean over trajectories).
-    pub one_step_rel_l2: f64,
-    /// Rollout relative L2 over the whole trajectory.
-    pub rollout_rel_l2: f64,
-}
-
 /// One unit of a study: an arm adapted to K trajectories with one seed and learning rate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Unit {
@@ -246,7 +237,7 @@ pub struct Unit {
     /// Peak learning rate (0 for zero-shot).
     pub learning_rate: f64,
     /// Errors per split (`val`, `test_interp`, `test_extrap`).
-    pub errors: BTreeMap<String, SplitError>,
+    pub errors: BTreeMap<String, RolloutScores>,
     /// Whether the run diverged (its `val` rollout above the threshold, or not finite).
     pub diverged: bool,
     /// Adaptation seconds.
@@ -266,7 +257,7 @@ pub struct Chosen {
     /// The chosen learning rate; none when every rate diverged.
     pub learning_rate: Option<f64>,
     /// Its errors per split.
-    pub errors: BTreeMap<String, SplitError>,
+    pub errors: BTreeMap<String, RolloutScores>,
 }
 
 /// A finished study: every unit, the chosen runs and the gains.
@@ -646,13 +637,9 @@ fn run_unit(
     let device = device.clone().inner();
     let mut errors = BTreeMap::new();
     for (name, data) in &context.2.splits {
-        let (one, roll) = rollout_errors(model.as_ref(), 0, data, params, &device)?;
         errors.insert(
             name.clone(),
-            SplitError {
-                one_step_rel_l2: one,
-                rollout_rel_l2: roll,
-            },
+            rollout_scores(model.as_ref(), 0, data, params, &device)?,
         );
     }
     let val = errors.get("val").map_or(f64::NAN, |e| e.rollout_rel_l2);
@@ -700,7 +687,7 @@ fn trajectory_plot(
     let best = arms
         .iter()
         .filter(|a| !a.is_scratch() && lr_of(a).is_some())
-        .map(|a| (a, cell(r, a, k, "test_interp", true).0))
+        .map(|a| (a, cell(r, a, k, "test_interp", METRICS[0].1).0))
         .filter(|(_, e)| e.is_finite())
         .min_by(|a, b| a.1.total_cmp(&b.1));
     let (Some((best, _)), Some(lr_scratch)) = (best, lr_of(scratch)) else {
@@ -868,7 +855,7 @@ fn cell(
     arm: &StudyArm,
     k: usize,
     split: &str,
-    rollout: bool,
+    metric: Metric,
 ) -> (f64, f64, f64) {
     let k = if arm.strategy.is_none() { 0 } else { k };
     let v: Vec<f64> = r
@@ -876,16 +863,21 @@ fn cell(
         .iter()
         .filter(|c| c.arm == arm.name && c.shots == k)
         .filter_map(|c| c.errors.get(split))
-        .map(|e| {
-            if rollout {
-                e.rollout_rel_l2
-            } else {
-                e.one_step_rel_l2
-            }
-        })
+        .map(metric)
         .collect();
     spread(&v)
 }
+
+/// One number of a split's errors.
+type Metric = fn(&RolloutScores) -> f64;
+
+/// The report's metrics, by name.
+const METRICS: [(&str, Metric); 4] = [
+    ("Rollout relative L2", |e| e.rollout_rel_l2),
+    ("One-step relative L2", |e| e.one_step_rel_l2),
+    ("Rollout nRMSE", |e| e.rollout_nrmse),
+    ("One-step nRMSE", |e| e.one_step_nrmse),
+];
 
 /// The study's Markdown report.
 fn report(r: &FoundationResults, arms: &[StudyArm]) -> String {
@@ -895,7 +887,8 @@ fn report(r: &FoundationResults, arms: &[StudyArm]) -> String {
         md,
         "# Foundation study: transfer to {}\n\n{} seed(s) (each a K-subset and an initialisation), \
          {} steps per adaptation, learning rates {:?} chosen per arm, K and seed on `val`; \
-         errors are relative L2 on the test splits, mean [min, max] over seeds.\n",
+         errors on the test splits (relative L2 over each trajectory, and PDEBench's nRMSE, \
+         each frame normalised by its own norm), mean [min, max] over seeds.\n",
         s.target, s.seeds, s.steps, s.learning_rates
     );
     let mut ks: Vec<usize> = s.shots.iter().chain(&s.scratch_shots).copied().collect();
@@ -906,12 +899,8 @@ fn report(r: &FoundationResults, arms: &[StudyArm]) -> String {
         .filter(|sp| r.units.iter().any(|u| u.errors.contains_key(*sp)))
         .collect();
     for split in &splits {
-        for rollout in [true, false] {
-            let _ = writeln!(
-                md,
-                "## {} relative L2, `{split}`\n",
-                if rollout { "Rollout" } else { "One-step" }
-            );
+        for (name, metric) in METRICS {
+            let _ = writeln!(md, "## {name}, `{split}`\n");
             let _ = write!(md, "| K |");
             for a in arms {
                 let _ = write!(md, " {} |", a.name);
@@ -920,7 +909,7 @@ fn report(r: &FoundationResults, arms: &[StudyArm]) -> String {
             for &k in &ks {
                 let _ = write!(md, "| {k} |");
                 for a in arms {
-                    let (m, lo, hi) = cell(r, a, k, split, rollout);
+                    let (m, lo, hi) = cell(r, a, k, split, metric);
                     if m.is_nan() {
                         let _ = write!(md, " - |");
                     } else if s.seeds > 1 && a.strategy.is_some() {
@@ -1066,7 +1055,7 @@ fn plots(r: &FoundationResults, arms: &[StudyArm], out: &Path) -> Result<()> {
         };
         let cells: Vec<(f64, (f64, f64, f64))> = own
             .iter()
-            .map(|&k| (k as f64, cell(r, a, k, "test_interp", true)))
+            .map(|&k| (k as f64, cell(r, a, k, "test_interp", METRICS[0].1)))
             .filter(|(_, c)| c.0.is_finite())
             .collect();
         series.push(Series {

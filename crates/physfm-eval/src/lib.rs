@@ -34,7 +34,7 @@ pub use evaluate::{
     Predictions, StepperEvaluation, TrajectoryScore, evaluate, predictions, rollouts,
 };
 pub use foundation::{
-    Chosen, Corpus, FoundationResults, FoundationSpec, SplitError, StudyArm, Unit, efficiency_gain,
+    Chosen, Corpus, FoundationResults, FoundationSpec, StudyArm, Unit, efficiency_gain,
     foundation_study,
 };
 pub use metrics::{MetricShape, nrmse, nrmse_per_sample, nrmse_per_time_channel, rmse};
@@ -53,8 +53,8 @@ pub use suite::{
     RELATIVE_EPS, VRMSE_EPS, metric_suite, pdebench_metrics, time_to_threshold,
 };
 pub use transfer::{
-    ParamTransform, TransferScore, adaptation_budget, random_subset, rollout_errors,
-    transfer_protocol, transfer_train,
+    ParamTransform, RolloutScores, TransferScore, adaptation_budget, random_subset, rollout_errors,
+    rollout_scores, transfer_protocol, transfer_train,
 };
 pub use transfer_study::{
     TransferPoint, TransferStudy, transfer_mean, transfer_study, transfer_table,

@@ -133,6 +133,36 @@ pub fn rollout_errors<M: Dynamics + ?Sized>(
     params: ParamTransform,
     device: &Device,
 ) -> Result<(f64, f64)> {
+    let s = rollout_scores(model, k, test, params, device)?;
+    Ok((s.one_step_rel_l2, s.rollout_rel_l2))
+}
+
+/// The errors of a model on a test collection, relative L2 (see [`rollout_errors`]) and
+/// PDEBench's nRMSE (each predicted frame's error normalised by the true frame's norm,
+/// averaged over frames, channels and trajectories; see [`crate::nrmse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RolloutScores {
+    /// One-step relative L2.
+    pub one_step_rel_l2: f64,
+    /// Rollout relative L2.
+    pub rollout_rel_l2: f64,
+    /// One-step nRMSE.
+    pub one_step_nrmse: f64,
+    /// Rollout nRMSE.
+    pub rollout_nrmse: f64,
+}
+
+/// [`rollout_errors`] and the nRMSE of the same predictions.
+///
+/// # Errors
+/// As [`rollout_errors`].
+pub fn rollout_scores<M: Dynamics + ?Sized>(
+    model: &M,
+    k: usize,
+    test: &InMemoryCollection,
+    params: ParamTransform,
+    device: &Device,
+) -> Result<RolloutScores> {
     let h = model.history();
     let Predictions {
         one_step, rollout, ..
@@ -154,14 +184,26 @@ pub fn rollout_errors<M: Dynamics + ?Sized>(
             .sum()
     };
     let (mut one, mut roll) = (0.0, 0.0);
+    let mut truths = Vec::with_capacity(test.records.len() * (test.meta.frames - h) * per);
     for ((r, o), ro) in test.records.iter().zip(&one_step).zip(&rollout) {
         let truth = &r.fields[h * per..test.meta.frames * per];
         let norm: f64 = truth.iter().map(|v| *v as f64 * *v as f64).sum();
         one += (sq(o, truth) / norm).sqrt();
         roll += (sq(ro, truth) / norm).sqrt();
+        truths.extend_from_slice(truth);
     }
     let b = test.records.len() as f64;
-    Ok((one / b, roll / b))
+    let dims: Vec<usize> = [test.records.len(), test.meta.frames - h]
+        .into_iter()
+        .chain(test.meta.spatial_shape.iter().copied())
+        .chain([test.meta.channel_names.len()])
+        .collect();
+    Ok(RolloutScores {
+        one_step_rel_l2: one / b,
+        rollout_rel_l2: roll / b,
+        one_step_nrmse: crate::nrmse(&one_step.concat(), &truths, &dims)?,
+        rollout_nrmse: crate::nrmse(&rollout.concat(), &truths, &dims)?,
+    })
 }
 
 /// A K-subset of `pool`'s trajectories, drawn with a splitmix64 stream from `seed` (seed 0:

@@ -316,6 +316,35 @@ fn rollout_errors_of_a_persistence_model_are_the_closed_form() {
         / 2.0;
     assert!((one - expect_one).abs() < 1e-6, "{one} vs {expect_one}");
     assert!((roll - expect_roll).abs() < 1e-6, "{roll} vs {expect_roll}");
+    // nRMSE normalises each frame by its own norm: a / (1 + a (t+1)) one step ahead and
+    // a (t+1) / (1 + a (t+1)) after t+1 steps, averaged over frames and trajectories.
+    let s = physfm_eval::rollout_scores(
+        &model,
+        0,
+        &collection(&values),
+        ParamTransform::Log,
+        &device,
+    )
+    .unwrap();
+    assert_eq!((s.one_step_rel_l2, s.rollout_rel_l2), (one, roll));
+    let mean = |f: &dyn Fn(f64, f64) -> f64| {
+        values
+            .iter()
+            .flat_map(|&a| (1..FRAMES).map(move |t| (a, t as f64)))
+            .map(|(a, t)| f(a, t))
+            .sum::<f64>()
+            / (values.len() * (FRAMES - 1)) as f64
+    };
+    let nrmse_one = mean(&|a, t| a / (1.0 + a * t));
+    let nrmse_roll = mean(&|a, t| a * t / (1.0 + a * t));
+    assert!(
+        (s.one_step_nrmse - nrmse_one).abs() < 1e-6,
+        "{s:?} vs {nrmse_one}"
+    );
+    assert!(
+        (s.rollout_nrmse - nrmse_roll).abs() < 1e-6,
+        "{s:?} vs {nrmse_roll}"
+    );
 }
 
 #[test]

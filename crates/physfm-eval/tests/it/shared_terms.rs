@@ -260,9 +260,14 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
         (ag - test("scratch", 2) / test("c:full", 2)).abs() < 1e-12,
         "{ag}"
     );
+    let finite = |u: &physfm_eval::Unit| u.errors["test_interp"].rollout_nrmse.is_finite();
+    assert!(results.units.iter().all(finite));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        md.contains("Accuracy gain") && md.contains("c:zero-shot") && md.contains("| 4 |"),
+        md.contains("Rollout nRMSE")
+            && md.contains("Accuracy gain")
+            && md.contains("c:zero-shot")
+            && md.contains("| 4 |"),
         "{md}"
     );
     for f in [
