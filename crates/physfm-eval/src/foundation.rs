@@ -210,6 +210,16 @@ impl FoundationSpec {
         )
     }
 
+    /// The K at which the efficiency gain is read: the largest of `shots` up to 8.
+    pub fn gain_shots(&self) -> Option<usize> {
+        self.shots.iter().copied().filter(|&k| k <= 8).max()
+    }
+
+    /// Whether a run whose `val` rollout error is `val` diverged.
+    fn diverged(&self, val: f64) -> bool {
+        !val.is_finite() || val > self.diverged_above
+    }
+
     /// The quick variant: one seed, K in {2, 8}, no extra scratch K, 32 trajectories per
     /// family, 1000 pretraining steps and 200 adaptation steps.
     pub fn quick(&self) -> Self {
@@ -648,7 +658,7 @@ fn run_unit(
         shots: k,
         seed,
         learning_rate: lr,
-        diverged: !val.is_finite() || val > spec.diverged_above,
+        diverged: spec.diverged(val),
         errors,
         seconds: t.elapsed().as_secs_f64(),
     })
@@ -667,13 +677,7 @@ fn trajectory_plot(
     device: &Device,
 ) -> Result<()> {
     let s = &r.spec;
-    let k = s
-        .shots
-        .iter()
-        .copied()
-        .filter(|&k| k <= 8)
-        .max()
-        .unwrap_or(s.shots[0]);
+    let k = s.gain_shots().unwrap_or(s.shots[0]);
     let lr_of = |arm: &StudyArm| {
         let kk = if arm.strategy.is_none() { 0 } else { k };
         r.chosen
@@ -748,7 +752,7 @@ fn summarise(spec: &FoundationSpec, arms: &[StudyArm], mut units: Vec<Unit>) -> 
     // The threshold is the spec's, also for units made under another one.
     for u in &mut units {
         let val = u.errors.get("val").map_or(f64::NAN, |e| e.rollout_rel_l2);
-        u.diverged = !val.is_finite() || val > spec.diverged_above;
+        u.diverged = spec.diverged(val);
     }
     let mut chosen = Vec::new();
     let mut keys: Vec<(String, usize, usize)> = Vec::new();
@@ -804,7 +808,7 @@ fn summarise(spec: &FoundationSpec, arms: &[StudyArm], mut units: Vec<Unit>) -> 
         .collect();
     scratch_curve.sort_by_key(|p| p.0);
     scratch_curve.dedup_by_key(|p| p.0);
-    let eg_k = spec.shots.iter().copied().filter(|&k| k <= 8).max();
+    let eg_k = spec.gain_shots();
     for arm in arms.iter().filter(|a| !a.is_scratch()) {
         let mut per_k = BTreeMap::new();
         for &k in &spec.shots {
@@ -948,7 +952,7 @@ fn report(r: &FoundationResults, arms: &[StudyArm]) -> String {
         }
         let _ = writeln!(md);
     }
-    let eg_k = s.shots.iter().copied().filter(|&k| k <= 8).max();
+    let eg_k = s.gain_shots();
     if let Some(k) = eg_k {
         let _ = writeln!(
             md,
