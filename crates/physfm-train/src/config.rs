@@ -122,6 +122,13 @@ pub struct TrainConfig {
     /// Default 0.
     #[serde(default)]
     pub validate_every: usize,
+    /// Early stopping: with validation data and a positive value, the run also validates
+    /// before its first step, stops after this many validations in a row without
+    /// improvement, and returns the weights of its best validation (which may be the
+    /// initial ones). Needs `validate_every` > 0. Default 0 (off: the run takes every step
+    /// and returns its last weights).
+    #[serde(default)]
+    pub patience: usize,
 }
 
 fn default_weight_decay() -> f64 {
@@ -157,6 +164,7 @@ impl TrainConfig {
             log_every: default_log_every(),
             checkpoint_every: 0,
             validate_every: 0,
+            patience: 0,
         }
     }
 
@@ -223,6 +231,13 @@ impl TrainConfig {
         }
         if self.log_every == 0 {
             return bad("log_every", "0".into(), "must be at least 1");
+        }
+        if self.patience > 0 && self.validate_every == 0 {
+            return bad(
+                "patience",
+                self.patience.to_string(),
+                "early stopping needs periodic validation: set validate_every too",
+            );
         }
         Ok(())
     }

@@ -37,6 +37,9 @@ pub enum TrainError {
     /// The model failed.
     #[error(transparent)]
     Model(#[from] physfm_models::ModelError),
+    /// The caller's validation of the model failed (see [`crate::Validate`]).
+    #[error("validation failed: {0}")]
+    Validation(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A log file could not be written.
     #[error("{path}: {message}")]
     Io {

@@ -75,7 +75,8 @@ pub use trainer::{
     GroupLoss, RngState, TrainOptions, TrainReport, Validate, fit, load_checkpoint_weights,
 };
 pub use unroll::{
-    PhysicsData, loss_on_grid, train_surrogate, train_windows, unroll_loss, validation_loss,
+    PhysicsData, loss_on_grid, train_surrogate, train_windows, train_windows_with, unroll_loss,
+    validation_loss,
 };
 pub use windows::{
     WindowBatch, WindowDataset, dataset_spec, frame_to_model, frames_to_model, frames_to_stored,

@@ -74,6 +74,10 @@ pub struct TrainReport {
     /// The step this run resumed from, if it did.
     #[serde(default)]
     pub resumed_from: Option<usize>,
+    /// The step at which early stopping ended the run, if it did (see
+    /// [`TrainConfig::patience`]); its weights are then those of [`best`](Self::best).
+    #[serde(default)]
+    pub stopped_at: Option<usize>,
     /// Per group (with several groups): `(step, mean loss)` at each logged step that had
     /// batches of it.
     #[serde(default)]
@@ -96,6 +100,7 @@ impl TrainReport {
             validation: Vec::new(),
             best: None,
             resumed_from: None,
+            stopped_at: None,
             group_losses: Default::default(),
         }
     }
@@ -227,7 +232,10 @@ pub type Validate<'a, M> = &'a mut dyn FnMut(&M) -> Result<f64>;
 /// `batch_loss` receives the current module and the run's generator (for batch sampling and
 /// noise): drawing everything random from it is what makes a resumed run equal to an
 /// uninterrupted one. `validate`, if given, runs every `config.validate_every` steps and at
-/// the end; lower is better. `module` must live on an autodiff device.
+/// the end; lower is better. With `config.patience` > 0 it also runs before the first step,
+/// the run stops after `patience` validations in a row without improvement, and the module
+/// returned is the best validated one (early stopping). `module` must live on an autodiff
+/// device.
 ///
 /// With `options.checkpoint_dir`, the `last` checkpoint (weights, optimiser state, generator,
 /// loss accumulator and report) is published atomically every `config.checkpoint_every`
@@ -340,7 +348,40 @@ where
     let start = Instant::now();
     let seconds_before = state.report.seconds;
     let first = state.step;
-    for step in first..config.steps {
+    // Early stopping keeps the best validated weights (the initial ones included).
+    let early = config.patience > 0 && validate.is_some();
+    let mut best_module: Option<M> = None;
+    if early {
+        if state.step == 0 {
+            let v = validate.as_mut().expect("early stopping validates")(&module)?;
+            state.report.validation.push((0, v));
+            if let Some(log) = log.as_mut() {
+                log.write(serde_json::json!({"step": 0, "valid_loss": v}))?;
+            }
+            if v.is_finite() {
+                state.report.best = Some((0, v));
+                best_module = Some(module.clone());
+                if let Some(ck) = &checkpoints {
+                    publish_best(ck, &module, 0, v)?;
+                }
+            }
+        } else if state.report.best.is_some()
+            && let Some(ck) = &checkpoints
+            && ck.current("best")?.is_some()
+        {
+            best_module = Some(load_checkpoint_weights(module.clone(), ck.root(), "best")?);
+        }
+    }
+    let stale = |report: &TrainReport| {
+        let best = report.best.map_or(0, |(s, _)| s);
+        report.validation.iter().filter(|(s, _)| *s > best).count()
+    };
+    let end = if state.report.stopped_at.is_some() {
+        state.step
+    } else {
+        config.steps
+    };
+    for step in first..end {
         let GroupLoss { loss, group } = batch_loss(&module, &mut rng)?.into();
         let value: f64 = loss.clone().into_scalar::<f32>() as f64;
         if !value.is_finite() {
@@ -409,22 +450,21 @@ where
             let improved = value.is_finite() && state.report.best.is_none_or(|(_, b)| value < b);
             if improved {
                 state.report.best = Some((done, value));
+                if early {
+                    best_module = Some(module.clone());
+                }
                 if let Some(ck) = &checkpoints {
-                    ck.publish("best", done, |d| {
-                        let w = d.join(WEIGHTS);
-                        module.clone().save_file(&w).map_err(record_err(&w))?;
-                        let s = d.join("best.json");
-                        std::fs::write(
-                            &s,
-                            serde_json::json!({"step": done, "valid_loss": value}).to_string(),
-                        )
-                        .map_err(io(&s))
-                    })?;
+                    publish_best(ck, &module, done, value)?;
                 }
             }
         }
+        let stop = early && done < config.steps && stale(&state.report) >= config.patience;
+        if stop {
+            state.report.stopped_at = Some(done);
+            bar.set_message(format!("early stop at step {done}"));
+        }
         if let Some(ck) = &checkpoints
-            && config.is_due(done, config.checkpoint_every)
+            && (stop || config.is_due(done, config.checkpoint_every))
         {
             state.report.seconds = seconds_before + start.elapsed().as_secs_f64();
             state.rng = RngState::of(&rng);
@@ -442,12 +482,33 @@ where
             })?;
             last_good = Some((dir, done));
         }
+        if stop {
+            break;
+        }
     }
     bar.finish_and_clear();
     state.report.seconds = seconds_before + start.elapsed().as_secs_f64();
     state.report.steps_per_second =
-        (config.steps - first) as f64 / (start.elapsed().as_secs_f64()).max(f64::MIN_POSITIVE);
+        (state.step - first) as f64 / (start.elapsed().as_secs_f64()).max(f64::MIN_POSITIVE);
+    if let Some(best) = best_module {
+        module = best;
+    }
     Ok((module, state.report))
+}
+
+/// Publishes `module` as the `best` checkpoint of step `step` with validation loss `value`.
+fn publish_best<M: Module>(ck: &Checkpoints, module: &M, step: usize, value: f64) -> Result<()> {
+    ck.publish("best", step, |d| {
+        let w = d.join(WEIGHTS);
+        module.clone().save_file(&w).map_err(record_err(&w))?;
+        let s = d.join("best.json");
+        std::fs::write(
+            &s,
+            serde_json::json!({"step": step, "valid_loss": value}).to_string(),
+        )
+        .map_err(io(&s))
+    })?;
+    Ok(())
 }
 
 /// The first top-level key where two configurations differ, for error messages.

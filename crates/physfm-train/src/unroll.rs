@@ -200,7 +200,9 @@ pub fn train_surrogate<M: Surrogate>(
 ) -> Result<(M, TrainReport)> {
     let windows: Vec<&WindowDataset> = data.iter().map(|d| &d.windows).collect();
     let weights: Vec<f64> = data.iter().map(|d| d.weight).collect();
-    fit_surrogate(model, &windows, &weights, valid, config, device, options)
+    fit_surrogate(
+        model, &windows, &weights, valid, None, config, device, options,
+    )
 }
 
 /// [`train_surrogate`] on one dataset, borrowed: the model's dataset 0.
@@ -249,15 +251,41 @@ pub fn train_windows<M: Surrogate>(
     device: &Device,
     options: &TrainOptions,
 ) -> Result<(M, TrainReport)> {
-    fit_surrogate(model, &[data], &[1.0], valid, config, device, options)
+    fit_surrogate(model, &[data], &[1.0], valid, None, config, device, options)
 }
 
-/// [`train_surrogate`] on borrowed datasets and their weights.
+/// [`train_windows`] validated by any score of the model (lower is better) instead of the
+/// one-step loss on windows: a rollout error on held-out trajectories, say, which makes
+/// early stopping ([`TrainConfig::patience`]) select on the error that matters.
+pub fn train_windows_with<M: Surrogate>(
+    model: M,
+    data: &WindowDataset,
+    validate: Option<Validate<'_, M>>,
+    config: &TrainConfig,
+    device: &Device,
+    options: &TrainOptions,
+) -> Result<(M, TrainReport)> {
+    fit_surrogate(
+        model,
+        &[data],
+        &[1.0],
+        None,
+        validate,
+        config,
+        device,
+        options,
+    )
+}
+
+/// [`train_surrogate`] on borrowed datasets and their weights, validated on `valid`'s
+/// windows or by `score`.
+#[allow(clippy::too_many_arguments)]
 fn fit_surrogate<M: Surrogate>(
     model: M,
     data: &[&WindowDataset],
     weights: &[f64],
     valid: Option<&WindowDataset>,
+    score: Option<Validate<'_, M>>,
     config: &TrainConfig,
     device: &Device,
     options: &TrainOptions,
@@ -318,11 +346,10 @@ fn fit_surrogate<M: Surrogate>(
             device,
         ))
     };
-    let validate: Option<Validate<'_, M>> = match valid {
-        Some(_) => Some(&mut validate_fn),
-        None => None,
-    };
-    fit(model, config, &options, batch_loss, validate)
+    match valid {
+        Some(_) => fit(model, config, &options, batch_loss, Some(&mut validate_fn)),
+        None => fit(model, config, &options, batch_loss, score),
+    }
 }
 
 /// `options` with per-dataset loss groups for a run of `datasets` datasets: the caller's,

@@ -9,7 +9,7 @@ use physfm_data::InMemoryCollection;
 use physfm_models::{FnoConfig, Stepper1d, StepperConfig};
 use physfm_train::{
     LossKind, Objective, TrainConfig, TrainError, TrainOptions, WindowDataset, fit, train_windows,
-    validation_loss,
+    train_windows_with, validation_loss,
 };
 
 fn tiny_burgers() -> InMemoryCollection {
@@ -170,6 +170,61 @@ fn validation_keeps_the_best_checkpoint() {
     let ck = physfm_train::Checkpoints::new(dir.path());
     assert_eq!(ck.current("last").unwrap().unwrap().1, 100);
     assert_eq!(ck.current("best").unwrap().unwrap().1, best_step);
+}
+
+/// Early stopping on a scripted validation score: the run validates before its first step,
+/// stops after `patience` validations without improvement and returns the best weights.
+#[test]
+fn early_stopping_returns_the_best_validated_weights() {
+    let data = tiny_burgers();
+    let pairs = WindowDataset::pairs(&data, 1).unwrap();
+    let device = Device::flex().autodiff();
+    let cfg = TrainConfig {
+        validate_every: 20,
+        patience: 2,
+        ..config(200, 3e-3)
+    };
+    // Best at step `best` of the script; each call also records the true loss of the
+    // weights it saw, to identify the weights returned.
+    for (script, best_step, stop) in [
+        (vec![5.0, 3.0, 4.0, 4.0, 1.0], 20, 60),
+        (vec![1.0, 2.0, 3.0], 0, 40),
+    ] {
+        device.seed(9);
+        let start = model(&pairs, 8, &device);
+        let mut seen = Vec::new();
+        let mut score = |m: &Stepper1d| {
+            seen.push(validation_loss(m, &pairs, 0, LossKind::Mse, &device));
+            Ok(script[seen.len() - 1])
+        };
+        let (trained, report) = train_windows_with(
+            start,
+            &pairs,
+            Some(&mut score),
+            &cfg,
+            &device,
+            &TrainOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(report.stopped_at, Some(stop));
+        assert_eq!(report.best.unwrap().0, best_step);
+        assert_eq!(report.validation.len(), stop / 20 + 1);
+        let returned = validation_loss(&trained, &pairs, 0, LossKind::Mse, &device);
+        let kept = seen[best_step / 20];
+        assert!(
+            (returned - kept).abs() <= 1e-6 * kept,
+            "returned {returned}, best validated {kept}"
+        );
+        // The weights moved after the best step, so returning the last ones would differ.
+        assert!((seen[seen.len() - 1] - kept).abs() > 1e-6 * kept);
+    }
+    // Patience without periodic validation is refused by name.
+    let bad = TrainConfig {
+        patience: 2,
+        ..config(10, 1e-3)
+    };
+    let e = bad.validate("train").unwrap_err();
+    assert!(e.to_string().contains("train.patience"), "{e}");
 }
 
 #[test]
