@@ -6,7 +6,9 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use physfm_models::{Conditioning, Dynamics, Surrogate};
-use physfm_train::{TrainConfig, TrainOptions, TrainReport, WindowDataset, train_windows};
+use physfm_train::{
+    TrainConfig, TrainOptions, TrainReport, Validate, WindowDataset, train_windows_with,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -312,6 +314,12 @@ pub struct AdaptReport {
 /// every strategy. The objective, loss and schedule of `budget` apply; the model's
 /// normalisation is kept. `device` must be an autodiff device.
 ///
+/// `validate`, if given, scores the model under training (lower is better: a rollout error
+/// on held-out trajectories of the new dynamics, say) every `budget.validate_every` steps;
+/// with `budget.patience` > 0 the adaptation stops early and keeps the best-scored weights,
+/// the prior's own (step 0) included (see [`TrainConfig::patience`]). It applies to every
+/// strategy that trains the model's weights, and to `in-context`'s fresh heads.
+///
 /// - `full`, `head`, `heads`, `lora-r<N>`, `scratch`: [`Strategy::prepare`], then training;
 ///   LoRA's updates are merged into the weights.
 /// - `coda`: fits a new context alone ([`adapt_coda`]); the result is the network of that
@@ -326,8 +334,9 @@ pub struct AdaptReport {
 /// # Errors
 /// [`AdaptError::Config`](crate::AdaptError::Config) when `coda` or `reptile` is given a
 /// prior that their meta-training did not make (`leads` adapts any prior: another's plain
-/// model becomes the shared model, with no training environment), and the training's own
-/// errors.
+/// model becomes the shared model, with no training environment), when `coda` or `leads`
+/// (which train a context or a residual model, not the model) are given `validate`, and the
+/// training's own errors.
 ///
 /// ```
 /// use burn::tensor::Device;
@@ -360,7 +369,7 @@ pub struct AdaptReport {
 /// let lora: Strategy = "lora-r2".parse()?;
 /// let budget = TrainConfig::new(10, 3, lora.learning_rate());
 /// let (adapted, report) = adapt(
-///     pretrained, lora, &[], &pairs, &budget, &MetaConfig::default(), &device,
+///     pretrained, lora, &[], &pairs, None, &budget, &MetaConfig::default(), &device,
 ///     &TrainOptions::default(),
 /// )?;
 /// assert!(report.trainable_params < report.total_params / 4);
@@ -373,12 +382,21 @@ pub fn adapt<M: Surrogate>(
     strategy: Strategy,
     fresh: &[String],
     data: &WindowDataset,
+    validate: Option<Validate<'_, M>>,
     budget: &TrainConfig,
     config: &MetaConfig,
     device: &Device,
     options: &TrainOptions,
 ) -> Result<(Adapted<M>, AdaptReport)> {
     let prior = prior.into();
+    if validate.is_some() && matches!(strategy, Strategy::Coda | Strategy::Leads) {
+        return Err(crate::error::config_error(
+            "strategy",
+            strategy.to_string(),
+            "it trains a context or a residual model, not the model's weights, so a \
+             validation of the model cannot steer it; adapt without one",
+        ));
+    }
     let made_by = prior.made_by();
     let refuse = || {
         Err(crate::error::config_error(
@@ -400,6 +418,10 @@ pub fn adapt<M: Surrogate>(
         trainable_params: prepared.trainable,
         total_params: prepared.total,
         train,
+    };
+    // The strategies that train the model's own weights (one of them runs).
+    let train = |model: M, s: Strategy| {
+        plain_adapt(model, s, fresh, data, validate, budget, device, options)
     };
     match (strategy, prior) {
         (Strategy::Coda, Prior::Coda { coda, config: cc }) => {
@@ -428,7 +450,7 @@ pub fn adapt<M: Surrogate>(
             Ok((Adapted::Leads(adapted), report(n, train)))
         }
         (Strategy::Reptile, Prior::Reptile(m)) => {
-            let (m, r) = plain_adapt(m, Strategy::Reptile, fresh, data, budget, device, options)?;
+            let (m, r) = train(m, Strategy::Reptile)?;
             Ok((Adapted::Model(m), report(r.0, r.1)))
         }
         (Strategy::Coda | Strategy::Reptile, _) => refuse(),
@@ -439,15 +461,7 @@ pub fn adapt<M: Surrogate>(
                 let n = count_params(&model.clone().freeze());
                 (model, n, TrainReport::empty())
             } else {
-                let (m, (t, r)) = plain_adapt(
-                    model,
-                    Strategy::InContext,
-                    fresh,
-                    data,
-                    budget,
-                    device,
-                    options,
-                )?;
+                let (m, (t, r)) = train(model, Strategy::InContext)?;
                 (m, t, r)
             };
             let frozen = model.freeze();
@@ -471,7 +485,7 @@ pub fn adapt<M: Surrogate>(
             ))
         }
         (s, prior) => {
-            let (m, r) = plain_adapt(prior.into_model(), s, fresh, data, budget, device, options)?;
+            let (m, r) = train(prior.into_model(), s)?;
             Ok((Adapted::Model(m), report(r.0, r.1)))
         }
     }
@@ -496,18 +510,21 @@ fn plain<M: Module>(m: M) -> M {
 /// A finished model, its trainable and total parameter counts, and its training.
 type Trained<M> = (M, (ParamCount, TrainReport));
 
-/// Prepares `model` with `strategy`, trains it on `data` and finishes it.
+/// Prepares `model` with `strategy`, trains it on `data` (validated by `validate`) and
+/// finishes it.
+#[allow(clippy::too_many_arguments)]
 fn plain_adapt<M: Surrogate>(
     model: M,
     strategy: Strategy,
     fresh: &[String],
     data: &WindowDataset,
+    validate: Option<Validate<'_, M>>,
     budget: &TrainConfig,
     device: &Device,
     options: &TrainOptions,
 ) -> Result<Trained<M>> {
     let prepared = strategy.prepare(model, fresh, device);
     let counts = count_params(&prepared);
-    let (trained, train) = train_windows(prepared, data, None, budget, device, options)?;
+    let (trained, train) = train_windows_with(prepared, data, validate, budget, device, options)?;
     Ok((strategy.finish(trained), (counts, train)))
 }

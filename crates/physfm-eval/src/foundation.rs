@@ -81,10 +81,24 @@ pub struct FoundationSpec {
     pub scratch_shots: Vec<usize>,
     /// Seeds: each a K-subset and an initialisation.
     pub seeds: usize,
-    /// The learning-rate sweep of every arm.
+    /// The learning-rate sweep of every arm not in `arm_learning_rates`.
     pub learning_rates: Vec<f64>,
-    /// Optimiser steps of every adaptation.
+    /// Sweeps of their own for the arms named (`"scratch" = [1e-3, 3e-3, 1e-2]`): an arm
+    /// whose chosen rate sits at an end of the common sweep gets a sweep around its own.
+    #[serde(default)]
+    pub arm_learning_rates: BTreeMap<String, Vec<f64>>,
+    /// Optimiser steps of every adaptation (the most it takes, with early stopping).
     pub steps: usize,
+    /// Steps between validations of an adaptation on `val` (its rollout relative L2 error);
+    /// 0: none. Default 0.
+    #[serde(default)]
+    pub validate_every: usize,
+    /// Early stopping: an adaptation stops after this many validations in a row without
+    /// improvement and keeps its best validated weights, those it started from included
+    /// (see [`physfm_train::TrainConfig::patience`]); 0: every step, last weights. Needs
+    /// `validate_every`. Default 0.
+    #[serde(default)]
+    pub patience: usize,
     /// Trajectories per family (per part of a mixture) of every corpus's `train` split,
     /// generated into the study's own data folder; none: the presets' counts.
     #[serde(default)]
@@ -191,6 +205,25 @@ impl FoundationSpec {
                 "the arms need `scratch`: the gains are measured against it".into(),
             ));
         }
+        for (name, rates) in &self.arm_learning_rates {
+            if !self.arms.contains(name) {
+                return Err(EvalError::Invalid(format!(
+                    "arm_learning_rates.\"{name}\": no such arm (arms: {})",
+                    self.arms.join(", ")
+                )));
+            }
+            if rates.is_empty() || rates.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
+                return Err(EvalError::Invalid(format!(
+                    "arm_learning_rates.\"{name}\": {rates:?} (needs one or more positive rates)"
+                )));
+            }
+        }
+        if self.patience > 0 && self.validate_every == 0 {
+            return Err(EvalError::Invalid(format!(
+                "patience = {}: early stopping needs validate_every > 0",
+                self.patience
+            )));
+        }
         Ok(out)
     }
 
@@ -200,7 +233,7 @@ impl FoundationSpec {
     pub fn unit_settings(&self) -> impl PartialEq + use<> {
         (
             self.target.clone(),
-            self.steps,
+            (self.steps, self.validate_every, self.patience),
             self.corpus_trajectories,
             self.pretrain_steps,
             self.meta_steps,
@@ -208,6 +241,13 @@ impl FoundationSpec {
             // Meta-training runs at the first rate of the sweep.
             (self.meta_steps > 0).then(|| self.learning_rates.first().copied()),
         )
+    }
+
+    /// The learning-rate sweep of `arm`: its own, else the common one.
+    pub fn rates(&self, arm: &str) -> &[f64] {
+        self.arm_learning_rates
+            .get(arm)
+            .unwrap_or(&self.learning_rates)
     }
 
     /// The K at which the efficiency gain is read: the largest of `shots` up to 8.
@@ -221,15 +261,22 @@ impl FoundationSpec {
     }
 
     /// The quick variant: one seed, K in {2, 8}, no extra scratch K, 32 trajectories per
-    /// family, 1000 pretraining steps and 200 adaptation steps.
+    /// family, 1000 pretraining steps and 200 adaptation steps (validated every 40 where
+    /// the spec validates).
     pub fn quick(&self) -> Self {
+        let steps = self.steps.min(200);
         Self {
             shots: vec![2, 8],
             scratch_shots: Vec::new(),
             seeds: 1,
             corpus_trajectories: Some(32),
             pretrain_steps: Some(1000),
-            steps: self.steps.min(200),
+            steps,
+            validate_every: if self.validate_every > 0 {
+                self.validate_every.min(steps / 5).max(1)
+            } else {
+                0
+            },
             ..self.clone()
         }
     }
@@ -252,6 +299,9 @@ pub struct Unit {
     pub diverged: bool,
     /// Adaptation seconds.
     pub seconds: f64,
+    /// With early stopping: the step whose weights were kept (0: those it started from).
+    #[serde(default)]
+    pub kept_step: Option<usize>,
 }
 
 /// The run chosen for one arm, K and seed (its learning rate has the lowest `val` rollout
@@ -268,6 +318,9 @@ pub struct Chosen {
     pub learning_rate: Option<f64>,
     /// Its errors per split.
     pub errors: BTreeMap<String, RolloutScores>,
+    /// With early stopping: the step whose weights it kept.
+    #[serde(default)]
+    pub kept_step: Option<usize>,
 }
 
 /// A finished study: every unit, the chosen runs and the gains.
@@ -481,7 +534,7 @@ pub fn foundation_study(
         };
         for &k in spec.shots.iter().chain(extra) {
             for seed in 0..spec.seeds {
-                for &lr in &spec.learning_rates {
+                for &lr in spec.rates(&arm.name) {
                     plan.push((a, k, seed, lr));
                 }
             }
@@ -574,7 +627,7 @@ fn adapt_arm(
     (k, seed, lr): (usize, usize, f64),
     priors: &mut Priors,
     device: &Device,
-) -> Result<(Box<dyn Dynamics>, ParamTransform)> {
+) -> Result<(Box<dyn Dynamics>, ParamTransform, Option<usize>)> {
     let corpus = arm.corpus.unwrap_or(0);
     let pre = &corpora[corpus];
     let head = arm
@@ -588,7 +641,7 @@ fn adapt_arm(
     let device = device.clone().inner();
     let Some(strategy) = arm.strategy else {
         let model = pre.model.transfer(&target_cfg, &device)?;
-        return Ok((Box::new(model), pre.spec.params));
+        return Ok((Box::new(model), pre.spec.params, None));
     };
     let key = (corpus, strategy.to_string());
     if !priors.contains_key(&key) {
@@ -620,17 +673,27 @@ fn adapt_arm(
     let windows = pre
         .spec
         .pairs(&random_subset(&target.pool, k, seed as u64)?)?;
-    let budget = adaptation_budget(&pre.spec.train, spec.steps, lr, seed as u64);
-    let (model, _) = transfer_train(
+    let mut budget = adaptation_budget(&pre.spec.train, spec.steps, lr, seed as u64);
+    budget.validate_every = spec.validate_every;
+    budget.patience = spec.patience;
+    let valid = target
+        .splits
+        .iter()
+        .find(|(n, _)| n == "val")
+        .map(|(_, v)| v)
+        .filter(|_| spec.validate_every > 0);
+    let (model, report) = transfer_train(
         Some(prior),
         &target_cfg,
         &windows,
+        valid.map(|v| (v, pre.spec.params)),
         strategy,
         &budget,
         &spec.meta,
         &device,
     )?;
-    Ok((Box::new(model.valid()), pre.spec.params))
+    let kept = valid.and(report.best.map(|(step, _)| step));
+    Ok((Box::new(model.valid()), pre.spec.params, kept))
 }
 
 /// Adapts one arm to K trajectories with one seed and learning rate, and scores it.
@@ -643,7 +706,7 @@ fn run_unit(
     device: &Device,
 ) -> Result<Unit> {
     let t = std::time::Instant::now();
-    let (model, params) = adapt_arm(spec, arm, context, (k, seed, lr), priors, device)?;
+    let (model, params, kept_step) = adapt_arm(spec, arm, context, (k, seed, lr), priors, device)?;
     let device = device.clone().inner();
     let mut errors = BTreeMap::new();
     for (name, data) in &context.2.splits {
@@ -661,6 +724,7 @@ fn run_unit(
         diverged: spec.diverged(val),
         errors,
         seconds: t.elapsed().as_secs_f64(),
+        kept_step,
     })
 }
 
@@ -704,7 +768,7 @@ fn trajectory_plot(
     let mut rollouts = Vec::new();
     for (arm, lr) in [(scratch, lr_scratch), (best, lr_of(best).unwrap_or(0.0))] {
         let kk = if arm.strategy.is_none() { 0 } else { k };
-        let (model, params) = adapt_arm(s, arm, context, (kk, 0, lr), priors, device)?;
+        let (model, params, _) = adapt_arm(s, arm, context, (kk, 0, lr), priors, device)?;
         let p = crate::predictions(model.as_ref(), 0, test, params, &plain)?;
         rollouts.push(p.rollout.into_iter().next().unwrap_or_default());
     }
@@ -780,6 +844,7 @@ fn summarise(spec: &FoundationSpec, arms: &[StudyArm], mut units: Vec<Unit>) -> 
             seed,
             learning_rate: best.map(|u| u.learning_rate),
             errors: best.map(|u| u.errors.clone()).unwrap_or_default(),
+            kept_step: best.and_then(|u| u.kept_step),
         });
     }
     let roll = |c: &Chosen| {
@@ -890,10 +955,34 @@ fn report(r: &FoundationResults, arms: &[StudyArm]) -> String {
     let _ = writeln!(
         md,
         "# Foundation study: transfer to {}\n\n{} seed(s) (each a K-subset and an initialisation), \
-         {} steps per adaptation, learning rates {:?} chosen per arm, K and seed on `val`; \
+         {} steps per adaptation{}, learning rates {:?}{} chosen per arm, K and seed on `val`; \
          errors on the test splits (relative L2 over each trajectory, and PDEBench's nRMSE, \
          each frame normalised by its own norm), mean [min, max] over seeds.\n",
-        s.target, s.seeds, s.steps, s.learning_rates
+        s.target,
+        s.seeds,
+        s.steps,
+        if s.patience > 0 {
+            format!(
+                " at most (early stopping: validated on `val` every {} steps, stopped after {} \
+                 validations without improvement, best weights kept)",
+                s.validate_every, s.patience
+            )
+        } else {
+            String::new()
+        },
+        s.learning_rates,
+        if s.arm_learning_rates.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                s.arm_learning_rates
+                    .iter()
+                    .map(|(a, r)| format!("{a}: {r:?}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        }
     );
     let mut ks: Vec<usize> = s.shots.iter().chain(&s.scratch_shots).copied().collect();
     ks.sort_unstable();
@@ -973,7 +1062,7 @@ fn report(r: &FoundationResults, arms: &[StudyArm]) -> String {
     let _ = writeln!(
         md,
         "\n## Chosen learning rates (per seed; `*`: at an end of the sweep, which may be too \
-         narrow there)\n"
+         narrow there; `@n`: early stopping kept the weights of step n)\n"
     );
     let trained: Vec<&StudyArm> = arms.iter().filter(|a| a.strategy.is_some()).collect();
     let _ = write!(md, "| K |");
@@ -981,29 +1070,25 @@ fn report(r: &FoundationResults, arms: &[StudyArm]) -> String {
         let _ = write!(md, " {} |", a.name);
     }
     let _ = writeln!(md, "\n|---|{}", "---|".repeat(trained.len()));
-    let lo = s
-        .learning_rates
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min);
-    let hi = s
-        .learning_rates
-        .iter()
-        .copied()
-        .fold(f64::NEG_INFINITY, f64::max);
     for &k in &ks {
         let _ = write!(md, "| {k} |");
         for a in &trained {
+            let sweep = s.rates(&a.name);
+            let lo = sweep.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = sweep.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let rates: Vec<String> = r
                 .chosen
                 .iter()
                 .filter(|c| c.arm == a.name && c.shots == k)
-                .map(|c| match c.learning_rate {
-                    Some(lr) if s.learning_rates.len() > 1 && (lr == lo || lr == hi) => {
-                        format!("{lr:e}*")
+                .map(|c| {
+                    let kept = c.kept_step.map(|k| format!("@{k}")).unwrap_or_default();
+                    match c.learning_rate {
+                        Some(lr) if sweep.len() > 1 && (lr == lo || lr == hi) => {
+                            format!("{lr:e}*{kept}")
+                        }
+                        Some(lr) => format!("{lr:e}{kept}"),
+                        None => "diverged".into(),
                     }
-                    Some(lr) => format!("{lr:e}"),
-                    None => "diverged".into(),
                 })
                 .collect();
             let text = if rates.is_empty() {

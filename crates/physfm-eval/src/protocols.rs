@@ -382,6 +382,7 @@ pub fn few_shot_protocol<M: Surrogate>(
                 s,
                 &[],
                 &windows,
+                None,
                 &cfg,
                 meta,
                 device,

@@ -257,11 +257,18 @@ pub fn adaptation_budget(base: &TrainConfig, steps: usize, lr: f64, seed: u64) -
 /// model) are drawn with seed `1000 + budget.seed`. The model trains on `device` with
 /// autodiff (plain or autodiff, as given) and comes back there.
 ///
+/// With `valid` (held-out trajectories of the target and the map of their parameters), the
+/// training validates by the rollout relative L2 error on them every `budget.validate_every`
+/// steps; with `budget.patience` > 0 it stops early and keeps the best weights, the
+/// transferred model's own included (see [`physfm_train::TrainConfig::patience`]).
+///
 /// [`meta_train`]: physfm_adapt::meta_train
+#[allow(clippy::too_many_arguments)]
 pub fn transfer_train(
     pre: Option<&Prior<EncodeProcessDecode>>,
     target_cfg: &EpdConfig,
     windows: &WindowDataset,
+    valid: Option<(&InMemoryCollection, ParamTransform)>,
     strategy: Strategy,
     budget: &TrainConfig,
     meta: &MetaConfig,
@@ -294,8 +301,18 @@ pub fn transfer_train(
         }
     };
     let options = TrainOptions::default();
+    let mut score = |m: &EncodeProcessDecode| -> physfm_train::Result<f64> {
+        let (data, params) = valid.expect("validates only with data");
+        rollout_scores(&m.valid(), 0, data, params, &device)
+            .map(|s| s.rollout_rel_l2)
+            .map_err(|e| physfm_train::TrainError::Validation(Box::new(e)))
+    };
+    let validate: Option<physfm_train::Validate<'_, EncodeProcessDecode>> = match valid {
+        Some(_) => Some(&mut score),
+        None => None,
+    };
     let (model, report) = adapt(
-        prior, strategy, &fresh, windows, budget, meta, &ad, &options,
+        prior, strategy, &fresh, windows, validate, budget, meta, &ad, &options,
     )?;
     Ok((model, report.train))
 }
@@ -314,7 +331,9 @@ pub fn transfer_protocol(
     params: ParamTransform,
     device: &Device,
 ) -> Result<TransferScore> {
-    let (model, report) = transfer_train(pre, target_cfg, windows, strategy, budget, meta, device)?;
+    let (model, report) = transfer_train(
+        pre, target_cfg, windows, None, strategy, budget, meta, device,
+    )?;
     let plain = device.clone().inner();
     let (one, roll) = rollout_errors(&model.valid(), 0, test, params, &plain)?;
     Ok(TransferScore {

@@ -495,6 +495,7 @@ fn lora_transfer_changes_the_processor_by_low_rank_updates_alone() {
         Some(&physfm_adapt::Prior::Model(model)),
         &cfg,
         &w,
+        None,
         Strategy::Lora { rank: 1 },
         &budget,
         &physfm_adapt::MetaConfig::default(),

@@ -206,19 +206,20 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
     let device = Device::flex();
     // Runs a study into `out`: its results and how many units it made (not reused); the
     // error as text.
-    let run = |spec: &FoundationSpec| {
+    let run_in = |spec: &FoundationSpec, out: &std::path::Path| {
         let mut fresh = 0;
         let r = foundation_study(
             spec,
             dir.path(),
             &presets,
-            &out,
+            out,
             &device,
             false,
             &mut |_, reused| fresh += usize::from(!reused),
         );
         r.map(|r| (r, fresh)).map_err(|e| e.to_string())
     };
+    let run = |spec: &FoundationSpec| run_in(spec, &out);
     let (results, fresh) = run(&study).unwrap();
     // Scratch at K = 2 and 4, two rates each; zero-shot once; full at K = 2, two rates.
     assert_eq!((results.units.len(), fresh), (7, 7));
@@ -288,7 +289,71 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
     let (extended, fresh) = run(&more).unwrap();
     assert_eq!((extended.units.len(), fresh), (10, 3));
     // A spec whose units would differ (another step budget) is refused, not mixed in.
-    let other = FoundationSpec { steps: 3, ..study };
+    let other = FoundationSpec {
+        steps: 3,
+        ..study.clone()
+    };
     let e = run(&other).unwrap_err();
     assert!(e.contains("another spec"), "{e}");
+    // Early stopping changes every unit: refused here too.
+    let early = FoundationSpec {
+        steps: 4,
+        validate_every: 1,
+        patience: 1,
+        arm_learning_rates: [("scratch".to_string(), vec![1e-2])].into(),
+        ..study.clone()
+    };
+    let e = run(&early).unwrap_err();
+    assert!(e.contains("another spec"), "{e}");
+    // In a folder of its own: scratch sweeps its own rate; every adapted unit keeps the
+    // weights of its best `val` rollout (step 0, the starting weights, included), and the
+    // kept unit's `val` error is no worse than that of the weights it started from.
+    let (r, fresh) = run_in(&early, &dir.path().join("early")).unwrap();
+    assert_eq!(fresh, 5);
+    let scratch: Vec<f64> = r
+        .units
+        .iter()
+        .filter(|u| u.arm == "scratch")
+        .map(|u| u.learning_rate)
+        .collect();
+    assert_eq!(scratch, [1e-2, 1e-2]);
+    let zero_shot = r.units.iter().find(|u| u.arm == "c:zero-shot").unwrap();
+    assert_eq!(zero_shot.kept_step, None);
+    for u in r.units.iter().filter(|u| u.shots > 0) {
+        assert!(u.kept_step.is_some_and(|s| s <= 4), "{u:?}");
+    }
+    for u in r.units.iter().filter(|u| u.arm == "c:full") {
+        let (kept, start) = (
+            u.errors["val"].rollout_rel_l2,
+            zero_shot.errors["val"].rollout_rel_l2,
+        );
+        assert!(kept <= start * (1.0 + 1e-6), "{kept} > {start}");
+    }
+    // Misnamed or empty per-arm sweeps and patience without validation are refused by name.
+    for (bad, needle) in [
+        (
+            FoundationSpec {
+                arm_learning_rates: [("c:lora".to_string(), vec![1e-3])].into(),
+                ..study.clone()
+            },
+            "arm_learning_rates.\"c:lora\": no such arm",
+        ),
+        (
+            FoundationSpec {
+                arm_learning_rates: [("scratch".to_string(), vec![])].into(),
+                ..study.clone()
+            },
+            "needs one or more positive rates",
+        ),
+        (
+            FoundationSpec {
+                patience: 2,
+                ..study
+            },
+            "validate_every",
+        ),
+    ] {
+        let e = bad.arms().unwrap_err().to_string();
+        assert!(e.contains(needle), "{e}");
+    }
 }
