@@ -34,10 +34,13 @@ pub(crate) struct Foundation {
     /// Output directory (pretraining runs, units, results.json, report.md, plots).
     #[arg(long, default_value = "runs/foundation")]
     out: PathBuf,
-    /// One seed, K in {2, 8}, 32 trajectories per family, 1000 pretraining and at most 200
+    /// One seed, K in {2, 8}, at most 32 trajectories per family, 1000 pretraining and 200
     /// adaptation steps.
     #[arg(long)]
     quick: bool,
+    /// Folder of the dataset presets the spec names (default: the workspace's `datasets`).
+    #[arg(long)]
+    presets: Option<PathBuf>,
 }
 
 impl Foundation {
@@ -53,7 +56,9 @@ impl Foundation {
         let results = foundation_study(
             &spec,
             &dir,
-            &workspace_root().join("datasets"),
+            &self
+                .presets
+                .unwrap_or_else(|| workspace_root().join("datasets")),
             &self.out,
             &Device::flex(),
             true,
@@ -83,5 +88,49 @@ impl Foundation {
             self.out.join("results.json").display()
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `study foundation --quick` on the tiny fixtures of physfm-eval's tests: one seed, K in
+    /// {2, 8}, budgets never raised above the spec's, and the report and results written.
+    #[test]
+    fn the_quick_study_runs_end_to_end() {
+        let fixtures = workspace_root().join("crates/physfm-eval/tests/fixtures/foundation");
+        let dir = tempfile::tempdir().unwrap();
+        let presets = dir.path().join("presets");
+        std::fs::create_dir_all(&presets).unwrap();
+        for f in ["tiny_corpus.toml", "tiny_burgers.toml"] {
+            std::fs::copy(fixtures.join(f), presets.join(f)).unwrap();
+        }
+        for f in ["corpus.toml", "study.toml"] {
+            std::fs::copy(fixtures.join(f), dir.path().join(f)).unwrap();
+        }
+        let out = dir.path().join("out");
+        let study = |quick| Foundation {
+            spec: dir.path().join("study.toml"),
+            out: out.clone(),
+            quick,
+            presets: Some(presets.clone()),
+        };
+        study(true).run().unwrap();
+        let text = std::fs::read_to_string(out.join("results.json")).unwrap();
+        let r: physfm_eval::FoundationResults = serde_json::from_str(&text).unwrap();
+        assert_eq!((r.spec.seeds, r.spec.shots.clone()), (1, vec![2, 8]));
+        assert!(r.spec.scratch_shots.is_empty());
+        assert_eq!((r.spec.steps, r.spec.pretrain_steps), (2, Some(2)));
+        assert_eq!(r.spec.corpus_trajectories, Some(2));
+        // Scratch and full at K = 2 and 8 with two rates each, zero-shot once.
+        assert_eq!(r.units.len(), 9);
+        assert!(out.join("report.md").exists() && out.join("error_vs_k.png").exists());
+        // The full study's units differ (another list of K, same settings): it extends the
+        // quick one's folder rather than being refused.
+        study(false).run().unwrap();
+        let text = std::fs::read_to_string(out.join("results.json")).unwrap();
+        let r: physfm_eval::FoundationResults = serde_json::from_str(&text).unwrap();
+        assert_eq!(r.units.len(), 1 + 2 * (2 + 1));
     }
 }

@@ -10,60 +10,16 @@ use physfm_eval::{
     foundation_study, named_spec, pretrain, rollout_errors, transfer_study,
 };
 
-const CORPUS: &str = r#"
-name = "tiny_corpus"
-description = "two corners of terms1d"
-seed = 5
-[family]
-kind = "terms1d"
-resolution = 64
-stored_resolution = 32
-[time]
-t_end = 0.4
-frames = 5
-[splits.train]
-params.c = 0.0
-[[splits.train.parts]]
-trajectories = 3
-params = { alpha = { min = 0.5, max = 2.0, scale = "linear" }, beta = 0.0, gamma = 0.05 }
-[[splits.train.parts]]
-trajectories = 3
-params = { alpha = 0.0, beta = { min = 0.05, max = 0.2, scale = "log" }, gamma = 0.0 }
-[splits.test_interp]
-params = { alpha = 1.0, beta = 0.0, gamma = 0.05, c = 0.0 }
-[[splits.test_interp.parts]]
-trajectories = 2
-"#;
+/// The tiny presets and pretraining spec that the foundation study's tests share.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/foundation");
 
-const TARGET: &str = r#"
-name = "tiny_burgers"
-description = "the Burgers corner of terms1d"
-seed = 6
-[family]
-kind = "terms1d"
-resolution = 64
-stored_resolution = 32
-[time]
-t_end = 0.4
-frames = 5
-[splits.train]
-trajectories = 4
-params = { alpha = { min = 0.5, max = 2.0, scale = "linear" }, beta = { min = 0.05, max = 0.2, scale = "log" }, gamma = 0.0, c = 0.0 }
-[splits.val]
-trajectories = 2
-params = { alpha = 1.5, beta = 0.1, gamma = 0.0, c = 0.0 }
-[splits.test_interp]
-trajectories = 2
-params = { alpha = 1.0, beta = 0.1, gamma = 0.0, c = 0.0 }
-"#;
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap()
+}
 
+/// The tiny pretraining spec with its parameters fed as `params`.
 fn spec_text(params: &str) -> String {
-    format!(
-        "params = \"{params}\"\n[[datasets]]\npreset = \"tiny_corpus\"\n\
-         [model]\nlatent_grid = [16]\nlatent_channels = 4\n\
-         [model.processor]\nin_channels = 4\nout_channels = 4\nn_modes = [4]\nwidth = 8\nn_layers = 1\n\
-         [train]\nsteps = 3\nbatch_size = 4\nlearning_rate = 1e-3\nloss = \"rel-l2\"\nlog_every = 1\ncheckpoint_every = 0\n"
-    )
+    fixture("corpus.toml").replace("params = \"identity\"", &format!("params = \"{params}\""))
 }
 
 #[test]
@@ -74,8 +30,16 @@ fn a_regime_mixture_pretrains_with_zero_coefficients_and_transfers_through_its_h
         data: dir.path().join("data"),
     };
     std::fs::create_dir_all(&presets.presets).unwrap();
-    std::fs::write(presets.presets.join("tiny_corpus.toml"), CORPUS).unwrap();
-    std::fs::write(presets.presets.join("tiny_burgers.toml"), TARGET).unwrap();
+    std::fs::write(
+        presets.presets.join("tiny_corpus.toml"),
+        fixture("tiny_corpus.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        presets.presets.join("tiny_burgers.toml"),
+        fixture("tiny_burgers.toml"),
+    )
+    .unwrap();
     let device = Device::flex();
     let options = PretrainOptions::default();
     // Logarithms of absent terms' zero coefficients are refused, naming the way out.
@@ -192,16 +156,18 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let presets = dir.path().join("presets");
     std::fs::create_dir_all(&presets).unwrap();
-    std::fs::write(presets.join("tiny_corpus.toml"), CORPUS).unwrap();
-    std::fs::write(presets.join("tiny_burgers.toml"), TARGET).unwrap();
-    std::fs::write(dir.path().join("corpus.toml"), spec_text("identity")).unwrap();
-    let study: FoundationSpec = toml::from_str(
-        "target = \"tiny_burgers\"\nshots = [2]\nscratch_shots = [4]\nseeds = 1\n\
-         learning_rates = [1e-3, 3e-3]\nsteps = 2\ncorpus_trajectories = 2\npretrain_steps = 2\n\
-         arms = [\"scratch\", \"c:zero-shot\", \"c:full\"]\n\
-         [[corpora]]\nname = \"c\"\nspec = \"corpus.toml\"\nhead = \"tiny_corpus\"\n",
+    std::fs::write(
+        presets.join("tiny_corpus.toml"),
+        fixture("tiny_corpus.toml"),
     )
     .unwrap();
+    std::fs::write(
+        presets.join("tiny_burgers.toml"),
+        fixture("tiny_burgers.toml"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("corpus.toml"), spec_text("identity")).unwrap();
+    let study: FoundationSpec = toml::from_str(&fixture("study.toml")).unwrap();
     let out = dir.path().join("study");
     let device = Device::flex();
     // Runs a study into `out`: its results and how many units it made (not reused); the
@@ -261,6 +227,14 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
         (ag - test("scratch", 2) / test("c:full", 2)).abs() < 1e-12,
         "{ag}"
     );
+    // With one seed, the per-seed efficiency gain is the gain of the mean curve.
+    for arm in ["c:zero-shot", "c:full"] {
+        assert_eq!(
+            results.efficiency_gain_per_seed[arm],
+            vec![results.efficiency_gain[arm]],
+            "{arm}"
+        );
+    }
     let finite = |u: &physfm_eval::Unit| u.errors["test_interp"].rollout_nrmse.is_finite();
     assert!(results.units.iter().all(finite));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
