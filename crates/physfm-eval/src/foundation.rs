@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::Device;
 use physfm_adapt::{Environment, MetaConfig, Prior, Strategy, meta_train};
-use physfm_data::{InMemoryCollection, generate_split, write_atomic};
+use physfm_data::{CollectionMeta, InMemoryCollection, generate_split, write_atomic};
 use physfm_models::{EncodeProcessDecode, EpdConfig};
 use physfm_train::{TrainOptions, WindowDataset};
 use serde::{Deserialize, Serialize};
@@ -106,9 +106,15 @@ pub struct FoundationSpec {
     /// Pretraining steps replacing the corpus specs'; none: theirs.
     #[serde(default)]
     pub pretrain_steps: Option<usize>,
-    /// Meta-training steps of `coda`, `leads` and `reptile` over the corpus.
+    /// Meta-training steps of `coda`, `leads` and `reptile` over the corpus's environments:
+    /// each dataset's training trajectories grouped by which coefficients are zero (the
+    /// regimes of a mixture such as the `terms1d` corners; a dataset whose coefficients are
+    /// never zero is one environment).
     #[serde(default)]
     pub meta_steps: usize,
+    /// Peak learning rate of meta-training; none: the first of `learning_rates`.
+    #[serde(default)]
+    pub meta_learning_rate: Option<f64>,
     /// Settings of the meta-trained strategies and in-context adaptation.
     #[serde(default)]
     pub meta: MetaConfig,
@@ -236,11 +242,26 @@ impl FoundationSpec {
             (self.steps, self.validate_every, self.patience),
             self.corpus_trajectories,
             self.pretrain_steps,
-            self.meta_steps,
             self.meta.clone(),
-            // Meta-training runs at the first rate of the sweep.
-            (self.meta_steps > 0).then(|| self.learning_rates.first().copied()),
         )
+    }
+
+    /// What the units of meta-trained arms (`coda`, `leads`, `reptile`) also depend on: the
+    /// meta-training's steps and rate. Specs without such arms share units whatever these.
+    pub fn meta_settings(&self) -> Option<(usize, f64)> {
+        let meta_arm = self.arms.iter().any(|a| {
+            a.split_once(':')
+                .and_then(|(_, s)| s.parse::<Strategy>().ok())
+                .is_some_and(Strategy::meta_trained)
+        });
+        meta_arm.then(|| (self.meta_steps, self.meta_rate()))
+    }
+
+    /// The peak learning rate of meta-training.
+    fn meta_rate(&self) -> f64 {
+        self.meta_learning_rate
+            .or(self.learning_rates.first().copied())
+            .unwrap_or(1e-3)
     }
 
     /// The learning-rate sweep of `arm`: its own, else the common one.
@@ -435,6 +456,8 @@ pub fn foundation_study(
     if let Ok(text) = std::fs::read_to_string(&spec_path) {
         let same = serde_json::from_str::<FoundationSpec>(&text).is_ok_and(|s| {
             s.unit_settings() == spec.unit_settings()
+                && s.meta_settings()
+                    .is_none_or(|m| Some(m) == spec.meta_settings())
                 && s.corpora.iter().zip(&spec.corpora).all(|(a, b)| a == b)
                 && s.corpora.len() <= spec.corpora.len()
         });
@@ -651,18 +674,17 @@ fn adapt_arm(
     let key = (corpus, strategy.to_string());
     if !priors.contains_key(&key) {
         let prior = if strategy.meta_trained() && spec.meta_steps > 0 && arm.corpus.is_some() {
-            let windows = pre
-                .spec
-                .datasets
+            let (windows, datasets) = regimes(&pre.spec, presets)?;
+            let environments: Vec<Environment<'_>> = windows
                 .iter()
-                .map(|d| pre.spec.training_pairs(presets, d))
-                .collect::<Result<Vec<WindowDataset>>>()?;
-            let budget =
-                adaptation_budget(&pre.spec.train, spec.meta_steps, spec.learning_rates[0], 0);
+                .zip(datasets)
+                .map(|(windows, dataset)| Environment { windows, dataset })
+                .collect();
+            let budget = adaptation_budget(&pre.spec.train, spec.meta_steps, spec.meta_rate(), 0);
             meta_train(
                 pre.model.clone(),
                 strategy,
-                &Environment::physics(&windows),
+                &environments,
                 &budget,
                 &spec.meta,
                 &device.clone().autodiff(),
@@ -681,12 +703,15 @@ fn adapt_arm(
     let mut budget = adaptation_budget(&pre.spec.train, spec.steps, lr, seed as u64);
     budget.validate_every = spec.validate_every;
     budget.patience = spec.patience;
+    // CoDA and LEADS train a context or a residual, which a validation of the model cannot
+    // steer: they take every step.
+    let steered = !matches!(strategy, Strategy::Coda | Strategy::Leads);
     let valid = target
         .splits
         .iter()
         .find(|(n, _)| n == "val")
         .map(|(_, v)| v)
-        .filter(|_| spec.validate_every > 0);
+        .filter(|_| spec.validate_every > 0 && steered);
     let (model, report) = transfer_train(
         Some(prior),
         &target_cfg,
@@ -699,6 +724,48 @@ fn adapt_arm(
     )?;
     let kept = valid.and(report.best.map(|(step, _)| step));
     Ok((Box::new(model.valid()), pre.spec.params, kept))
+}
+
+/// The meta-training environments of a corpus: each dataset's training windows, its
+/// trajectories grouped by which coefficients are zero ([`zero_patterns`]), and the dataset
+/// index of each group.
+fn regimes(spec: &PretrainSpec, presets: &Presets) -> Result<(Vec<WindowDataset>, Vec<usize>)> {
+    let mut windows = Vec::new();
+    let mut datasets = Vec::new();
+    for (d, entry) in spec.datasets.iter().enumerate() {
+        for group in zero_patterns(&spec.training_collection(presets, entry)?) {
+            windows.push(spec.pairs(&group)?);
+            datasets.push(d);
+        }
+    }
+    Ok((windows, datasets))
+}
+
+/// `data`'s trajectories grouped by which of their coefficients are zero, in order of first
+/// appearance: the regimes of a mixture such as the `terms1d` corners.
+fn zero_patterns(data: &InMemoryCollection) -> Vec<InMemoryCollection> {
+    let mut groups: Vec<(Vec<bool>, InMemoryCollection)> = Vec::new();
+    for r in &data.records {
+        let zeros: Vec<bool> = r.params.iter().map(|&p| p == 0.0).collect();
+        let i = match groups.iter().position(|(z, _)| *z == zeros) {
+            Some(i) => i,
+            None => {
+                let empty = InMemoryCollection {
+                    meta: CollectionMeta {
+                        trajectories: 0,
+                        ..data.meta.clone()
+                    },
+                    coordinates: data.coordinates.clone(),
+                    records: Vec::new(),
+                };
+                groups.push((zeros, empty));
+                groups.len() - 1
+            }
+        };
+        groups[i].1.records.push(r.clone());
+        groups[i].1.meta.trajectories += 1;
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
 }
 
 /// Adapts one arm to K trajectories with one seed and learning rate, and scores it.
@@ -1232,6 +1299,52 @@ mod tests {
         // Scratch never gets there; or is already there at its smallest K.
         assert_eq!(efficiency_gain(&curve, 0.01, 8), None);
         assert_eq!(efficiency_gain(&curve, 0.5, 8), Some(1.0 / 8.0));
+    }
+
+    #[test]
+    fn regimes_are_the_patterns_of_zero_coefficients() {
+        let record = |params: Vec<f64>| physfm_data::TrajectoryRecord {
+            fields: vec![0.0; 2],
+            times: vec![0.0, 1.0],
+            params,
+        };
+        let data = InMemoryCollection {
+            meta: CollectionMeta {
+                format_version: physfm_data::FORMAT_VERSION,
+                name: "mix".into(),
+                channel_names: vec!["u".into()],
+                param_names: vec!["alpha".into(), "beta".into()],
+                axis_names: vec!["x".into()],
+                spatial_shape: vec![1],
+                domain_lengths: vec![1.0],
+                boundary: vec!["periodic".into()],
+                frames: 2,
+                trajectories: 4,
+                generator: "test".into(),
+                seed: 0,
+                provenance: serde_json::Value::Null,
+            },
+            coordinates: vec![vec![0.0]],
+            records: vec![
+                record(vec![1.0, 0.0]),
+                record(vec![0.0, 0.2]),
+                record(vec![2.0, 0.0]),
+                record(vec![0.5, 0.1]),
+            ],
+        };
+        let groups = zero_patterns(&data);
+        let alphas: Vec<Vec<f64>> = groups
+            .iter()
+            .map(|g| g.records.iter().map(|r| r.params[0]).collect())
+            .collect();
+        assert_eq!(alphas, [vec![1.0, 2.0], vec![0.0], vec![0.5]]);
+        assert_eq!(
+            groups
+                .iter()
+                .map(|g| g.meta.trajectories)
+                .collect::<Vec<_>>(),
+            [2, 1, 1]
+        );
     }
 
     #[test]

@@ -269,12 +269,24 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
     };
     let e = run(&other).unwrap_err();
     assert!(e.contains("another spec"), "{e}");
+    // Meta-training settings matter only to meta-trained arms: without any, a change of
+    // them reuses every unit.
+    let (_, fresh) = run(&FoundationSpec {
+        meta_steps: 5,
+        ..study.clone()
+    })
+    .unwrap();
+    assert_eq!(fresh, 0);
     // Early stopping changes every unit: refused here too.
+    let mut arms = study.arms.clone();
+    arms.push("c:coda".into());
     let early = FoundationSpec {
         steps: 4,
         validate_every: 1,
         patience: 1,
         arm_learning_rates: [("scratch".to_string(), vec![1e-2])].into(),
+        meta_steps: 2,
+        arms,
         ..study.clone()
     };
     let e = run(&early).unwrap_err();
@@ -282,8 +294,14 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
     // In a folder of its own: scratch sweeps its own rate; every adapted unit keeps the
     // weights of its best `val` rollout (step 0, the starting weights, included), and the
     // kept unit's `val` error is no worse than that of the weights it started from.
+    // CoDA, meta-trained over the corpus's two regimes (the corners whose coefficients are
+    // zero in different places), adapts a context and takes every step.
     let (r, fresh) = run_in(&early, &dir.path().join("early")).unwrap();
-    assert_eq!(fresh, 5);
+    assert_eq!(fresh, 7);
+    for u in r.units.iter().filter(|u| u.arm == "c:coda") {
+        assert_eq!(u.kept_step, None);
+        assert!(u.errors["test_interp"].rollout_rel_l2.is_finite(), "{u:?}");
+    }
     let scratch: Vec<f64> = r
         .units
         .iter()
@@ -293,7 +311,7 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
     assert_eq!(scratch, [1e-2, 1e-2]);
     let zero_shot = r.units.iter().find(|u| u.arm == "c:zero-shot").unwrap();
     assert_eq!(zero_shot.kept_step, None);
-    for u in r.units.iter().filter(|u| u.shots > 0) {
+    for u in r.units.iter().filter(|u| u.shots > 0 && u.arm != "c:coda") {
         assert!(u.kept_step.is_some_and(|s| s <= 4), "{u:?}");
     }
     for u in r.units.iter().filter(|u| u.arm == "c:full") {
