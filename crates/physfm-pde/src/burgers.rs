@@ -131,6 +131,7 @@ impl Burgers1dConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SteppedSolve;
     use std::f64::consts::PI;
 
     /// Cole-Hopf solution of `u_t + u u_x = eps u_xx` from `phi = a + b cos(k x) exp(-eps k^2 t)`.

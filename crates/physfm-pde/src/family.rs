@@ -263,6 +263,61 @@ pub trait PdeFamily: Send + Sync {
     }
 }
 
+/// A family whose time stepping can also be fixed: the one solver behind its
+/// [`PdeFamily::solve_from`] (which passes `None`, the family's own step rule) and behind
+/// convergence studies at a fixed step ([`SteppedSolve::solve_with_dt`]).
+///
+/// ```
+/// use physfm_pde::{Burgers1d, PdeFamily, SteppedSolve};
+/// let f = Burgers1d::default();
+/// let u0 = f.initial_state(&[0.1], 3)?;
+/// let coarse = f.solve_with_dt(&[0.1], &u0, &[0.1], 1e-3)?;
+/// let fine = f.solve_with_dt(&[0.1], &u0, &[0.1], 5e-4)?;
+/// let gap = coarse.values.iter().zip(&fine.values).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+/// assert!(gap < 1e-6);
+/// assert!(f.solve_with_dt(&[0.1], &u0, &[0.1], 0.0).is_err());
+/// # Ok::<(), physfm_pde::PdeError>(())
+/// ```
+pub trait SteppedSolve: PdeFamily {
+    /// Solves from `initial` as [`PdeFamily::solve_from`] does, with the fixed step `dt`, or
+    /// the family's own step rule where `dt` is `None`.
+    fn solve_stepped(
+        &self,
+        params: &[f64],
+        initial: &[f64],
+        save_times: &[f64],
+        dt: Option<f64>,
+    ) -> Result<Trajectory>;
+
+    /// As [`PdeFamily::solve_from`] with the fixed step `dt` (for convergence studies); a
+    /// step that is not positive is refused by name.
+    fn solve_with_dt(
+        &self,
+        params: &[f64],
+        initial: &[f64],
+        save_times: &[f64],
+        dt: f64,
+    ) -> Result<Trajectory> {
+        check_positive("dt", dt)?;
+        self.solve_stepped(params, initial, save_times, Some(dt))
+    }
+}
+
+/// `solve_from` of a family that implements [`SteppedSolve`]: its own step rule.
+macro_rules! solve_from_stepped {
+    () => {
+        fn solve_from(
+            &self,
+            params: &[f64],
+            initial: &[f64],
+            save_times: &[f64],
+        ) -> Result<Trajectory> {
+            $crate::SteppedSolve::solve_stepped(self, params, initial, save_times, None)
+        }
+    };
+}
+pub(crate) use solve_from_stepped;
+
 /// Which times a trajectory is saved at.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

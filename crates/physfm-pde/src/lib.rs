@@ -47,7 +47,9 @@ pub use families::spectral1d::{
     Advection1d, Burgers1d, DiffusionReaction1d, Kdv1d, KuramotoSivashinsky1d, Terms1d, kdv_soliton,
 };
 pub use families::wave::Wave2d;
-pub use family::{Axis, Boundary, ParamDomain, ParamSpec, PdeFamily, TimeSampling, Trajectory};
+pub use family::{
+    Axis, Boundary, ParamDomain, ParamSpec, PdeFamily, SteppedSolve, TimeSampling, Trajectory,
+};
 pub use family_config::{FAMILY_NAMES, FamilyConfig};
 pub use initial::{GaussianRandomField, RandomSquares, SumOfSines};
 pub use preset::{ParamSampling, PlannedTrajectory, Preset, Split};

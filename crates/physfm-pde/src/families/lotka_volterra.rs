@@ -8,8 +8,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::family::{
-    Axis, ParamSpec, PdeFamily, Trajectory, check_initial, check_params, check_positive,
-    check_times, ensure_finite, positive,
+    Axis, ParamSpec, PdeFamily, SteppedSolve, Trajectory, check_initial, check_params,
+    check_positive, check_times, ensure_finite, positive, solve_from_stepped,
 };
 use crate::stencil::Rk4;
 use crate::{ParamRange, Result, Scale};
@@ -55,16 +55,16 @@ impl Default for LotkaVolterra {
     }
 }
 
-impl LotkaVolterra {
-    /// As [`PdeFamily::solve_from`] with step `dt` (for convergence studies).
-    pub fn solve_with_dt(
+impl SteppedSolve for LotkaVolterra {
+    /// RK4 at the fixed step `dt`, or at `max_dt`.
+    fn solve_stepped(
         &self,
         params: &[f64],
         initial: &[f64],
         save_times: &[f64],
-        dt: f64,
+        dt: Option<f64>,
     ) -> Result<Trajectory> {
-        check_positive("dt", dt)?;
+        let dt = dt.unwrap_or(self.max_dt);
         let spec = self.parameters();
         check_params(self.name(), &spec, params)?;
         for (p, v) in spec.iter().zip(params) {
@@ -141,12 +141,5 @@ impl PdeFamily for LotkaVolterra {
             self.initial.sample(&mut rng),
         ])
     }
-    fn solve_from(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-    ) -> Result<Trajectory> {
-        self.solve_with_dt(params, initial, save_times, self.max_dt)
-    }
+    solve_from_stepped!();
 }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::etdrk4::{Etdrk4, StepRule};
 use crate::family::{
-    Axis, ParamSpec, PdeFamily, Trajectory, check_initial, check_params, check_resolution,
-    check_times, describe, invalid, positive,
+    Axis, ParamSpec, PdeFamily, SteppedSolve, Trajectory, check_initial, check_params,
+    check_resolution, check_times, describe, invalid, positive, solve_from_stepped,
 };
 use crate::spectral_grid::{Fft2, fft_index_to_k};
 use crate::{GaussianRandomField, ParamRange, PdeError, Result, Scale};
@@ -71,19 +71,8 @@ impl Default for NavierStokes2d {
 const CFL: f64 = 0.5;
 const DT_CAP: f64 = 0.05;
 
-impl NavierStokes2d {
-    /// As [`PdeFamily::solve_from`] with a fixed step `dt` (for convergence studies).
-    pub fn solve_with_dt(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-        dt: f64,
-    ) -> Result<Trajectory> {
-        self.solve_impl(params, initial, save_times, Some(dt))
-    }
-
-    fn solve_impl(
+impl SteppedSolve for NavierStokes2d {
+    fn solve_stepped(
         &self,
         params: &[f64],
         initial: &[f64],
@@ -290,12 +279,5 @@ impl PdeFamily for NavierStokes2d {
             .initial
             .sample2d(n, n, &mut ChaCha8Rng::seed_from_u64(seed)))
     }
-    fn solve_from(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-    ) -> Result<Trajectory> {
-        self.solve_impl(params, initial, save_times, None)
-    }
+    solve_from_stepped!();
 }

@@ -13,8 +13,8 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::family::{
-    Axis, Boundary, ParamSpec, PdeFamily, Trajectory, check_initial, check_params, check_positive,
-    check_resolution, check_times, ensure_finite, positive,
+    Axis, Boundary, ParamSpec, PdeFamily, SteppedSolve, Trajectory, check_initial, check_params,
+    check_positive, check_resolution, check_times, ensure_finite, positive, solve_from_stepped,
 };
 use crate::stencil::{Rk4, deinterleave, interleave, laplacian5, laplacian9_periodic};
 use crate::{ParamRange, RandomSquares, Result, Scale};
@@ -104,19 +104,8 @@ impl Default for GrayScott2d {
     }
 }
 
-impl GrayScott2d {
-    /// As [`PdeFamily::solve_from`] with a fixed step `dt` (for convergence studies).
-    pub fn solve_with_dt(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-        dt: f64,
-    ) -> Result<Trajectory> {
-        self.solve_impl(params, initial, save_times, Some(dt))
-    }
-
-    fn solve_impl(
+impl SteppedSolve for GrayScott2d {
+    fn solve_stepped(
         &self,
         params: &[f64],
         initial: &[f64],
@@ -236,14 +225,7 @@ impl PdeFamily for GrayScott2d {
             .initial
             .sample(self.resolution, &mut ChaCha8Rng::seed_from_u64(seed)))
     }
-    fn solve_from(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-    ) -> Result<Trajectory> {
-        self.solve_impl(params, initial, save_times, None)
-    }
+    solve_from_stepped!();
 }
 
 /// FitzHugh-Nagumo `u_t = Du lap u + u - u^3 - k - v`, `v_t = Dv lap v + u - v` on
@@ -276,19 +258,8 @@ impl Default for DiffusionReaction2d {
     }
 }
 
-impl DiffusionReaction2d {
-    /// As [`PdeFamily::solve_from`] with a fixed step `dt` (for convergence studies).
-    pub fn solve_with_dt(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-        dt: f64,
-    ) -> Result<Trajectory> {
-        self.solve_impl(params, initial, save_times, Some(dt))
-    }
-
-    fn solve_impl(
+impl SteppedSolve for DiffusionReaction2d {
+    fn solve_stepped(
         &self,
         params: &[f64],
         initial: &[f64],
@@ -405,12 +376,5 @@ impl PdeFamily for DiffusionReaction2d {
             })
             .collect())
     }
-    fn solve_from(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-    ) -> Result<Trajectory> {
-        self.solve_impl(params, initial, save_times, None)
-    }
+    solve_from_stepped!();
 }

@@ -8,8 +8,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::family::{
-    Axis, Boundary, ParamSpec, PdeFamily, Trajectory, check_initial, check_params, check_positive,
-    check_resolution, check_times, describe, positive,
+    Axis, Boundary, ParamSpec, PdeFamily, SteppedSolve, Trajectory, check_initial, check_params,
+    check_positive, check_resolution, check_times, describe, positive, solve_from_stepped,
 };
 use crate::range::uniform01;
 use crate::{ParamRange, PdeError, Result, Scale};
@@ -275,20 +275,10 @@ impl ShallowWater2d {
         }
         Ok((frames, steps))
     }
+}
 
-    /// Solves from `[h, u, v]` frames (interleaved) with a fixed step; for convergence studies.
-    pub fn solve_with_dt(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-        dt: f64,
-    ) -> Result<Trajectory> {
-        check_positive("dt", dt)?;
-        self.solve_impl(params, initial, save_times, Some(dt))
-    }
-
-    fn solve_impl(
+impl SteppedSolve for ShallowWater2d {
+    fn solve_stepped(
         &self,
         params: &[f64],
         initial: &[f64],
@@ -408,12 +398,5 @@ impl PdeFamily for ShallowWater2d {
         }
         Ok(out)
     }
-    fn solve_from(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-    ) -> Result<Trajectory> {
-        self.solve_impl(params, initial, save_times, None)
-    }
+    solve_from_stepped!();
 }

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::etdrk4::{Etdrk4, StepRule};
 use crate::family::{
-    Axis, ParamSpec, PdeFamily, Trajectory, check_initial, check_params, check_positive,
-    check_resolution, check_times, describe, invalid, positive,
+    Axis, ParamSpec, PdeFamily, SteppedSolve, Trajectory, check_initial, check_params,
+    check_positive, check_resolution, check_times, describe, invalid, positive, solve_from_stepped,
 };
 use crate::range::uniform01;
 use crate::spectral_grid::{PeriodicGrid1d, RealFft};
@@ -185,18 +185,21 @@ macro_rules! grid_family_common {
     };
 }
 
-/// `solve_from` of a family with a `problem(&spec, params)` that builds its [`Semilinear1d`].
-macro_rules! solve_via_problem {
-    () => {
-        fn solve_from(
-            &self,
-            params: &[f64],
-            initial: &[f64],
-            save_times: &[f64],
-        ) -> Result<Trajectory> {
-            let spec = self.parameters();
-            self.problem(&spec, params)?
-                .solve(initial, save_times, None)
+/// [`SteppedSolve`] of a family with a `problem(&spec, params)` that builds its
+/// [`Semilinear1d`].
+macro_rules! stepped_via_problem {
+    ($family:ty) => {
+        impl SteppedSolve for $family {
+            fn solve_stepped(
+                &self,
+                params: &[f64],
+                initial: &[f64],
+                save_times: &[f64],
+                dt: Option<f64>,
+            ) -> Result<Trajectory> {
+                let spec = self.parameters();
+                self.problem(&spec, params)?.solve(initial, save_times, dt)
+            }
         }
     };
 }
@@ -388,20 +391,6 @@ impl Burgers1d {
             dt_cap: f64::INFINITY,
         })
     }
-
-    /// As [`PdeFamily::solve_from`] with a fixed step `dt` (for convergence studies).
-    pub fn solve_with_dt(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-        dt: f64,
-    ) -> Result<Trajectory> {
-        check_positive("dt", dt)?;
-        let spec = self.parameters();
-        self.problem(&spec, params)?
-            .solve(initial, save_times, Some(dt))
-    }
 }
 
 impl PdeFamily for Burgers1d {
@@ -430,8 +419,10 @@ impl PdeFamily for Burgers1d {
         check_positive("burgers1d.length", self.length)?;
         self.initial.validate("burgers1d.initial")
     }
-    solve_via_problem!();
+    solve_from_stepped!();
 }
+
+stepped_via_problem!(Burgers1d);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -491,20 +482,6 @@ impl DiffusionReaction1d {
             speed_per_u: 0.0,
             dt_cap: if rho > 0.0 { 0.25 / rho } else { f64::INFINITY },
         })
-    }
-
-    /// As [`PdeFamily::solve_from`] with a fixed step `dt` (for convergence studies).
-    pub fn solve_with_dt(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-        dt: f64,
-    ) -> Result<Trajectory> {
-        check_positive("dt", dt)?;
-        let spec = self.parameters();
-        self.problem(&spec, params)?
-            .solve(initial, save_times, Some(dt))
     }
 }
 
@@ -566,8 +543,10 @@ impl PdeFamily for DiffusionReaction1d {
         let span = (hi - lo).max(1e-12);
         Ok(u.iter().map(|v| (v - lo) / span).collect())
     }
-    solve_via_problem!();
+    solve_from_stepped!();
 }
+
+stepped_via_problem!(DiffusionReaction1d);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -631,20 +610,6 @@ impl KuramotoSivashinsky1d {
             dt_cap: 0.25,
         })
     }
-
-    /// As [`PdeFamily::solve_from`] with a fixed step `dt` (for convergence studies).
-    pub fn solve_with_dt(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-        dt: f64,
-    ) -> Result<Trajectory> {
-        check_positive("dt", dt)?;
-        let spec = self.parameters();
-        self.problem(&spec, params)?
-            .solve(initial, save_times, Some(dt))
-    }
 }
 
 impl PdeFamily for KuramotoSivashinsky1d {
@@ -688,8 +653,10 @@ impl PdeFamily for KuramotoSivashinsky1d {
             .initial
             .sample(&x, l, &mut ChaCha8Rng::seed_from_u64(seed)))
     }
-    solve_via_problem!();
+    solve_from_stepped!();
 }
+
+stepped_via_problem!(KuramotoSivashinsky1d);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -779,20 +746,6 @@ impl Kdv1d {
             dt_cap: f64::INFINITY,
         })
     }
-
-    /// As [`PdeFamily::solve_from`] with a fixed step `dt` (for convergence studies).
-    pub fn solve_with_dt(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-        dt: f64,
-    ) -> Result<Trajectory> {
-        check_positive("dt", dt)?;
-        let spec = self.parameters();
-        self.problem(&spec, params)?
-            .solve(initial, save_times, Some(dt))
-    }
 }
 
 impl PdeFamily for Kdv1d {
@@ -855,8 +808,10 @@ impl PdeFamily for Kdv1d {
         }
         Ok(u)
     }
-    solve_via_problem!();
+    solve_from_stepped!();
 }
+
+stepped_via_problem!(Kdv1d);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -996,5 +951,7 @@ impl PdeFamily for Terms1d {
         check_positive("terms1d.length", self.length)?;
         self.initial.validate("terms1d.initial")
     }
-    solve_via_problem!();
+    solve_from_stepped!();
 }
+
+stepped_via_problem!(Terms1d);

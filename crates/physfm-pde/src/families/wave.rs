@@ -8,8 +8,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::family::{
-    Axis, Boundary, ParamDomain, ParamSpec, PdeFamily, Trajectory, check_initial, check_params,
-    check_resolution, check_times, ensure_finite, positive,
+    Axis, Boundary, ParamDomain, ParamSpec, PdeFamily, SteppedSolve, Trajectory, check_initial,
+    check_params, check_resolution, check_times, ensure_finite, positive, solve_from_stepped,
 };
 use crate::range::uniform01;
 use crate::stencil::{deinterleave, interleave, laplacian5};
@@ -59,19 +59,8 @@ fn bc_of(v: f64) -> Boundary {
     }
 }
 
-impl Wave2d {
-    /// As [`PdeFamily::solve_from`] with a fixed step `dt` (for convergence studies).
-    pub fn solve_with_dt(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-        dt: f64,
-    ) -> Result<Trajectory> {
-        self.solve_impl(params, initial, save_times, Some(dt))
-    }
-
-    fn solve_impl(
+impl SteppedSolve for Wave2d {
+    fn solve_stepped(
         &self,
         params: &[f64],
         initial: &[f64],
@@ -208,12 +197,5 @@ impl PdeFamily for Wave2d {
         }
         Ok(u)
     }
-    fn solve_from(
-        &self,
-        params: &[f64],
-        initial: &[f64],
-        save_times: &[f64],
-    ) -> Result<Trajectory> {
-        self.solve_impl(params, initial, save_times, None)
-    }
+    solve_from_stepped!();
 }
