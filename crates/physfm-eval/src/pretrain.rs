@@ -451,14 +451,11 @@ pub fn pretrain(
                 let indices: Vec<usize> = (0..summary.trajectories).collect();
                 if spec.params == ParamTransform::Log {
                     for &i in &indices {
-                        if let Some(v) = source.read_params(i)?.into_iter().find(|v| *v <= 0.0) {
-                            return Err(EvalError::Invalid(format!(
-                                "{}/{} trajectory {i}: parameter value {v} is not positive; \
-                                 parameters enter the model as logarithms (`params = \
-                                 \"identity\"` feeds them as they are)",
-                                d.preset, d.split
-                            )));
-                        }
+                        spec.params.check_trajectory(
+                            &format!("{}/{} trajectory {i}", d.preset, d.split),
+                            &source.meta().param_names,
+                            &source.read_params(i)?,
+                        )?;
                     }
                 }
                 loaders.push(LoaderDataset {

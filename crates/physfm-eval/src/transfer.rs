@@ -80,26 +80,37 @@ impl ParamTransform {
     /// # Errors
     /// [`EvalError::Invalid`].
     pub fn check(self, data: &InMemoryCollection) -> Result<()> {
+        for (i, r) in data.records.iter().enumerate() {
+            self.check_trajectory(
+                &format!("{} trajectory {i}", data.meta.name),
+                &data.meta.param_names,
+                &r.params,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Refuses, for [`ParamTransform::Log`], one trajectory's parameters `params` (named
+    /// `names`) if one is not positive; the error names `trajectory` and the parameter.
+    ///
+    /// # Errors
+    /// [`EvalError::Invalid`].
+    pub fn check_trajectory(
+        self,
+        trajectory: &str,
+        names: &[String],
+        params: &[f64],
+    ) -> Result<()> {
         if self != Self::Log {
             return Ok(());
         }
-        for (i, r) in data.records.iter().enumerate() {
-            if let Some((name, v)) = data
-                .meta
-                .param_names
-                .iter()
-                .zip(&r.params)
-                .find(|(_, v)| **v <= 0.0)
-            {
-                return Err(EvalError::Invalid(format!(
-                    "{} trajectory {i}: parameter {name} = {v} is not positive; parameters \
-                     enter the model as logarithms (`params = \"identity\"` feeds them as \
-                     they are)",
-                    data.meta.name
-                )));
-            }
+        match names.iter().zip(params).find(|(_, v)| **v <= 0.0) {
+            Some((name, v)) => Err(EvalError::Invalid(format!(
+                "{trajectory}: parameter {name} = {v} is not positive; parameters enter the \
+                 model as logarithms (`params = \"identity\"` feeds them as they are)"
+            ))),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

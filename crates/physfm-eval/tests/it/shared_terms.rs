@@ -133,6 +133,23 @@ fn a_regime_mixture_pretrains_with_zero_coefficients_and_transfers_through_its_h
     .unwrap_err()
     .to_string();
     assert!(e.contains("in memory"), "{e}");
+    // The streamed path refuses logarithms of zero coefficients as the in-memory one does,
+    // naming the trajectory and the parameter.
+    let text = spec_text("log");
+    let e = pretrain(
+        &toml::from_str(&text).unwrap(),
+        &text,
+        &presets,
+        &dir.path().join("s-log"),
+        &device,
+        &streamed,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("tiny_corpus/train trajectory 0: parameter") && e.contains("not positive"),
+        "{e}"
+    );
     // A head the model does not have is named, with the ones it has.
     study.head = Some("nope".into());
     let e = transfer_study(&study, &out.model, &spec, &presets, &device, &mut |_| ())
