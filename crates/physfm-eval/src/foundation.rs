@@ -364,6 +364,10 @@ pub struct FoundationResults {
     /// it. A claim holds for every seed when every entry does.
     #[serde(default)]
     pub efficiency_gain_per_seed: BTreeMap<String, Vec<Option<f64>>>,
+    /// Pretraining seconds per corpus, as its run recorded them (summed over resumed
+    /// segments).
+    #[serde(default)]
+    pub pretrain_seconds: BTreeMap<String, f64>,
 }
 
 /// Mean, min and max of `v` (NaN for none).
@@ -474,6 +478,7 @@ pub fn foundation_study(
     write_atomic(&spec_path, json(spec).as_bytes()).map_err(io(&spec_path))?;
     // 1. Pretrain every corpus (or reuse its finished run).
     let mut corpora = Vec::with_capacity(spec.corpora.len());
+    let mut pretrain_seconds = BTreeMap::new();
     for c in &spec.corpora {
         let path = spec_dir.join(&c.spec);
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
@@ -507,6 +512,12 @@ pub fn foundation_study(
         };
         let text = toml::to_string(&p).expect("a spec serialises");
         let outcome = pretrain(&p, &text, &presets, &run, device, &options)?;
+        let report = run.join("report.json");
+        let recorded = std::fs::read_to_string(&report)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("seconds").and_then(|s| s.as_f64()));
+        pretrain_seconds.insert(c.name.clone(), recorded.unwrap_or(f64::NAN));
         corpora.push(Pretrained {
             spec: p,
             model: outcome.model,
@@ -622,7 +633,8 @@ pub fn foundation_study(
         b.finish();
     }
     // 4. Choose, compare, report.
-    let results = summarise(spec, &arms, units);
+    let mut results = summarise(spec, &arms, units);
+    results.pretrain_seconds = pretrain_seconds;
     write_atomic(&out.join("results.json"), json(&results).as_bytes())
         .map_err(io(&out.join("results.json")))?;
     let md = report(&results, &arms);
@@ -1010,6 +1022,7 @@ fn summarise(spec: &FoundationSpec, arms: &[StudyArm], mut units: Vec<Unit>) -> 
         accuracy_gain,
         efficiency_gain: efficiency,
         efficiency_gain_per_seed: per_seed,
+        pretrain_seconds: BTreeMap::new(),
     }
 }
 
@@ -1203,6 +1216,40 @@ fn report(r: &FoundationResults, arms: &[StudyArm]) -> String {
         }
         let _ = writeln!(md);
     }
+    let _ = writeln!(
+        md,
+        "\n## Compute (seconds on this machine; a resumed study counts each unit once)\n"
+    );
+    let mut total = 0.0;
+    for (corpus, secs) in &r.pretrain_seconds {
+        total += secs;
+        let _ = writeln!(md, "- pretraining `{corpus}`: {secs:.0} s");
+    }
+    for a in arms {
+        let mut secs: Vec<f64> = r
+            .units
+            .iter()
+            .filter(|u| u.arm == a.name)
+            .map(|u| u.seconds)
+            .collect();
+        secs.sort_by(f64::total_cmp);
+        let sum: f64 = secs.iter().sum();
+        total += sum;
+        if let Some(median) = secs.get(secs.len() / 2) {
+            let _ = writeln!(
+                md,
+                "- {}: {} units, {sum:.0} s (median {median:.1} s a unit)",
+                a.name,
+                secs.len()
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "- total: {:.2} h (data generation not included; meta-training counts in the first \
+         unit of its arm that a run made)",
+        total / 3600.0
+    );
     let diverged: Vec<&Unit> = r.units.iter().filter(|u| u.diverged).collect();
     let _ = writeln!(
         md,

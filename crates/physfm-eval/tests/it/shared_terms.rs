@@ -259,9 +259,11 @@ fn the_foundation_study_chooses_on_val_reports_gains_and_resumes() {
         md.contains("Rollout nRMSE")
             && md.contains("Accuracy gain")
             && md.contains("c:zero-shot")
-            && md.contains("| 4 |"),
+            && md.contains("| 4 |")
+            && md.contains("## Compute"),
         "{md}"
     );
+    assert!(results.pretrain_seconds["c"].is_finite());
     for f in [
         "error_vs_k.png",
         "gain_vs_k.png",
