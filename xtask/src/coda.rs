@@ -291,7 +291,7 @@ mod tests {
                 .unwrap()
                 .is_finite()
         );
-        assert!(crate::report_runs::write_other_report(&out).unwrap());
+        assert!(physfm_eval::write_other_report(&out).unwrap());
         let report = std::fs::read_to_string(out.join("report.md")).unwrap();
         assert!(report.contains("training.png") && report.contains("| new |"));
         assert!(out.join("training.png").exists());

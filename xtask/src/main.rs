@@ -16,8 +16,6 @@ mod predict;
 mod pretrain;
 mod quickstart;
 mod report;
-mod report_runs;
-mod report_sweeps;
 mod spec;
 mod study;
 mod test;

@@ -607,7 +607,7 @@ mod tests {
                 .unwrap();
         assert_eq!(report["evaluation"].as_array().unwrap().len(), 1);
         // `report` reads a pretraining run: table, metrics and the loss curves.
-        assert!(crate::report_runs::write_other_report(&run).unwrap());
+        assert!(physfm_eval::write_other_report(&run).unwrap());
         let md = std::fs::read_to_string(run.join("report.md")).unwrap();
         assert!(md.contains("| physfm_kdv1d |"), "{md}");
         let png = std::fs::read(run.join("training.png")).unwrap();

@@ -56,7 +56,7 @@ impl Report {
             return Ok(());
         }
         let run = self.run.as_ref().expect("clap requires it");
-        if crate::report_runs::write_other_report(run)? {
+        if physfm_eval::write_other_report(run)? {
             println!("  report      {}", run.join("report.md").display());
             println!("  metrics     {}", run.join("metrics.json").display());
             return Ok(());
@@ -152,7 +152,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow:
         format!(
             "cannot read {}: is {what} a run directory? `report` reads {}",
             path.display(),
-            crate::report_runs::RUN_KINDS
+            physfm_eval::RUN_KINDS
         )
     })?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))

@@ -41,6 +41,49 @@ pub enum EvalError {
     /// A preset or a PDE setting is not valid (boxed: the PDE errors are large).
     #[error(transparent)]
     Pde(Box<physfm_pde::PdeError>),
+    /// Reading, parsing or writing failed; `context` says what was being done.
+    #[error("{context}: {source}")]
+    Context {
+        /// What was being done (the file, and what in it).
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Adds what was being done to a failure: an error becomes [`EvalError::Context`] (its
+/// source kept), a missing value [`EvalError::Invalid`].
+pub(crate) trait WithContext<T> {
+    /// The value, or the error with `context`.
+    fn with_context(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> WithContext<T> for std::result::Result<T, E> {
+    fn with_context(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| EvalError::Context {
+            context: context(),
+            source: Box::new(e),
+        })
+    }
+}
+
+impl<T> WithContext<T> for Option<T> {
+    fn with_context(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.ok_or_else(|| EvalError::Invalid(context()))
+    }
+}
+
+/// A JSON file's value; errors name the file.
+pub(crate) fn read_json(path: &std::path::Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+/// Writes `bytes` to `path` atomically ([`physfm_data::write_atomic`]); errors name the file.
+pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    physfm_data::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 impl From<physfm_pde::PdeError> for EvalError {

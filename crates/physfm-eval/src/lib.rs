@@ -25,7 +25,9 @@ mod metrics;
 mod plots;
 mod pretrain;
 mod protocols;
+mod run_reports;
 mod suite;
+mod sweep_reports;
 mod transfer;
 mod transfer_study;
 
@@ -48,10 +50,12 @@ pub use protocols::{
     RegionSummary, ResolutionPoint, few_shot_protocol, parameter_protocol, resolution_protocol,
     subsample, summarise_parameter,
 };
+pub use run_reports::{RUN_KINDS, training_curves, write_other_report};
 pub use suite::{
     FourierBands, METRIC_NAMES, MetricGrid, MetricOptions, MetricSuite, PdebenchMetrics,
     RELATIVE_EPS, VRMSE_EPS, metric_suite, pdebench_metrics, time_to_threshold,
 };
+pub use sweep_reports::{k_sweep_report, scaling_report};
 pub use transfer::{
     ParamTransform, RolloutScores, TransferScore, adaptation_budget, random_subset, rollout_errors,
     rollout_scores, transfer_protocol, transfer_train,

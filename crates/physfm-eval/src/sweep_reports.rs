@@ -1,4 +1,5 @@
-//! `cargo xtask report` for the sweep directories: a few-shot sweep (`cargo xtask adapt
+//! Reports of the sweep directories ([`write_other_report`](crate::write_other_report) picks
+//! them): a few-shot sweep (`cargo xtask adapt
 //! --sweep`: fewshot.json), a transfer run (`cargo xtask transfer`: transfer.json) and a
 //! scaling run (`cargo xtask scaling`: scaling.json). Besides restating their tables, the
 //! report answers the question those runs are made for, when pretraining helps: every strategy's
@@ -11,12 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, bail};
-use physfm_eval::{LinePlot, Series, line_plot};
+use crate::error::{WithContext, read_json, write_file};
+use crate::{EvalError, LinePlot, Result, Series, line_plot};
 use serde_json::{Value, json};
-
-use crate::workspace::read_value;
-use crate::workspace::write_atomic;
 
 /// The strategy every other is compared with.
 const SCRATCH: &str = "scratch";
@@ -28,21 +26,24 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
-fn field<'a>(p: &'a Value, key: &str, path: &Path) -> anyhow::Result<&'a Value> {
+fn field<'a>(p: &'a Value, key: &str, path: &Path) -> Result<&'a Value> {
     let v = &p[key];
     if v.is_null() {
-        bail!("{}: a point has no `{key}`: {p}", path.display());
+        return Err(EvalError::Invalid(format!(
+            "{}: a point has no `{key}`: {p}",
+            path.display()
+        )));
     }
     Ok(v)
 }
 
-fn float(p: &Value, key: &str, path: &Path) -> anyhow::Result<f64> {
+fn float(p: &Value, key: &str, path: &Path) -> Result<f64> {
     field(p, key, path)?
         .as_f64()
         .with_context(|| format!("{}: `{key}` is not a number in {p}", path.display()))
 }
 
-fn count(p: &Value, key: &str, path: &Path) -> anyhow::Result<usize> {
+fn count(p: &Value, key: &str, path: &Path) -> Result<usize> {
     Ok(field(p, key, path)?
         .as_u64()
         .with_context(|| format!("{}: `{key}` is not a count in {p}", path.display()))?
@@ -50,12 +51,12 @@ fn count(p: &Value, key: &str, path: &Path) -> anyhow::Result<usize> {
 }
 
 /// The points of a sweep file, each `(strategy, shots, error)` for `metric`.
-fn k_sweep(path: &Path, doc: &Value, metric: &str) -> anyhow::Result<Cells> {
+fn k_sweep(path: &Path, doc: &Value, metric: &str) -> Result<Cells> {
     let points = doc["points"]
         .as_array()
         .with_context(|| format!("{}: `points` is not a list", path.display()))?;
     if points.is_empty() {
-        bail!("{}: no points", path.display());
+        return Err(EvalError::Invalid(format!("{}: no points", path.display())));
     }
     let mut cells = Cells::new();
     for p in points {
@@ -211,7 +212,7 @@ fn ratio_plot(
     r: &BTreeMap<String, BTreeMap<usize, f64>>,
     title: String,
     x_label: &str,
-) -> anyhow::Result<bool> {
+) -> Result<bool> {
     if r.is_empty() {
         return Ok(false);
     }
@@ -278,17 +279,19 @@ fn ratios_json(r: &BTreeMap<String, BTreeMap<usize, f64>>) -> Value {
         .into()
 }
 
-fn finish(run: &Path, md: &str, metrics: &Value) -> anyhow::Result<()> {
-    write_atomic(&run.join("report.md"), md.as_bytes())?;
-    write_atomic(
+fn finish(run: &Path, md: &str, metrics: &Value) -> Result<()> {
+    write_file(&run.join("report.md"), md.as_bytes())?;
+    write_file(
         &run.join("metrics.json"),
-        serde_json::to_string_pretty(metrics)?.as_bytes(),
+        serde_json::to_string_pretty(metrics)
+            .expect("a JSON value serialises")
+            .as_bytes(),
     )?;
     Ok(())
 }
 
 /// The report of a few-shot sweep or a transfer run: error against K per strategy.
-pub(crate) fn k_sweep_report(run: &Path, kind: &str) -> anyhow::Result<()> {
+pub fn k_sweep_report(run: &Path, kind: &str) -> Result<()> {
     let (file, metric, label) = match kind {
         "fewshot" => (
             "fewshot.json",
@@ -302,7 +305,7 @@ pub(crate) fn k_sweep_report(run: &Path, kind: &str) -> anyhow::Result<()> {
         ),
     };
     let path = run.join(file);
-    let doc = read_value(&path)?;
+    let doc = read_json(&path)?;
     let cells = k_sweep(&path, &doc, metric)?;
     let r = ratios(&cells);
     let target = doc["target"].as_str().unwrap_or("?");
@@ -399,21 +402,21 @@ fn families(f: usize) -> String {
 
 /// The report of a scaling run: error against the amount of pretraining data per family
 /// count, the slope of that curve and the ratio to scratch.
-pub(crate) fn scaling_report(run: &Path) -> anyhow::Result<()> {
+pub fn scaling_report(run: &Path) -> Result<()> {
     let path = run.join("scaling.json");
-    let doc = read_value(&path)?;
+    let doc = read_json(&path)?;
     let target = doc["target"].as_str().unwrap_or("?");
-    let values = |v: &Value, what: &str| -> anyhow::Result<Vec<f64>> {
+    let values = |v: &Value, what: &str| -> Result<Vec<f64>> {
         let list = v
             .as_array()
             .with_context(|| format!("{}: `{what}` is not a list", path.display()))?;
         let out: Option<Vec<f64>> = list.iter().map(Value::as_f64).collect();
         match out {
             Some(o) if !o.is_empty() => Ok(o),
-            _ => bail!(
+            _ => Err(EvalError::Invalid(format!(
                 "{}: `{what}` is not a non-empty list of numbers",
                 path.display()
-            ),
+            ))),
         }
     };
     let scratch = mean(&values(
@@ -424,7 +427,7 @@ pub(crate) fn scaling_report(run: &Path) -> anyhow::Result<()> {
         .as_array()
         .with_context(|| format!("{}: `points` is not a list", path.display()))?;
     if points.is_empty() {
-        bail!("{}: no points", path.display());
+        return Err(EvalError::Invalid(format!("{}: no points", path.display())));
     }
     // Per family count: (pretraining trajectories, trajectories per family, mean error).
     let mut by_f: BTreeMap<usize, Vec<(usize, usize, f64)>> = BTreeMap::new();
@@ -578,7 +581,7 @@ mod tests {
                        point("lora", 4, 0.3), point("scratch", 1, 0.4), point("scratch", 4, 0.2)],
         });
         std::fs::write(run.join("fewshot.json"), doc.to_string()).unwrap();
-        assert!(crate::report_runs::write_other_report(run).unwrap());
+        assert!(crate::run_reports::write_other_report(run).unwrap());
         let m = metrics(run);
         assert_eq!(m["kind"], "fewshot");
         assert_eq!(m["ratio_to_scratch"]["full"]["1"], 0.5);
@@ -604,7 +607,7 @@ mod tests {
             point("full", 2, 0, 0.3), point("full", 2, 1, 0.5),
             point("scratch", 2, 0, 0.8), point("scratch", 2, 1, 0.8)]});
         std::fs::write(run.join("transfer.json"), doc.to_string()).unwrap();
-        assert!(crate::report_runs::write_other_report(run).unwrap());
+        assert!(crate::run_reports::write_other_report(run).unwrap());
         let m = metrics(run);
         assert_eq!(m["strategies"]["full"]["2"]["mean"], 0.4);
         assert_eq!(m["ratio_to_scratch"]["full"]["2"], 0.5);
@@ -617,7 +620,7 @@ mod tests {
         .unwrap();
         let err = format!(
             "{:#}",
-            crate::report_runs::write_other_report(run).unwrap_err()
+            crate::run_reports::write_other_report(run).unwrap_err()
         );
         assert!(
             err.contains("transfer.json") && err.contains("rollout_rel_l2"),
@@ -638,7 +641,7 @@ mod tests {
             "scratch_rollout_rel_l2": [0.5],
             "points": [point(1, 16, 0.5), point(1, 64, 0.25), point(2, 16, 0.6), point(2, 64, 0.6)]});
         std::fs::write(run.join("scaling.json"), doc.to_string()).unwrap();
-        assert!(crate::report_runs::write_other_report(run).unwrap());
+        assert!(crate::run_reports::write_other_report(run).unwrap());
         let m = metrics(run);
         assert!((m["log_log_slope"]["1"].as_f64().unwrap() + 0.5).abs() < 1e-9);
         assert!(m["log_log_slope"]["2"].as_f64().unwrap().abs() < 1e-9);

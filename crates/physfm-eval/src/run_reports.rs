@@ -1,21 +1,19 @@
-//! `cargo xtask report` for the run directories other than the quickstart's: a multi-physics
-//! pretraining run (`cargo xtask pretrain`) and a CoDA run (`cargo xtask coda`). Each gets
-//! `report.md`, `metrics.json` and `training.png` (the loss curves of its JSON-lines log).
-//! The sweeps (few-shot, transfer, scaling) are in `report_sweeps`.
+//! Reports of the run directories other than the quickstart's (`cargo xtask report` calls
+//! [`write_other_report`]): a multi-physics pretraining run (`cargo xtask pretrain`) and a
+//! CoDA run (`cargo xtask coda`). Each gets `report.md`, `metrics.json` and `training.png`
+//! (the loss curves of its JSON-lines log). The sweeps (few-shot, transfer, scaling) are in
+//! `sweep_reports`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, bail};
-use physfm_eval::{LinePlot, Series, line_plot};
+use crate::error::{WithContext, read_json, write_file};
+use crate::{EvalError, LinePlot, Result, Series, line_plot};
 use serde_json::{Value, json};
 
-use crate::workspace::read_value;
-use crate::workspace::write_atomic;
-
 /// The kinds of run directory `report` reads, and the file that marks each.
-pub(crate) const RUN_KINDS: &str = "a quickstart run (run.json), a pretraining run \
+pub const RUN_KINDS: &str = "a quickstart run (run.json), a pretraining run \
      (`cargo xtask pretrain`: report.json, evaluation.json), a CoDA run (`cargo xtask coda`: \
      coda.json), a few-shot sweep (`cargo xtask adapt`: fewshot.json), a transfer run \
      (`cargo xtask transfer`: transfer.json) or a scaling run (`cargo xtask scaling`: \
@@ -23,15 +21,15 @@ pub(crate) const RUN_KINDS: &str = "a quickstart run (run.json), a pretraining r
 
 /// Writes the report of a pretraining, CoDA, few-shot, transfer or scaling run; `Ok(false)` if
 /// `run` is none of them.
-pub(crate) fn write_other_report(run: &Path) -> anyhow::Result<bool> {
+pub fn write_other_report(run: &Path) -> Result<bool> {
     if run.join("fewshot.json").exists() {
-        crate::report_sweeps::k_sweep_report(run, "fewshot")?;
+        crate::sweep_reports::k_sweep_report(run, "fewshot")?;
         Ok(true)
     } else if run.join("transfer.json").exists() {
-        crate::report_sweeps::k_sweep_report(run, "transfer")?;
+        crate::sweep_reports::k_sweep_report(run, "transfer")?;
         Ok(true)
     } else if run.join("scaling.json").exists() {
-        crate::report_sweeps::scaling_report(run)?;
+        crate::sweep_reports::scaling_report(run)?;
         Ok(true)
     } else if run.join("coda.json").exists() {
         coda_report(run)?;
@@ -44,7 +42,7 @@ pub(crate) fn write_other_report(run: &Path) -> anyhow::Result<bool> {
     }
 }
 
-fn number(v: &Value, key: &str, path: &Path) -> anyhow::Result<f64> {
+fn number(v: &Value, key: &str, path: &Path) -> Result<f64> {
     v[key]
         .as_f64()
         .with_context(|| format!("{}: `{key}` is missing or not a number", path.display()))
@@ -52,7 +50,7 @@ fn number(v: &Value, key: &str, path: &Path) -> anyhow::Result<f64> {
 
 /// The curves of a JSON-lines training log: `loss`, every per-group `loss_<name>` and
 /// `valid_loss`, each against `step`. A line that is not JSON is an error naming it.
-pub(crate) fn training_curves(log: &Path) -> anyhow::Result<Vec<Series>> {
+pub fn training_curves(log: &Path) -> Result<Vec<Series>> {
     let text =
         std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
     let mut curves: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
@@ -73,7 +71,10 @@ pub(crate) fn training_curves(log: &Path) -> anyhow::Result<Vec<Series>> {
         }
     }
     if curves.is_empty() {
-        bail!("{}: no loss values", log.display());
+        return Err(EvalError::Invalid(format!(
+            "{}: no loss values",
+            log.display()
+        )));
     }
     Ok(curves
         .into_iter()
@@ -89,7 +90,7 @@ pub(crate) fn training_curves(log: &Path) -> anyhow::Result<Vec<Series>> {
 }
 
 /// `training.png` in `run` from its `train.jsonl`, linear steps against a log loss.
-fn training_plot(run: &Path, title: String) -> anyhow::Result<()> {
+fn training_plot(run: &Path, title: String) -> Result<()> {
     let series = training_curves(&run.join("train.jsonl"))?;
     line_plot(
         &run.join("training.png"),
@@ -105,9 +106,9 @@ fn training_plot(run: &Path, title: String) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn pretrain_report(run: &Path) -> anyhow::Result<()> {
+fn pretrain_report(run: &Path) -> Result<()> {
     let rpath = run.join("report.json");
-    let r = read_value(&rpath)?;
+    let r = read_json(&rpath)?;
     let evaluation = r["evaluation"]
         .as_array()
         .with_context(|| format!("{}: `evaluation` is not a list", rpath.display()))?;
@@ -115,10 +116,12 @@ fn pretrain_report(run: &Path) -> anyhow::Result<()> {
     for e in evaluation {
         match (e[0].as_str(), e[1].as_f64(), e[2].as_f64()) {
             (Some(name), Some(one), Some(roll)) => rows.push((name.to_string(), one, roll)),
-            _ => bail!(
-                "{}: an evaluation entry is not [dataset, one-step, rollout]: {e}",
-                rpath.display()
-            ),
+            _ => {
+                return Err(EvalError::Invalid(format!(
+                    "{}: an evaluation entry is not [dataset, one-step, rollout]: {e}",
+                    rpath.display()
+                )));
+            }
         }
     }
     training_plot(
@@ -146,7 +149,7 @@ fn pretrain_report(run: &Path) -> anyhow::Result<()> {
         "\nErrors: space-time relative L2 per trajectory, averaged (one-step from true \
          frames; rollout from the first frame to the last). Spec: `spec.toml`."
     );
-    write_atomic(&run.join("report.md"), md.as_bytes())?;
+    write_file(&run.join("report.md"), md.as_bytes())?;
     let metrics = json!({
         "kind": "pretrain",
         "parameters": r["parameters"],
@@ -155,16 +158,18 @@ fn pretrain_report(run: &Path) -> anyhow::Result<()> {
             "dataset": n, "one_step_rel_l2": o, "rollout_rel_l2": ro
         })).collect::<Vec<_>>(),
     });
-    write_atomic(
+    write_file(
         &run.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)?.as_bytes(),
+        serde_json::to_string_pretty(&metrics)
+            .expect("a JSON value serialises")
+            .as_bytes(),
     )?;
     Ok(())
 }
 
-fn coda_report(run: &Path) -> anyhow::Result<()> {
+fn coda_report(run: &Path) -> Result<()> {
     let cpath = run.join("coda.json");
-    let c = read_value(&cpath)?;
+    let c = read_json(&cpath)?;
     let o = &c["outcome"];
     let preset = c["spec"]["preset"].as_str().unwrap_or("?");
     let table_path = run.join("coda.md");
@@ -177,7 +182,7 @@ fn coda_report(run: &Path) -> anyhow::Result<()> {
         "# CoDA run `{}` ({preset})\n\n![meta-training losses per environment](training.png)\n{body}",
         run.display()
     );
-    write_atomic(&run.join("report.md"), md.as_bytes())?;
+    write_file(&run.join("report.md"), md.as_bytes())?;
     let metrics = json!({
         "kind": "coda",
         "preset": preset,
@@ -185,9 +190,11 @@ fn coda_report(run: &Path) -> anyhow::Result<()> {
         "adaptation_mse": number(o, "adaptation_mse", &cpath)?,
         "adaptation_mse_zero_context": number(o, "adaptation_mse_before", &cpath)?,
     });
-    write_atomic(
+    write_file(
         &run.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)?.as_bytes(),
+        serde_json::to_string_pretty(&metrics)
+            .expect("a JSON value serialises")
+            .as_bytes(),
     )?;
     Ok(())
 }
