@@ -116,6 +116,45 @@ pub fn predictions<M: Dynamics + ?Sized>(
     params: ParamTransform,
     device: &Device,
 ) -> Result<Predictions> {
+    let rollout = rollout_predictions(model, dataset, data, params, device)?;
+    let history = model.history();
+    let (_, t, n, c) = dims(data, history)?;
+    let space = &data.meta.spatial_shape;
+    let fl = n * c;
+    let wl = history * fl;
+    let steps = t - history;
+    // One step from every window of true frames, a trajectory at a time.
+    let mut one_step = Vec::with_capacity(data.records.len());
+    for r in &data.records {
+        let mut inputs = Vec::with_capacity(steps * wl);
+        for k in history..t {
+            frames_to_model(&r.fields[(k - history) * fl..k * fl], n, c, &mut inputs);
+        }
+        let p = params.map(&r.params);
+        let coeffs: Vec<f64> = (0..steps).flat_map(|_| p.iter().copied()).collect();
+        let dts: Vec<f64> = (history..t).map(|k| r.times[k] - r.times[k - 1]).collect();
+        let pred = predict(model, &inputs, &coeffs, &dts, dataset, c, space, device);
+        one_step.push(frames_to_stored(&pred, steps, c, n));
+    }
+    Ok(Predictions {
+        history,
+        one_step,
+        rollout,
+    })
+}
+
+/// The rollouts of [`predictions`] alone (half its work): per trajectory, the frames
+/// `h..T` predicted autoregressively from its first `h` true frames, in the stored layout.
+///
+/// # Errors
+/// As [`predictions`].
+pub fn rollout_predictions<M: Dynamics + ?Sized>(
+    model: &M,
+    dataset: usize,
+    data: &InMemoryCollection,
+    params: ParamTransform,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
     let history = model.history();
     let (b, t, n, c) = dims(data, history)?;
     let space = &data.meta.spatial_shape;
@@ -123,7 +162,7 @@ pub fn predictions<M: Dynamics + ?Sized>(
     let wl = history * fl;
     let steps = t - history;
     let mapped = |r: &TrajectoryRecord| -> Vec<f64> { params.map(&r.params) };
-    // Rollouts: one window per trajectory, all trajectories stepped together.
+    // One window per trajectory, all trajectories stepped together.
     let mut windows = Vec::with_capacity(b * wl);
     let mut coeffs = Vec::new();
     for r in &data.records {
@@ -146,24 +185,7 @@ pub fn predictions<M: Dynamics + ?Sized>(
             w[wl - fl..].copy_from_slice(&next[i * fl..(i + 1) * fl]);
         }
     }
-    // One step from every window of true frames, a trajectory at a time.
-    let mut one_step = Vec::with_capacity(b);
-    for r in &data.records {
-        let mut inputs = Vec::with_capacity(steps * wl);
-        for k in history..t {
-            frames_to_model(&r.fields[(k - history) * fl..k * fl], n, c, &mut inputs);
-        }
-        let p = mapped(r);
-        let coeffs: Vec<f64> = (0..steps).flat_map(|_| p.iter().copied()).collect();
-        let dts: Vec<f64> = (history..t).map(|k| r.times[k] - r.times[k - 1]).collect();
-        let pred = predict(model, &inputs, &coeffs, &dts, dataset, c, space, device);
-        one_step.push(frames_to_stored(&pred, steps, c, n));
-    }
-    Ok(Predictions {
-        history,
-        one_step,
-        rollout,
-    })
+    Ok(rollout)
 }
 
 /// Autoregressive rollouts of every trajectory from its first `model.history()` frames:
@@ -175,7 +197,7 @@ pub fn rollouts<M: Dynamics + ?Sized>(
     data: &InMemoryCollection,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>> {
-    Ok(predictions(model, 0, data, ParamTransform::Identity, device)?.rollout)
+    rollout_predictions(model, 0, data, ParamTransform::Identity, device)
 }
 
 fn dims(data: &InMemoryCollection, history: usize) -> Result<(usize, usize, usize, usize)> {

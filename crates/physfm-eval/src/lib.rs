@@ -33,7 +33,8 @@ mod transfer_study;
 
 pub use error::{EvalError, Result};
 pub use evaluate::{
-    Predictions, StepperEvaluation, TrajectoryScore, evaluate, predictions, rollouts,
+    Predictions, StepperEvaluation, TrajectoryScore, evaluate, predictions, rollout_predictions,
+    rollouts,
 };
 pub use foundation::{
     Chosen, Corpus, FoundationResults, FoundationSpec, StudyArm, Unit, efficiency_gain,
@@ -58,7 +59,7 @@ pub use suite::{
 pub use sweep_reports::{k_sweep_report, scaling_report};
 pub use transfer::{
     ParamTransform, RolloutScores, TransferScore, adaptation_budget, random_subset, rollout_errors,
-    rollout_scores, transfer_protocol, transfer_train,
+    rollout_rel_l2, rollout_scores, transfer_protocol, transfer_train,
 };
 pub use transfer_study::{
     TransferPoint, TransferStudy, transfer_mean, transfer_study, transfer_table,

@@ -327,6 +327,16 @@ fn rollout_errors_of_a_persistence_model_are_the_closed_form() {
     )
     .unwrap();
     assert_eq!((s.one_step_rel_l2, s.rollout_rel_l2), (one, roll));
+    // The rollout error alone (what training validates on) is the same number.
+    let alone = physfm_eval::rollout_rel_l2(
+        &model,
+        0,
+        &collection(&values),
+        ParamTransform::Log,
+        &device,
+    )
+    .unwrap();
+    assert_eq!(alone, roll);
     let mean = |f: &dyn Fn(f64, f64) -> f64| {
         values
             .iter()
