@@ -28,10 +28,7 @@ pub struct Checkpoints {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
-    move |e| TrainError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    crate::error::file_error(path)
 }
 
 /// Flushes a file's data to disk.

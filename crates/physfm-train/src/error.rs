@@ -40,6 +40,15 @@ pub enum TrainError {
     /// The caller's validation of the model failed (see [`crate::Validate`]).
     #[error("validation failed: {0}")]
     Validation(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A file could not be read, parsed or written; the underlying error is its source.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A log file could not be written.
     #[error("{path}: {message}")]
     Io {
@@ -52,3 +61,13 @@ pub enum TrainError {
 
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, TrainError>;
+
+/// Wraps an error about the file `path` as [`TrainError::File`], its source kept.
+pub(crate) fn file_error<E: std::error::Error + Send + Sync + 'static>(
+    path: &std::path::Path,
+) -> impl Fn(E) -> TrainError + '_ {
+    move |e| TrainError::File {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    }
+}

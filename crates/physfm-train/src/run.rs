@@ -86,14 +86,8 @@ pub struct RunSpec {
 impl RunSpec {
     /// Reads and checks a spec; errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let spec: Self = toml::from_str(&text).map_err(|e| TrainError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(crate::error::file_error(path))?;
+        let spec: Self = toml::from_str(&text).map_err(crate::error::file_error(path))?;
         spec.train.validate("train")?;
         Ok(spec)
     }
@@ -177,10 +171,7 @@ pub fn train_run(
 ) -> Result<(Stepper1d, TrainReport)> {
     spec.train.validate("train")?;
     let out = &paths.out;
-    std::fs::create_dir_all(out).map_err(|e| TrainError::Io {
-        path: out.clone(),
-        message: e.to_string(),
-    })?;
+    std::fs::create_dir_all(out).map_err(crate::error::file_error(out))?;
     let spec_path = out.join("spec.toml");
     let text = toml::to_string_pretty(spec).expect("plain data serialises");
     if resume && spec_path.exists() {

@@ -162,17 +162,11 @@ const OPTIMIZER: &str = "optimizer.bpk";
 const STATE: &str = "state.json";
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
-    move |e| TrainError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    crate::error::file_error(path)
 }
 
 fn record_err(path: &Path) -> impl Fn(burn::store::RecordError) -> TrainError + '_ {
-    move |e| TrainError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    crate::error::file_error(path)
 }
 
 /// Keeps the lines of a JSON-lines log whose `step` is at most `step` (the rest were written

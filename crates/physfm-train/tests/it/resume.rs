@@ -206,3 +206,18 @@ fn resuming_with_a_different_spec_is_refused_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn a_spec_that_is_not_toml_is_refused_naming_the_file_with_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "steps = [").unwrap();
+    let e = physfm_train::RunSpec::load(&path).unwrap_err();
+    assert!(e.to_string().contains("bad.toml"), "{e}");
+    // The parser's error is kept as the source, not flattened into the message alone.
+    let source = std::error::Error::source(&e).expect("a source");
+    assert!(source.is::<toml::de::Error>(), "{source}");
+    let missing = physfm_train::RunSpec::load(&dir.path().join("none.toml")).unwrap_err();
+    let source = std::error::Error::source(&missing).expect("a source");
+    assert!(source.is::<std::io::Error>(), "{source}");
+}
