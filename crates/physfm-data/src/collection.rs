@@ -988,10 +988,10 @@ fn write_group_attribute(root: &Path, name: &str, value: serde_json::Value) -> R
     write_atomically(&root.join(name).join("zarr.json"), &group_json(attrs))
 }
 
-fn se(path: &Path, e: impl std::fmt::Display) -> DataError {
-    DataError::Store {
+fn se(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> DataError {
+    DataError::StoreAccess {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: Box::new(e),
     }
 }
 

@@ -5,13 +5,23 @@ use std::path::PathBuf;
 /// What can go wrong when reading or writing trajectory collections.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// The store could not be read or written.
+    /// The store cannot be used as it is (not a store, or another collection's); the message
+    /// says why and what to do.
     #[error("zarr store {path}: {message}")]
     Store {
         /// Store root.
         path: PathBuf,
-        /// The underlying error, printed.
+        /// What is wrong.
         message: String,
+    },
+    /// The store could not be read or written; the underlying error is its source.
+    #[error("zarr store {path}: {source}")]
+    StoreAccess {
+        /// Store root.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The output path exists already and would be overwritten.
     #[error("{path} exists already; refusing to overwrite it")]

@@ -169,9 +169,9 @@ pub fn generate_split(
         c
     } else {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| DataError::Store {
+            std::fs::create_dir_all(parent).map_err(|e| DataError::StoreAccess {
                 path: parent.to_path_buf(),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
         }
         let coords: Vec<Vec<f64>> = preset

@@ -142,9 +142,9 @@ pub fn copy_to_collection(
 /// writes), sorted by name, with whether each is complete. Entries that are not Zarr
 /// stores are skipped; a store that cannot be opened is an error naming it.
 pub fn list_collections(dir: &Path) -> Result<Vec<(std::path::PathBuf, CollectionMeta, bool)>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| DataError::Store {
+    let entries = std::fs::read_dir(dir).map_err(|e| DataError::StoreAccess {
         path: dir.to_path_buf(),
-        message: e.to_string(),
+        source: Box::new(e),
     })?;
     let mut paths: Vec<std::path::PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -648,3 +648,20 @@ fn collections_grow_and_an_interrupted_grow_loses_nothing() {
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].1.trajectories, listed[0].2), (5, true));
 }
+
+#[test]
+fn a_store_that_cannot_be_written_names_it_and_keeps_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    // A plain file where the store's parent folder should be.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let path = blocker.join("store.zarr");
+    let coords = vec![vec![0.0, 0.5]];
+    let Err(e) = TrajectoryCollection::create(&path, meta(1, 2, &[2], 1), &coords) else {
+        panic!("a store under a file cannot be made");
+    };
+    assert!(matches!(e, DataError::StoreAccess { .. }), "{e}");
+    assert!(e.to_string().contains("store.zarr"), "{e}");
+    let source = std::error::Error::source(&e).expect("the cause is kept");
+    assert!(source.is::<std::io::Error>(), "{source}");
+}
