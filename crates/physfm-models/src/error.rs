@@ -15,7 +15,8 @@ pub enum ModelError {
         /// Why.
         reason: String,
     },
-    /// A model file could not be read or written.
+    /// A model file is not what it must be (not a model directory, another kind, missing or
+    /// misshapen weights); the message says what.
     #[error("{path}: {message}")]
     Io {
         /// The file.
@@ -23,6 +24,25 @@ pub enum ModelError {
         /// What went wrong.
         message: String,
     },
+    /// A model file could not be read, parsed or written; the underlying error is its source.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Wraps an error about the file `path` as [`ModelError::File`], its source kept.
+pub(crate) fn file_error<E: std::error::Error + Send + Sync + 'static>(
+    path: &std::path::Path,
+) -> impl Fn(E) -> ModelError + '_ {
+    move |e| ModelError::File {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    }
 }
 
 /// A [`ModelError::Config`] for the key `prefix.key`.

@@ -29,10 +29,7 @@ const OLD_CONFIG: &str = "model.json";
 const OLD_WEIGHTS: &str = "weights.bpk";
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> ModelError + '_ {
-    move |e| ModelError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    crate::error::file_error(path)
 }
 
 /// Writes `config.json` (from `description`) and `model.safetensors` (from `module`) into
@@ -46,10 +43,9 @@ pub(crate) fn save<M: Module, T: Serialize>(dir: &Path, description: &T, module:
     std::fs::write(&tmp, json).map_err(io_error(&tmp))?;
     let wtmp = dir.join(format!("{WEIGHTS_FILE}.tmp"));
     let mut store = SafetensorsStore::from_file(&wtmp).overwrite(true);
-    module.save_into(&mut store).map_err(|e| ModelError::Io {
-        path: wtmp.clone(),
-        message: e.to_string(),
-    })?;
+    module
+        .save_into(&mut store)
+        .map_err(crate::error::file_error(&wtmp))?;
     std::fs::rename(&wtmp, dir.join(WEIGHTS_FILE)).map_err(io_error(dir))?;
     std::fs::rename(&tmp, dir.join(CONFIG_FILE)).map_err(io_error(dir))?;
     for old in [OLD_CONFIG, OLD_WEIGHTS] {
@@ -97,10 +93,7 @@ fn kind_of(path: &Path, text: &str) -> Result<String> {
     struct Kind {
         kind: String,
     }
-    let k: Kind = serde_json::from_str(text).map_err(|e| ModelError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let k: Kind = serde_json::from_str(text).map_err(crate::error::file_error(path))?;
     Ok(k.kind)
 }
 
@@ -131,10 +124,7 @@ pub(crate) fn description<T: DeserializeOwned>(dir: &Path, kind: &str) -> Result
             message: format!("kind `{found}`, expected `{kind}`"),
         });
     }
-    serde_json::from_str(&text).map_err(|e| ModelError::Io {
-        path,
-        message: e.to_string(),
-    })
+    serde_json::from_str(&text).map_err(crate::error::file_error(&path))
 }
 
 /// Loads the weights into `module` (built from the description): `model.safetensors`, every
@@ -144,16 +134,14 @@ pub(crate) fn weights<M: Module>(dir: &Path, mut module: M) -> Result<M> {
     let path = dir.join(WEIGHTS_FILE);
     if !path.exists() && dir.join(OLD_WEIGHTS).exists() {
         let old = dir.join(OLD_WEIGHTS);
-        return module.try_load_file(&old).map_err(|e| ModelError::Io {
-            path: old,
-            message: e.to_string(),
-        });
+        return module
+            .try_load_file(&old)
+            .map_err(crate::error::file_error(&old));
     }
     let mut store = SafetensorsStore::from_file(&path);
-    let applied = module.load_from(&mut store).map_err(|e| ModelError::Io {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+    let applied = module
+        .load_from(&mut store)
+        .map_err(crate::error::file_error(&path))?;
     if !applied.errors.is_empty() || !applied.unused.is_empty() {
         return Err(ModelError::Io {
             path,

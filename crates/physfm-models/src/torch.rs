@@ -116,7 +116,7 @@ impl Checkpoint {
     /// Reads a checkpoint, choosing the format by content: a ZIP archive is `torch.save`'s
     /// format, anything starting with a safetensors header is safetensors.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| err(path, e.to_string()))?;
+        let bytes = std::fs::read(path).map_err(crate::error::file_error(path))?;
         if bytes.starts_with(b"PK\x03\x04") {
             read_torch_zip(path, &bytes)
         } else if bytes.len() >= 10 && bytes[8] == b'{' {

@@ -235,6 +235,12 @@ fn unknown_kinds_and_missing_directories_are_named() {
         e.contains("physfm.nonsense") && e.contains("physfm.epd"),
         "{e}"
     );
+    // A description that is not JSON names the file and keeps the parser's error.
+    std::fs::write(dir.path().join("config.json"), "{ kind").unwrap();
+    let e = load_surrogate(dir.path(), &device).unwrap_err();
+    assert!(e.to_string().contains("config.json"), "{e}");
+    let source = std::error::Error::source(&e).expect("the parser's error is kept");
+    assert!(source.is::<serde_json::Error>(), "{source}");
 }
 
 #[test]
