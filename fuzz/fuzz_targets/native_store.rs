@@ -39,7 +39,7 @@ fn template() -> &'static Path {
             axis_names: vec!["x".into()],
             spatial_shape: vec![8],
             domain_lengths: vec![1.0],
-            boundary: vec!["periodic".into()],
+            boundary: vec![physfm_data::AxisBoundary::PERIODIC],
             frames: 5,
             trajectories: 2,
             generator: "fuzz".into(),

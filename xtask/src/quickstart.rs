@@ -206,7 +206,7 @@ fn generate(spec: &QuickstartSpec, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             axis_names: vec!["x".into()],
             spatial_shape: vec![fam.stored_resolution],
             domain_lengths: vec![fam.length],
-            boundary: vec!["periodic".into()],
+            boundary: vec![physfm_data::AxisBoundary::PERIODIC],
             frames: fam.frames,
             trajectories: split.trajectories,
             generator: format!(

@@ -142,7 +142,7 @@ mod tests {
             axis_names: vec!["x".into()],
             spatial_shape: vec![n],
             domain_lengths: vec![1.0],
-            boundary: vec!["periodic".into()],
+            boundary: vec![physfm_data::AxisBoundary::PERIODIC],
             frames,
             trajectories: records.len(),
             generator: "test".into(),

@@ -26,7 +26,7 @@ fn store(
         axis_names: axes[..shape.len()].iter().map(|s| s.to_string()).collect(),
         spatial_shape: shape.to_vec(),
         domain_lengths: vec![1.0; shape.len()],
-        boundary: vec!["periodic".into(); shape.len()],
+        boundary: vec![physfm_data::AxisBoundary::PERIODIC; shape.len()],
         frames,
         trajectories: n,
         generator: "bench".into(),

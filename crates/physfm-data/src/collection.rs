@@ -44,6 +44,100 @@ pub const MAX_TRAJECTORY_VALUES: usize = 1 << 33;
 /// Version of the on-disk layout written by this crate.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The boundary of one stored axis, as [`CollectionMeta::boundary`] records it: stored by
+/// name, so the metadata reads as it always has.
+///
+/// ```
+/// use physfm_data::AxisBoundary;
+/// use physfm_pde::Boundary;
+/// let b: AxisBoundary = "periodic".parse()?;
+/// assert_eq!(b, AxisBoundary::Condition(Boundary::Periodic));
+/// assert!(b.is_periodic());
+/// assert_eq!("parameter:bc".parse::<AxisBoundary>()?.to_string(), "parameter:bc");
+/// assert!("sideways".parse::<AxisBoundary>().is_err());
+/// # Ok::<(), physfm_data::DataError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum AxisBoundary {
+    /// A condition physfm's solvers impose (`periodic`, `dirichlet`, `neumann`, `wall`).
+    Condition(physfm_pde::Boundary),
+    /// Open (outflow) boundaries, as some PDEBench and Well files have (`open`).
+    Open,
+    /// Chosen per trajectory by the parameter named (`parameter:<name>`).
+    Parameter(String),
+    /// Not recorded by the source (`unknown`).
+    Unknown,
+}
+
+impl AxisBoundary {
+    /// Periodic: the boundary of most generated and benchmark collections.
+    pub const PERIODIC: Self = Self::Condition(physfm_pde::Boundary::Periodic);
+
+    /// Whether the axis is periodic.
+    pub fn is_periodic(&self) -> bool {
+        *self == Self::Condition(physfm_pde::Boundary::Periodic)
+    }
+}
+
+impl From<physfm_pde::Boundary> for AxisBoundary {
+    fn from(b: physfm_pde::Boundary) -> Self {
+        Self::Condition(b)
+    }
+}
+
+impl std::fmt::Display for AxisBoundary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Condition(b) => f.write_str(b.as_str()),
+            Self::Open => f.write_str("open"),
+            Self::Parameter(p) => write!(f, "parameter:{p}"),
+            Self::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
+impl std::str::FromStr for AxisBoundary {
+    type Err = DataError;
+
+    fn from_str(name: &str) -> Result<Self> {
+        use physfm_pde::Boundary;
+        Ok(match name {
+            "periodic" => Self::Condition(Boundary::Periodic),
+            "dirichlet" => Self::Condition(Boundary::Dirichlet),
+            "neumann" => Self::Condition(Boundary::Neumann),
+            "wall" => Self::Condition(Boundary::Wall),
+            "open" => Self::Open,
+            "unknown" => Self::Unknown,
+            other => match other.strip_prefix("parameter:") {
+                Some(p) if !p.is_empty() => Self::Parameter(p.into()),
+                _ => {
+                    return Err(DataError::Config {
+                        what: format!("boundary `{name}`"),
+                        message: "expected periodic, dirichlet, neumann, wall, open, unknown \
+                                  or parameter:<name>"
+                            .into(),
+                    });
+                }
+            },
+        })
+    }
+}
+
+impl TryFrom<String> for AxisBoundary {
+    type Error = DataError;
+
+    fn try_from(name: String) -> Result<Self> {
+        name.parse()
+    }
+}
+
+impl From<AxisBoundary> for String {
+    fn from(b: AxisBoundary) -> Self {
+        b.to_string()
+    }
+}
+
 /// Description of a collection, stored as the root group's `physfm` attribute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,8 +156,8 @@ pub struct CollectionMeta {
     pub spatial_shape: Vec<usize>,
     /// Domain length per spatial axis.
     pub domain_lengths: Vec<f64>,
-    /// Boundary condition per axis, e.g. `periodic`.
-    pub boundary: Vec<String>,
+    /// Boundary condition per axis, stored by name (`periodic`, ...; see [`AxisBoundary`]).
+    pub boundary: Vec<AxisBoundary>,
     /// Saved frames per trajectory.
     pub frames: usize,
     /// Number of trajectories.
@@ -227,7 +321,7 @@ impl WriteOptions {
 ///     axis_names: vec!["x".into()],
 ///     spatial_shape: vec![4],
 ///     domain_lengths: vec![1.0],
-///     boundary: vec!["periodic".into()],
+///     boundary: vec![physfm_data::AxisBoundary::PERIODIC],
 ///     frames: 2,
 ///     trajectories: 1,
 ///     generator: "doc".into(),

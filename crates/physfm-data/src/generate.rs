@@ -11,8 +11,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::{
-    CollectionMeta, DataError, FORMAT_VERSION, InMemoryCollection, Result, TrajectoryCollection,
-    TrajectoryRecord,
+    AxisBoundary, CollectionMeta, DataError, FORMAT_VERSION, InMemoryCollection, Result,
+    TrajectoryCollection, TrajectoryRecord,
 };
 
 /// What one split's generation did.
@@ -48,9 +48,9 @@ pub fn collection_meta(preset: &Preset, split: &str, trajectories: usize) -> Col
             .iter()
             .map(|a| {
                 if per_trajectory_bc {
-                    "parameter:bc".to_string()
+                    AxisBoundary::Parameter("bc".into())
                 } else {
-                    a.boundary.as_str().to_string()
+                    a.boundary.into()
                 }
             })
             .collect(),

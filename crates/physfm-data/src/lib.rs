@@ -27,7 +27,7 @@
 //!     axis_names: vec!["x".into()],
 //!     spatial_shape: vec![2],
 //!     domain_lengths: vec![1.0],
-//!     boundary: vec!["periodic".into()],
+//!     boundary: vec![physfm_data::AxisBoundary::PERIODIC],
 //!     frames: 3,
 //!     trajectories: 1,
 //!     generator: "doc".into(),
@@ -66,8 +66,8 @@ mod stats;
 mod window;
 
 pub use collection::{
-    CollectionMeta, FORMAT_VERSION, MAX_TRAJECTORY_VALUES, TrajectoryCollection, TrajectoryRecord,
-    WriteOptions, write_atomic,
+    AxisBoundary, CollectionMeta, FORMAT_VERSION, MAX_TRAJECTORY_VALUES, TrajectoryCollection,
+    TrajectoryRecord, WriteOptions, write_atomic,
 };
 pub use error::{DataError, Result};
 pub use generate::{

@@ -450,7 +450,7 @@ fn assemble(plan: &BatchPlan, ds: &DatasetSpec) -> Result<Batch> {
 /// let meta = CollectionMeta {
 ///     format_version: FORMAT_VERSION, name: "ramp".into(), channel_names: vec!["u".into()],
 ///     param_names: vec!["a".into()], axis_names: vec!["x".into()], spatial_shape: vec![2],
-///     domain_lengths: vec![1.0], boundary: vec!["periodic".into()], frames: 4,
+///     domain_lengths: vec![1.0], boundary: vec![physfm_data::AxisBoundary::PERIODIC], frames: 4,
 ///     trajectories: 2, generator: "doc".into(), seed: 0, provenance: serde_json::Value::Null,
 /// };
 /// let records = (0..2).map(|i| TrajectoryRecord {

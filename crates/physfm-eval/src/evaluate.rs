@@ -270,7 +270,12 @@ pub fn evaluate<M: Dynamics + ?Sized>(
         .iter()
         .flat_map(|r| r.fields[history * fl..].iter().copied())
         .collect();
-    let periodic: Vec<bool> = data.meta.boundary.iter().map(|b| b == "periodic").collect();
+    let periodic: Vec<bool> = data
+        .meta
+        .boundary
+        .iter()
+        .map(physfm_data::AxisBoundary::is_periodic)
+        .collect();
     let space = &data.meta.spatial_shape;
     let options = MetricOptions::unit(space.len())
         .with_lengths(&data.meta.domain_lengths)

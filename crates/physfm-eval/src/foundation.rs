@@ -1364,7 +1364,7 @@ mod tests {
                 axis_names: vec!["x".into()],
                 spatial_shape: vec![1],
                 domain_lengths: vec![1.0],
-                boundary: vec!["periodic".into()],
+                boundary: vec![physfm_data::AxisBoundary::PERIODIC],
                 frames: 2,
                 trajectories: 4,
                 generator: "test".into(),

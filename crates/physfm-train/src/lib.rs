@@ -28,7 +28,7 @@
 //!     meta: CollectionMeta {
 //!         format_version: FORMAT_VERSION, name: "wave".into(), channel_names: vec!["u".into()],
 //!         param_names: vec![], axis_names: vec!["x".into()], spatial_shape: vec![n],
-//!         domain_lengths: vec![1.0], boundary: vec!["periodic".into()], frames: 4, trajectories: 1,
+//!         domain_lengths: vec![1.0], boundary: vec![physfm_data::AxisBoundary::PERIODIC], frames: 4, trajectories: 1,
 //!         generator: "doc".into(), seed: 0, provenance: serde_json::Value::Null,
 //!     },
 //!     coordinates: vec![(0..n).map(|x| x as f64 / n as f64).collect()],

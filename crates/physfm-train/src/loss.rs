@@ -49,7 +49,11 @@ impl LossGeometry {
     pub fn from_meta(meta: &physfm_data::CollectionMeta) -> Self {
         Self {
             lengths: meta.domain_lengths.clone(),
-            periodic: meta.boundary.iter().map(|b| b == "periodic").collect(),
+            periodic: meta
+                .boundary
+                .iter()
+                .map(physfm_data::AxisBoundary::is_periodic)
+                .collect(),
         }
     }
 

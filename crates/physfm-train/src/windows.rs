@@ -123,7 +123,7 @@ impl WindowDataset {
     ///     meta: CollectionMeta {
     ///         format_version: FORMAT_VERSION, name: "ramp".into(),
     ///         channel_names: vec!["u".into()], param_names: vec![], axis_names: vec!["x".into()],
-    ///         spatial_shape: vec![4], domain_lengths: vec![1.0], boundary: vec!["periodic".into()],
+    ///         spatial_shape: vec![4], domain_lengths: vec![1.0], boundary: vec![physfm_data::AxisBoundary::PERIODIC],
     ///         frames: 6, trajectories: 1, generator: "doc".into(), seed: 0,
     ///         provenance: serde_json::Value::Null,
     ///     },

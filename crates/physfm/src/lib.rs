@@ -28,7 +28,7 @@
 //!     meta: CollectionMeta {
 //!         format_version: FORMAT_VERSION, name: "burgers1d".into(), channel_names: vec!["u".into()],
 //!         param_names: vec!["nu".into()], axis_names: vec!["x".into()], spatial_shape: vec![32],
-//!         domain_lengths: vec![1.0], boundary: vec!["periodic".into()], frames: 5, trajectories: 4,
+//!         domain_lengths: vec![1.0], boundary: vec![physfm_data::AxisBoundary::PERIODIC], frames: 5, trajectories: 4,
 //!         generator: "doc".into(), seed: 0, provenance: serde_json::Value::Null,
 //!     },
 //!     coordinates: vec![family.stored_coordinates()],

@@ -9,7 +9,9 @@ use super::{
     domain_length, ensure_finite, err, float_dataset, open_file, params_from_file_name, read_coord,
     read_f32,
 };
-use crate::{CollectionMeta, DataError, FORMAT_VERSION, Result};
+use physfm_pde::Boundary;
+
+use crate::{AxisBoundary, CollectionMeta, DataError, FORMAT_VERSION, Result};
 
 const AXES: [&str; 3] = ["x", "y", "z"];
 
@@ -23,7 +25,7 @@ fn meta_for(
     channels: Vec<String>,
     coords: &[Vec<f64>],
     (frames, trajectories): (usize, usize),
-    boundary: &str,
+    boundary: AxisBoundary,
     params: &[(String, f64)],
 ) -> Result<CollectionMeta> {
     let meta = CollectionMeta {
@@ -37,7 +39,7 @@ fn meta_for(
         axis_names: AXES[..coords.len()].iter().map(|s| s.to_string()).collect(),
         spatial_shape: coords.iter().map(Vec::len).collect(),
         domain_lengths: coords.iter().map(|c| domain_length(c)).collect(),
-        boundary: vec![boundary.to_string(); coords.len()],
+        boundary: vec![boundary; coords.len()],
         frames,
         trajectories,
         generator: "PDEBench (read by physfm-data)".into(),
@@ -53,14 +55,14 @@ fn meta_for(
 }
 
 /// The boundary condition a PDEBench file name states, if any.
-fn boundary_from_name(path: &Path, default: &str) -> String {
+fn boundary_from_name(path: &Path, default: AxisBoundary) -> AxisBoundary {
     let name = path.to_string_lossy().to_ascii_lowercase();
     if name.contains("periodic") {
-        "periodic".into()
+        Boundary::Periodic.into()
     } else if name.contains("trans") {
-        "open".into()
+        AxisBoundary::Open
     } else {
-        default.into()
+        default
     }
 }
 
@@ -158,7 +160,7 @@ impl PdebenchSingleTensor {
             vec!["u".into()],
             &coords,
             (t, n),
-            &boundary_from_name(path, "periodic"),
+            boundary_from_name(path, Boundary::Periodic.into()),
             &p,
         )?;
         Ok(Self {
@@ -246,11 +248,11 @@ impl PdebenchPerSample {
             (0..c).map(|k| format!("c{k}")).collect()
         };
         let boundary = if lower.contains("diff-react") {
-            "neumann"
+            Boundary::Neumann.into()
         } else if lower.contains("rdb") {
-            "wall"
+            Boundary::Wall.into()
         } else {
-            "unknown"
+            AxisBoundary::Unknown
         };
         let p = params_from_file_name(path);
         let meta = meta_for(
@@ -376,7 +378,7 @@ impl PdebenchCfd {
             names.iter().map(|s| s.to_string()).collect(),
             &coords,
             (t, n),
-            &boundary_from_name(path, "unknown"),
+            boundary_from_name(path, AxisBoundary::Unknown),
             &p,
         )?;
         Ok(Self {

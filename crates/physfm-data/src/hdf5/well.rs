@@ -7,7 +7,7 @@ use h5::SliceOrIndex as S;
 use h5::types::{VarLenAscii, VarLenUnicode};
 
 use super::{domain_length, ensure_finite, err, float_dataset, open_file, read_f32, read_small};
-use crate::{CollectionMeta, DataError, FORMAT_VERSION, Result};
+use crate::{AxisBoundary, CollectionMeta, DataError, FORMAT_VERSION, Result};
 
 /// One field of a The Well file and how its dataset is laid out.
 #[derive(Debug)]
@@ -241,7 +241,7 @@ impl TheWell {
             ));
         }
 
-        let mut boundary = vec!["unknown".to_string(); d];
+        let mut boundary = vec![AxisBoundary::Unknown; d];
         if file.link_exists("boundary_conditions") {
             let bcs = file
                 .group("boundary_conditions")
@@ -251,7 +251,10 @@ impl TheWell {
                 .map_err(|e| err(path, "boundary_conditions", e))?
             {
                 let g = bcs.group(&bc).map_err(|e| err(path, &bc, e))?;
-                let kind = attr_string(path, &g, "bc_type")?.to_ascii_lowercase();
+                let kind: AxisBoundary = attr_string(path, &g, "bc_type")?
+                    .to_ascii_lowercase()
+                    .parse()
+                    .map_err(|e| err(path, &bc, e))?;
                 for a in attr_strings(path, &g, "associated_dims")? {
                     if let Some(k) = axis_names.iter().position(|n| *n == a) {
                         boundary[k] = kind.clone();

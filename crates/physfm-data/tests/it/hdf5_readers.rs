@@ -98,7 +98,7 @@ fn check_against_expected(name: &str, layout: Layout) {
 fn pdebench_single_tensor() {
     check_against_expected("1D_Burgers_Sols_Nu0.01.hdf5", Layout::PdebenchSingleTensor);
     let (s, _) = open(&fixture("1D_Burgers_Sols_Nu0.01.hdf5")).unwrap();
-    assert_eq!(s.meta().boundary, vec!["periodic"]);
+    assert_eq!(s.meta().boundary, vec![physfm_data::AxisBoundary::PERIODIC]);
     assert!((s.meta().domain_lengths[0] - 1.0).abs() < 1e-12);
 }
 
@@ -119,7 +119,14 @@ fn pdebench_cfd() {
 fn the_well() {
     check_against_expected("the_well_shear_flow.hdf5", Layout::TheWell);
     let (s, _) = open(&fixture("the_well_shear_flow.hdf5")).unwrap();
-    assert_eq!(s.meta().boundary, vec!["periodic", "wall"]);
+    assert_eq!(
+        s.meta()
+            .boundary
+            .iter()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>(),
+        ["periodic", "wall"]
+    );
     assert_eq!(s.meta().name, "shear_flow");
     // The mask is neither sample- nor time-varying: every frame of every trajectory has it.
     let a = s.read_frames(0, 0, 1).unwrap();

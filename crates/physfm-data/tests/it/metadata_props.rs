@@ -28,7 +28,7 @@ fn arb_meta() -> impl Strategy<Value = CollectionMeta> {
                     axis_names: ["x", "y", "z"][..d].iter().map(|s| s.to_string()).collect(),
                     spatial_shape: shape,
                     domain_lengths: lengths,
-                    boundary: vec!["periodic".into(); d],
+                    boundary: vec![physfm_data::AxisBoundary::PERIODIC; d],
                     frames,
                     trajectories: n,
                     generator: "prop".into(),

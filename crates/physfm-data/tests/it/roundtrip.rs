@@ -11,7 +11,7 @@ fn meta(n: usize, frames: usize, x: usize, c: usize) -> CollectionMeta {
         axis_names: vec!["x".into()],
         spatial_shape: vec![x],
         domain_lengths: vec![1.0],
-        boundary: vec!["periodic".into()],
+        boundary: vec![physfm_data::AxisBoundary::PERIODIC],
         frames,
         trajectories: n,
         generator: "test".into(),

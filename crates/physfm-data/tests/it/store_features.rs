@@ -19,7 +19,7 @@ fn meta(n: usize, frames: usize, shape: &[usize], c: usize) -> CollectionMeta {
         axis_names: axes[..shape.len()].iter().map(|s| s.to_string()).collect(),
         spatial_shape: shape.to_vec(),
         domain_lengths: vec![1.0; shape.len()],
-        boundary: vec!["periodic".into(); shape.len()],
+        boundary: vec![physfm_data::AxisBoundary::PERIODIC; shape.len()],
         frames,
         trajectories: n,
         generator: "test".into(),

@@ -44,7 +44,7 @@ fn collection(name: &str, trajectories: usize, seed: u64, frames: usize) -> InMe
             axis_names: vec!["x".into()],
             spatial_shape: vec![N],
             domain_lengths: vec![1.0],
-            boundary: vec!["periodic".into()],
+            boundary: vec![physfm_data::AxisBoundary::PERIODIC],
             frames,
             trajectories,
             generator: "test".into(),

@@ -50,7 +50,7 @@ fn collection(values: &[f64]) -> InMemoryCollection {
             axis_names: vec!["x".into()],
             spatial_shape: vec![N],
             domain_lengths: vec![1.0],
-            boundary: vec!["periodic".into()],
+            boundary: vec![physfm_data::AxisBoundary::PERIODIC],
             frames: FRAMES,
             trajectories: values.len(),
             generator: "test".into(),

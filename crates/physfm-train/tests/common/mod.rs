@@ -39,7 +39,7 @@ pub(crate) fn tiny_burgers(nus: &[f64], waves: usize) -> InMemoryCollection {
             axis_names: vec!["x".into()],
             spatial_shape: vec![32],
             domain_lengths: vec![1.0],
-            boundary: vec!["periodic".into()],
+            boundary: vec![physfm_data::AxisBoundary::PERIODIC],
             frames: 11,
             trajectories: nus.len(),
             generator: "test".into(),

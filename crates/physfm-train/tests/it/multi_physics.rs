@@ -47,7 +47,7 @@ fn waves(speeds: &[f64]) -> InMemoryCollection {
             axis_names: vec!["x".into()],
             spatial_shape: vec![n],
             domain_lengths: vec![1.0],
-            boundary: vec!["periodic".into()],
+            boundary: vec![physfm_data::AxisBoundary::PERIODIC],
             frames: 6,
             trajectories: speeds.len(),
             generator: "test".into(),
