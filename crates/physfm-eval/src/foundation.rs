@@ -512,11 +512,9 @@ pub fn foundation_study(
         };
         let text = toml::to_string(&p).expect("a spec serialises");
         let outcome = pretrain(&p, &text, &presets, &run, device, &options)?;
-        let report = run.join("report.json");
-        let recorded = std::fs::read_to_string(&report)
+        let recorded = crate::error::read_json(&run.join("report.json"))
             .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v.get("seconds").and_then(|s| s.as_f64()));
+            .and_then(|v| v["seconds"].as_f64());
         pretrain_seconds.insert(c.name.clone(), recorded.unwrap_or(f64::NAN));
         corpora.push(Pretrained {
             spec: p,

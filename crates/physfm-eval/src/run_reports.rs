@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::error::{WithContext, read_json, write_file};
+use crate::error::{WithContext, read_json};
+use crate::sweep_reports::finish;
 use crate::{EvalError, LinePlot, Result, Series, line_plot};
 use serde_json::{Value, json};
 
@@ -149,7 +150,6 @@ fn pretrain_report(run: &Path) -> Result<()> {
         "\nErrors: space-time relative L2 per trajectory, averaged (one-step from true \
          frames; rollout from the first frame to the last). Spec: `spec.toml`."
     );
-    write_file(&run.join("report.md"), md.as_bytes())?;
     let metrics = json!({
         "kind": "pretrain",
         "parameters": r["parameters"],
@@ -158,13 +158,7 @@ fn pretrain_report(run: &Path) -> Result<()> {
             "dataset": n, "one_step_rel_l2": o, "rollout_rel_l2": ro
         })).collect::<Vec<_>>(),
     });
-    write_file(
-        &run.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)
-            .expect("a JSON value serialises")
-            .as_bytes(),
-    )?;
-    Ok(())
+    finish(run, &md, &metrics)
 }
 
 fn coda_report(run: &Path) -> Result<()> {
@@ -182,7 +176,6 @@ fn coda_report(run: &Path) -> Result<()> {
         "# CoDA run `{}` ({preset})\n\n![meta-training losses per environment](training.png)\n{body}",
         run.display()
     );
-    write_file(&run.join("report.md"), md.as_bytes())?;
     let metrics = json!({
         "kind": "coda",
         "preset": preset,
@@ -190,11 +183,5 @@ fn coda_report(run: &Path) -> Result<()> {
         "adaptation_mse": number(o, "adaptation_mse", &cpath)?,
         "adaptation_mse_zero_context": number(o, "adaptation_mse_before", &cpath)?,
     });
-    write_file(
-        &run.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)
-            .expect("a JSON value serialises")
-            .as_bytes(),
-    )?;
-    Ok(())
+    finish(run, &md, &metrics)
 }

@@ -279,7 +279,8 @@ fn ratios_json(r: &BTreeMap<String, BTreeMap<usize, f64>>) -> Value {
         .into()
 }
 
-fn finish(run: &Path, md: &str, metrics: &Value) -> Result<()> {
+/// Writes a run's `report.md` and `metrics.json`.
+pub(crate) fn finish(run: &Path, md: &str, metrics: &Value) -> Result<()> {
     write_file(&run.join("report.md"), md.as_bytes())?;
     write_file(
         &run.join("metrics.json"),
